@@ -119,7 +119,9 @@ type notExistError struct {
 	err error
 }
 
-func (e *notExistError) Error() string { return fmt.Sprintf("object %q does not exist: %v", e.key, e.err) }
+func (e *notExistError) Error() string {
+	return fmt.Sprintf("object %q does not exist: %v", e.key, e.err)
+}
 func (e *notExistError) Unwrap() []error {
 	return []error{fs.ErrNotExist, e.err}
 }
