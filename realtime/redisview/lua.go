@@ -1,0 +1,522 @@
+package redisview
+
+import "github.com/redis/go-redis/v9"
+
+// The Lua scripts below are the store's only writers of view state, so every
+// change a reader can observe is one script's complete effect (Redis runs a
+// script without interleaving any other command).
+//
+// Every script takes KEYS[1] = the view's meta key, which routes the call to
+// the view's Cluster slot, and ARGV[1] = the view's key prefix
+// ("tm:{view}:"); the other keys it touches are built from that prefix and so
+// share the hash tag and the slot. Scripts carry no shebang flags, so they run
+// on Redis 6 and 7 alike.
+//
+// A script validates all of its input before its first write: Redis does not
+// roll back a script that fails halfway, so a late error would leave half a
+// batch applied.
+//
+// Errors are returned as error replies whose first word is a code the Go side
+// maps to a sentinel (see scriptError).
+
+// luaPrelude holds the helpers shared by the scripts: position comparison
+// and token-wise state addition with exact big integers.
+const luaPrelude = `
+-- bytecmp compares two strings byte by byte. Lua's < on strings uses
+-- strcoll, and redis-server sets LC_COLLATE from its environment, so < is
+-- not a byte order on every machine.
+local function bytecmp(a, b)
+  if a == b then return 0 end
+  local n = #a
+  if #b < n then n = #b end
+  for i = 1, n do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then
+      if x < y then return -1 end
+      return 1
+    end
+  end
+  if #a < #b then return -1 end
+  return 1
+end
+
+-- poscmp compares two formats.Position strings "file:%010d:%06d[@gtid]" the
+-- way Position.Compare does: the GTID takes no part, and a longer file name
+-- (its sequence number outgrew the padding) sorts after a shorter one.
+local function poscmp(a, b)
+  local i = string.find(a, '@', 1, true)
+  if i then a = string.sub(a, 1, i - 1) end
+  i = string.find(b, '@', 1, true)
+  if i then b = string.sub(b, 1, i - 1) end
+  local fa, fb = #a - 18, #b - 18
+  if fa ~= fb and fa > 0 and fb > 0 then
+    if fa < fb then return -1 end
+    return 1
+  end
+  return bytecmp(a, b)
+end
+
+-- Exact signed integers of any length, held as a sign and little-endian
+-- base 1e7 limbs: Lua numbers are doubles, exact only below 2^53.
+local BASE = 10000000
+local WIDTH = 7
+
+local function bigparse(s)
+  local neg, first = false, 1
+  if string.byte(s, 1) == 45 then neg, first = true, 2 end
+  local limbs, n, j = {}, 0, #s
+  while j >= first do
+    local k = j - WIDTH + 1
+    if k < first then k = first end
+    n = n + 1
+    limbs[n] = tonumber(string.sub(s, k, j))
+    j = k - 1
+  end
+  while n > 0 and limbs[n] == 0 do
+    limbs[n] = nil
+    n = n - 1
+  end
+  if n == 0 then neg = false end
+  return neg, limbs, n
+end
+
+local function bigcmpmag(a, na, b, nb)
+  if na ~= nb then
+    if na < nb then return -1 end
+    return 1
+  end
+  for i = na, 1, -1 do
+    if a[i] ~= b[i] then
+      if a[i] < b[i] then return -1 end
+      return 1
+    end
+  end
+  return 0
+end
+
+local function bigaddmag(a, na, b, nb)
+  local r, carry, n = {}, 0, na
+  if nb > n then n = nb end
+  for i = 1, n do
+    local s = (a[i] or 0) + (b[i] or 0) + carry
+    if s >= BASE then
+      r[i], carry = s - BASE, 1
+    else
+      r[i], carry = s, 0
+    end
+  end
+  if carry > 0 then
+    n = n + 1
+    r[n] = carry
+  end
+  return r, n
+end
+
+-- bigsubmag returns |a| - |b| for |a| >= |b|.
+local function bigsubmag(a, na, b, nb)
+  local r, borrow = {}, 0
+  for i = 1, na do
+    local s = a[i] - (b[i] or 0) - borrow
+    if s < 0 then
+      r[i], borrow = s + BASE, 1
+    else
+      r[i], borrow = s, 0
+    end
+  end
+  local n = na
+  while n > 0 and r[n] == 0 do
+    r[n] = nil
+    n = n - 1
+  end
+  return r, n
+end
+
+local function bigstring(neg, r, n)
+  if n == 0 then return '0' end
+  local parts = {string.format('%d', r[n])}
+  if neg then parts[1] = '-' .. parts[1] end
+  for i = n - 1, 1, -1 do
+    parts[#parts + 1] = string.format('%07d', r[i])
+  end
+  return table.concat(parts)
+end
+
+-- bigadd adds two canonical signed decimal integer strings exactly.
+local function bigadd(x, y)
+  if #x <= 15 and #y <= 15 then
+    -- Both below 1e15 in magnitude: the double sum is exact (< 2^53).
+    return string.format('%d', tonumber(x) + tonumber(y))
+  end
+  local xn, xl, xc = bigparse(x)
+  local yn, yl, yc = bigparse(y)
+  if xn == yn then
+    local r, n = bigaddmag(xl, xc, yl, yc)
+    return bigstring(xn, r, n)
+  end
+  local c = bigcmpmag(xl, xc, yl, yc)
+  if c == 0 then return '0' end
+  if c > 0 then
+    local r, n = bigsubmag(xl, xc, yl, yc)
+    return bigstring(xn, r, n)
+  end
+  local r, n = bigsubmag(yl, yc, xl, xc)
+  return bigstring(yn, r, n)
+end
+
+local function splittokens(s)
+  local t, n = {}, 0
+  for tok in string.gmatch(s, '%S+') do
+    n = n + 1
+    t[n] = tok
+  end
+  return t, n
+end
+
+-- validstate reports whether s is a state of the given layout: one token
+-- per layout character, 'i' a canonical signed integer, 'f' a number.
+local function validstate(layout, s)
+  local t, n = splittokens(s)
+  if n ~= #layout then return false end
+  for i = 1, n do
+    local c = string.byte(layout, i)
+    if c == 105 then -- 'i'
+      if not string.find(t[i], '^%-?%d+$') then return false end
+    elseif c == 102 then -- 'f'
+      if tonumber(t[i]) == nil then return false end
+    else
+      return false
+    end
+  end
+  return true
+end
+
+-- addstate adds two states token-wise; it returns nil when every token of
+-- the sum is zero (the field is then deleted).
+local function addstate(layout, a, b)
+  local ta = splittokens(a)
+  local tb = splittokens(b)
+  local out, zero = {}, true
+  for i = 1, #layout do
+    local v
+    if string.byte(layout, i) == 105 then
+      v = bigadd(ta[i], tb[i])
+      if v ~= '0' then zero = false end
+    else
+      local f = tonumber(ta[i]) + tonumber(tb[i])
+      if f ~= 0 then zero = false end
+      v = string.format('%.17g', f)
+    end
+    out[i] = v
+  end
+  if zero then return nil end
+  return table.concat(out, ' ')
+end
+
+local function isallzero(layout, s)
+  local t = splittokens(s)
+  for i = 1, #layout do
+    if string.byte(layout, i) == 105 then
+      if t[i] ~= '0' and t[i] ~= '-0' then return false end
+    elseif tonumber(t[i]) ~= 0 then
+      return false
+    end
+  end
+  return true
+end
+
+-- hadd adds state d into field f of hash key under layout, deleting the
+-- field when the sum is all zero.
+local function hadd(key, layout, f, d)
+  local cur = redis.call('HGET', key, f)
+  local v
+  if cur then
+    v = addstate(layout, cur, d)
+  elseif not isallzero(layout, d) then
+    v = d
+  end
+  if v then
+    redis.call('HSET', key, f, v)
+  elseif cur then
+    redis.call('HDEL', key, f)
+  end
+end
+
+-- checkpoint applies the checkpoint rule shared by the apply scripts. It
+-- returns nil to go on, 0 when the batch was already applied, or an error
+-- reply.
+local function checkpoint(meta, from, to)
+  local ck = redis.call('HGET', meta, 'ckpt')
+  if not ck then
+    return redis.error_reply('TMMISSING view state is missing (no checkpoint in ' .. meta .. ')')
+  end
+  if poscmp(ck, to) >= 0 then return 0 end
+  if poscmp(ck, from) ~= 0 then
+    return redis.error_reply('TMFENCED ' .. ck)
+  end
+  return nil
+end
+`
+
+// luaApplyAgg adds one batch of per-segment deltas and moves the checkpoint.
+//
+// ARGV: prefix, from, to, toSeg, layout, nsegs, then per segment: seg id,
+// nfields, then nfields pairs of group key and state.
+const luaApplyAgg = luaPrelude + `
+local meta, p = KEYS[1], ARGV[1]
+local from, to, toseg, layout = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local stop = checkpoint(meta, from, to)
+if stop then return stop end
+local m = redis.call('HMGET', meta, 'layout', 'cut_seg')
+if m[1] and m[1] ~= layout then
+  return redis.error_reply('TMLAYOUT stored layout ' .. m[1] .. ', batch layout ' .. layout)
+end
+local cutseg = -1
+if m[2] then cutseg = tonumber(m[2]) end
+
+local nsegs = tonumber(ARGV[6])
+local i = 7
+for s = 1, nsegs do
+  local n = tonumber(ARGV[i + 1])
+  for j = 0, n - 1 do
+    local v = ARGV[i + 3 + 2 * j]
+    if not validstate(layout, v) then
+      return redis.error_reply('TMBADSTATE segment ' .. ARGV[i] .. ' group ' .. ARGV[i + 2 + 2 * j] .. ': state ' .. v .. ' does not match layout ' .. layout)
+    end
+  end
+  i = i + 2 + 2 * n
+end
+
+local speed = p .. 'speed'
+i = 7
+for s = 1, nsegs do
+  local seg, n = ARGV[i], tonumber(ARGV[i + 1])
+  if tonumber(seg) > cutseg then
+    local skey = p .. 's:' .. seg
+    redis.call('ZADD', p .. 'segs', seg, seg)
+    for j = 0, n - 1 do
+      local f, d = ARGV[i + 2 + 2 * j], ARGV[i + 3 + 2 * j]
+      hadd(skey, layout, f, d)
+      hadd(speed, layout, f, d)
+    end
+  end
+  i = i + 2 + 2 * n
+end
+redis.call('HSET', meta, 'ckpt', to, 'seg', toseg)
+return 1
+`
+
+// luaReadAgg returns the view's meta fields, the published generation's
+// batch hash and the running speed total, all at one instant.
+//
+// ARGV: prefix. Reply: {ckpt, seg, gen, cut, cut_seg, cut_time, layout,
+// batch fields, speed fields}.
+const luaReadAgg = `
+local meta, p = KEYS[1], ARGV[1]
+local m = redis.call('HMGET', meta, 'ckpt', 'seg', 'gen', 'cut', 'cut_seg', 'cut_time', 'layout')
+if not m[1] then
+  return redis.error_reply('TMMISSING view state is missing (no checkpoint in ' .. meta .. ')')
+end
+local b = {}
+if m[3] then b = redis.call('HGETALL', p .. 'b:' .. m[3]) end
+m[8] = b
+m[9] = redis.call('HGETALL', p .. 'speed')
+return m
+`
+
+// luaPublishAgg makes generation gen the view's batch: one pointer flip,
+// the segments it covers dropped and the running total recomputed from the
+// survivors.
+//
+// ARGV: prefix, gen, cut, cutSeg, cutTime, layout.
+const luaPublishAgg = luaPrelude + `
+local meta, p = KEYS[1], ARGV[1]
+local gen, cut, cutseg, cuttime, layout = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local m = redis.call('HMGET', meta, 'gen', 'cut', 'ckpt', 'layout')
+if m[1] then
+  local g = tonumber(m[1])
+  if tonumber(gen) == g and m[2] == cut then return 0 end
+  if tonumber(gen) <= g then
+    return redis.error_reply('TMSTALE generation ' .. gen .. ' is not newer than the published generation ' .. m[1])
+  end
+  if poscmp(cut, m[2]) < 0 then
+    return redis.error_reply('TMSTALE cut ' .. cut .. ' is before the published cut ' .. m[2])
+  end
+end
+if m[4] and m[4] ~= layout then
+  return redis.error_reply('TMLAYOUT stored layout ' .. m[4] .. ', generation layout ' .. layout)
+end
+
+local segs = p .. 'segs'
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', segs, '-inf', cutseg)) do
+  redis.call('DEL', p .. 's:' .. id)
+end
+redis.call('ZREMRANGEBYSCORE', segs, '-inf', cutseg)
+
+local speed = p .. 'speed'
+redis.call('DEL', speed)
+local acc, order = {}, {}
+for _, id in ipairs(redis.call('ZRANGE', segs, 0, -1)) do
+  local h = redis.call('HGETALL', p .. 's:' .. id)
+  for j = 1, #h, 2 do
+    local f, v = h[j], h[j + 1]
+    local cur = acc[f]
+    if cur == nil then
+      order[#order + 1] = f
+      acc[f] = v
+    elseif cur == false then
+      acc[f] = v
+    else
+      acc[f] = addstate(layout, cur, v) or false
+    end
+  end
+end
+for _, f in ipairs(order) do
+  local v = acc[f]
+  if v and not isallzero(layout, v) then redis.call('HSET', speed, f, v) end
+end
+
+local gens = p .. 'gens'
+local keep = tonumber(gen)
+if m[1] then keep = tonumber(m[1]) end
+for _, g in ipairs(redis.call('ZRANGEBYSCORE', gens, '-inf', '(' .. keep)) do
+  redis.call('DEL', p .. 'b:' .. g)
+end
+redis.call('ZREMRANGEBYSCORE', gens, '-inf', '(' .. keep)
+redis.call('ZADD', gens, gen, gen)
+
+redis.call('HSET', meta, 'gen', gen, 'cut', cut, 'cut_seg', cutseg, 'cut_time', cuttime, 'layout', layout)
+if not m[3] or poscmp(m[3], cut) < 0 then
+  redis.call('HSET', meta, 'ckpt', cut, 'seg', cutseg)
+end
+return 1
+`
+
+// luaApplyMirror writes one batch of row versions into the mirror's
+// overlay and moves the checkpoint.
+//
+// ARGV: prefix, from, to, layout, n, then n pairs of primary key and
+// stored row.
+const luaApplyMirror = luaPrelude + `
+local meta, p = KEYS[1], ARGV[1]
+local from, to, layout = ARGV[2], ARGV[3], ARGV[4]
+local stop = checkpoint(meta, from, to)
+if stop then return stop end
+local stored = redis.call('HGET', meta, 'layout')
+if stored and stored ~= layout then
+  return redis.error_reply('TMLAYOUT stored layout ' .. stored .. ', batch layout ' .. layout)
+end
+local rows = p .. 'rows'
+local n = tonumber(ARGV[5])
+for j = 0, n - 1 do
+  redis.call('HSET', rows, ARGV[6 + 2 * j], ARGV[7 + 2 * j])
+end
+redis.call('HSET', meta, 'ckpt', to)
+return 1
+`
+
+// luaReadMirror returns one row: the overlay's version when it is newer
+// than the published cut, else the published generation's.
+//
+// ARGV: prefix, pk. Reply: {ckpt, gen, cut, cut_time, overlay row or false,
+// batch row or false}.
+const luaReadMirror = luaPrelude + `
+local meta, p, pk = KEYS[1], ARGV[1], ARGV[2]
+local m = redis.call('HMGET', meta, 'ckpt', 'gen', 'cut', 'cut_time')
+if not m[1] then
+  return redis.error_reply('TMMISSING view state is missing (no checkpoint in ' .. meta .. ')')
+end
+local o = redis.call('HGET', p .. 'rows', pk)
+if o then
+  local v = string.match(o, '^%["([^"]*)"')
+  if not m[3] or (v and poscmp(v, m[3]) > 0) then
+    m[5] = o
+    m[6] = false
+    return m
+  end
+end
+m[5] = false
+m[6] = false
+if m[2] then m[6] = redis.call('HGET', p .. 'mb:' .. m[2], pk) end
+return m
+`
+
+// luaPublishMirror makes generation gen the mirror's batch (a pointer
+// flip; readers ignore overlay rows at or before the new cut from then on).
+//
+// ARGV: prefix, gen, cut, cutTime, layout.
+const luaPublishMirror = luaPrelude + `
+local meta, p = KEYS[1], ARGV[1]
+local gen, cut, cuttime, layout = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local m = redis.call('HMGET', meta, 'gen', 'cut', 'ckpt', 'layout')
+if m[1] then
+  local g = tonumber(m[1])
+  if tonumber(gen) == g and m[2] == cut then return 0 end
+  if tonumber(gen) <= g then
+    return redis.error_reply('TMSTALE generation ' .. gen .. ' is not newer than the published generation ' .. m[1])
+  end
+  if poscmp(cut, m[2]) < 0 then
+    return redis.error_reply('TMSTALE cut ' .. cut .. ' is before the published cut ' .. m[2])
+  end
+end
+if m[4] and m[4] ~= layout then
+  return redis.error_reply('TMLAYOUT stored layout ' .. m[4] .. ', generation layout ' .. layout)
+end
+local gens = p .. 'gens'
+local keep = tonumber(gen)
+if m[1] then keep = tonumber(m[1]) end
+for _, g in ipairs(redis.call('ZRANGEBYSCORE', gens, '-inf', '(' .. keep)) do
+  redis.call('DEL', p .. 'mb:' .. g)
+end
+redis.call('ZREMRANGEBYSCORE', gens, '-inf', '(' .. keep)
+redis.call('ZADD', gens, gen, gen)
+redis.call('HSET', meta, 'gen', gen, 'cut', cut, 'cut_time', cuttime, 'layout', layout)
+if not m[3] or poscmp(m[3], cut) < 0 then
+  redis.call('HSET', meta, 'ckpt', cut)
+end
+return 1
+`
+
+// luaPruneMirror deletes, from one HSCAN page of the overlay, the rows at or
+// before the published cut (readers already ignore them). ARGV: prefix,
+// cursor. Reply: the next cursor ("0" when done).
+const luaPruneMirror = luaPrelude + `
+local meta, p = KEYS[1], ARGV[1]
+local cut = redis.call('HGET', meta, 'cut')
+if not cut then return '0' end
+local rows = p .. 'rows'
+local r = redis.call('HSCAN', rows, ARGV[2], 'COUNT', 512)
+local h = r[2]
+for j = 1, #h, 2 do
+  local v = string.match(h[j + 1], '^%["([^"]*)"')
+  if v and poscmp(v, cut) <= 0 then redis.call('HDEL', rows, h[j]) end
+end
+return r[1]
+`
+
+// luaBigAdd is a test hook: it returns addstate(ARGV[1], ARGV[2], ARGV[3])
+// (or "" for an all-zero sum), so tests can hold the Lua arithmetic against
+// math/big. It touches no key.
+const luaBigAdd = luaPrelude + `
+local v = addstate(ARGV[1], ARGV[2], ARGV[3])
+if v == nil then return '' end
+return v
+`
+
+type scripts struct {
+	applyAgg, readAgg, publishAgg                       *redis.Script
+	applyMirror, readMirror, publishMirror, pruneMirror *redis.Script
+	bigAdd                                              *redis.Script
+}
+
+func newScripts() scripts {
+	return scripts{
+		applyAgg:      redis.NewScript(luaApplyAgg),
+		readAgg:       redis.NewScript(luaReadAgg),
+		publishAgg:    redis.NewScript(luaPublishAgg),
+		applyMirror:   redis.NewScript(luaApplyMirror),
+		readMirror:    redis.NewScript(luaReadMirror),
+		publishMirror: redis.NewScript(luaPublishMirror),
+		pruneMirror:   redis.NewScript(luaPruneMirror),
+		bigAdd:        redis.NewScript(luaBigAdd),
+	}
+}

@@ -1,0 +1,200 @@
+package redisview
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"strconv"
+	"time"
+
+	"github.com/tidemark/tidemark/formats"
+)
+
+// The encoded layer: aggregate states as the token strings Redis stores
+// (see the package documentation) and group keys as hash field names. The
+// typed methods in agg.go encode formats values into it.
+
+// encodedSeg is one segment's deltas: group key field → encoded state.
+type encodedSeg struct {
+	seg    uint64
+	fields []string // field, state, field, state, ...
+}
+
+// encodedApply is one ApplyAgg call, encoded.
+type encodedApply struct {
+	view     string
+	layout   string
+	from, to formats.Position
+	toSeg    uint64
+	segs     []encodedSeg
+}
+
+func (s *Store) applyAggCall(a encodedApply) (scriptCall, error) {
+	k, err := s.keys(a.view)
+	if err != nil {
+		return scriptCall{}, err
+	}
+	n := 6
+	for _, sg := range a.segs {
+		n += 2 + len(sg.fields)
+	}
+	args := make([]any, 0, n)
+	args = append(args, k.base, a.from.String(), a.to.String(), strconv.FormatUint(a.toSeg, 10), a.layout, len(a.segs))
+	for _, sg := range a.segs {
+		if len(sg.fields)%2 != 0 {
+			return scriptCall{}, fmt.Errorf("segment %d: odd field list", sg.seg)
+		}
+		args = append(args, strconv.FormatUint(sg.seg, 10), len(sg.fields)/2)
+		for _, f := range sg.fields {
+			args = append(args, f)
+		}
+	}
+	return scriptCall{script: s.scripts.applyAgg, key: k.meta(), args: args}, nil
+}
+
+// applyEncoded runs the calls in one pipeline and returns one error per
+// call, mapped to the package's sentinels.
+func (s *Store) applyEncoded(ctx context.Context, as []encodedApply) []error {
+	errs := make([]error, len(as))
+	calls := make([]scriptCall, 0, len(as))
+	idx := make([]int, 0, len(as))
+	for i, a := range as {
+		c, err := s.applyAggCall(a)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		calls = append(calls, c)
+		idx = append(idx, i)
+	}
+	_, cerrs := s.runPipelined(ctx, calls)
+	for j, err := range cerrs {
+		if err != nil {
+			i := idx[j]
+			errs[i] = scriptError(as[i].view, as[i].from, err)
+		}
+	}
+	return errs
+}
+
+// encodedSnapshot is a view's merged answer, encoded.
+type encodedSnapshot struct {
+	meta   Meta
+	groups map[string]string // group key field → merged state with count > 0
+}
+
+func (s *Store) readAggEncoded(ctx context.Context, view string) (encodedSnapshot, error) {
+	k, err := s.keys(view)
+	if err != nil {
+		return encodedSnapshot{}, err
+	}
+	v, err := s.runScript(ctx, s.scripts.readAgg, k.meta(), k.base)
+	if err != nil {
+		return encodedSnapshot{}, fmt.Errorf("reading view %s: %w", view, scriptError(view, formats.Position{}, err))
+	}
+	reply, ok := v.([]any)
+	if !ok || len(reply) != 9 {
+		return encodedSnapshot{}, fmt.Errorf("reading view %s: unexpected reply %T", view, v)
+	}
+	meta, err := parseMeta(reply[:7])
+	if err != nil {
+		return encodedSnapshot{}, fmt.Errorf("reading view %s: %w", view, err)
+	}
+	batch, _ := reply[7].([]any)
+	speed, _ := reply[8].([]any)
+	groups := make(map[string]string, len(batch)/2+len(speed)/2)
+	for i := 0; i+1 < len(batch); i += 2 {
+		f, _ := batch[i].(string)
+		st, _ := batch[i+1].(string)
+		groups[f] = st
+	}
+	for i := 0; i+1 < len(speed); i += 2 {
+		f, _ := speed[i].(string)
+		st, _ := speed[i+1].(string)
+		if cur, ok := groups[f]; ok {
+			sum, _, err := addStates(meta.Layout, cur, st)
+			if err != nil {
+				return encodedSnapshot{}, fmt.Errorf("reading view %s: group %q: %w", view, f, err)
+			}
+			st = sum
+		}
+		groups[f] = st
+	}
+	for f, st := range groups {
+		if !positiveCount(st) {
+			delete(groups, f)
+		}
+	}
+	return encodedSnapshot{meta: meta, groups: groups}, nil
+}
+
+// loadEncoded writes generation gen's batch hash of view from fields
+// (group key field → state), in pipelined chunks. The hash is invisible to
+// readers until the generation is published. An existing hash of the same
+// generation (a failed earlier load) is replaced.
+func (s *Store) loadEncoded(ctx context.Context, view string, gen uint64, fields iter.Seq2[string, string], key func(viewKeys, uint64) string) error {
+	k, err := s.keys(view)
+	if err != nil {
+		return err
+	}
+	if m, err := s.Meta(ctx, view); err == nil && m.Published && m.Generation >= gen {
+		return fmt.Errorf("loading generation %d of view %s: %w: generation %d is published", gen, view, ErrStaleGeneration, m.Generation)
+	}
+	dst := key(k, gen)
+	if err := s.rdb.Del(ctx, dst).Err(); err != nil {
+		return fmt.Errorf("loading generation %d of view %s: %w", gen, view, err)
+	}
+	// Register the generation before writing it, so that a load that dies
+	// halfway leaves a hash a later publish knows to delete.
+	if err := s.rdb.ZAdd(ctx, k.gens(), redisZ(gen)).Err(); err != nil {
+		return fmt.Errorf("loading generation %d of view %s: %w", gen, view, err)
+	}
+	const chunksPerPipe = 16
+	pipe := s.rdb.Pipeline()
+	chunk := make([]any, 0, 2*s.chunk)
+	queued := 0
+	flushChunk := func() {
+		if len(chunk) > 0 {
+			pipe.HSet(ctx, dst, chunk...)
+			chunk = make([]any, 0, 2*s.chunk)
+			queued++
+		}
+	}
+	exec := func() error {
+		if queued == 0 {
+			return nil
+		}
+		queued = 0
+		_, err := pipe.Exec(ctx)
+		return err
+	}
+	for f, st := range fields {
+		chunk = append(chunk, f, st)
+		if len(chunk) >= 2*s.chunk {
+			flushChunk()
+			if queued >= chunksPerPipe {
+				if err := exec(); err != nil {
+					return fmt.Errorf("loading generation %d of view %s: %w", gen, view, err)
+				}
+			}
+		}
+	}
+	flushChunk()
+	if err := exec(); err != nil {
+		return fmt.Errorf("loading generation %d of view %s: %w", gen, view, err)
+	}
+	return nil
+}
+
+func (s *Store) publishAggEncoded(ctx context.Context, view, layout string, gen uint64, cut formats.Position, cutSeg uint64, cutTime time.Time) error {
+	k, err := s.keys(view)
+	if err != nil {
+		return err
+	}
+	_, err = s.runScript(ctx, s.scripts.publishAgg, k.meta(), k.base, strconv.FormatUint(gen, 10), cut.String(),
+		strconv.FormatUint(cutSeg, 10), cutTime.UTC().Format(time.RFC3339Nano), layout)
+	if err != nil {
+		return fmt.Errorf("publishing generation %d of view %s at %s: %w", gen, view, cut, scriptError(view, formats.Position{}, err))
+	}
+	return nil
+}

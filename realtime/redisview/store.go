@@ -1,0 +1,346 @@
+package redisview
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tidemark/tidemark/formats"
+)
+
+// Errors a caller decides on with errors.Is.
+var (
+	// ErrStateMissing: the view has no state in Redis (never bootstrapped,
+	// reset, or Redis restarted empty). The caller re-bootstraps the view:
+	// Reset, LoadBatch and PublishAgg (or the mirror equivalents) at a
+	// snapshot position, then applies the stream from there.
+	ErrStateMissing = errors.New("view state missing in Redis")
+	// ErrFenced: the view's checkpoint in Redis is not where the writer
+	// believes it is: another writer moved it, a publish moved it past a
+	// lagging writer, or Redis lost writes. FenceError says where it is.
+	ErrFenced = errors.New("view checkpoint fenced")
+	// ErrLayoutMismatch: the state in Redis was written for another view
+	// definition (its token layout differs). Reset and re-bootstrap the view.
+	ErrLayoutMismatch = errors.New("view state layout mismatch")
+	// ErrStaleGeneration: a publish named a generation or cut that is not
+	// newer than the published one.
+	ErrStaleGeneration = errors.New("stale generation")
+)
+
+// FenceError is the ErrFenced error: the checkpoint Redis holds for View is
+// Have, where the writer expected From.
+type FenceError struct {
+	View string
+	From formats.Position // what the writer expected
+	Have formats.Position // what Redis holds
+}
+
+func (e *FenceError) Error() string {
+	return fmt.Sprintf("view %s: checkpoint in Redis is %s, writer expected %s", e.View, e.Have, e.From)
+}
+
+// Is makes errors.Is(err, ErrFenced) hold.
+func (e *FenceError) Is(target error) bool { return target == ErrFenced }
+
+// Options configures a Store. The zero value is valid.
+type Options struct {
+	// Prefix starts every key; "" means "tm". Keys are
+	// "<prefix>:{<view>}:<name>".
+	Prefix string
+	// LoadChunk is the number of hash fields written per HSET by the batch
+	// loaders; 0 means 1000.
+	LoadChunk int
+}
+
+// Store is the Redis speed/serving store of Tidemark's views. It holds no
+// connection state of its own beyond the client it was given and is safe for
+// concurrent use; the client's lifetime is the caller's.
+type Store struct {
+	rdb     redis.UniversalClient
+	prefix  string
+	chunk   int
+	scripts scripts
+}
+
+// New returns a Store on rdb, a single Redis client or a Cluster client.
+func New(rdb redis.UniversalClient, opts Options) *Store {
+	s := &Store{rdb: rdb, prefix: opts.Prefix, chunk: opts.LoadChunk, scripts: newScripts()}
+	if s.prefix == "" {
+		s.prefix = "tm"
+	}
+	if s.chunk <= 0 {
+		s.chunk = 1000
+	}
+	return s
+}
+
+// viewKeys are one view's key names. All of them share the hash tag {view}.
+type viewKeys struct {
+	view string
+	base string // "tm:{view}:"
+}
+
+func (s *Store) keys(view string) (viewKeys, error) {
+	if view == "" || strings.ContainsAny(view, "{}") {
+		return viewKeys{}, fmt.Errorf("view name %q: must be non-empty and contain no braces (they delimit the Redis hash tag)", view)
+	}
+	return viewKeys{view: view, base: s.prefix + ":{" + view + "}:"}, nil
+}
+
+func (k viewKeys) meta() string                { return k.base + "meta" }
+func (k viewKeys) speed() string               { return k.base + "speed" }
+func (k viewKeys) segs() string                { return k.base + "segs" }
+func (k viewKeys) gens() string                { return k.base + "gens" }
+func (k viewKeys) seg(id uint64) string        { return k.base + "s:" + strconv.FormatUint(id, 10) }
+func (k viewKeys) batch(gen uint64) string     { return k.base + "b:" + strconv.FormatUint(gen, 10) }
+func (k viewKeys) rows() string                { return k.base + "rows" }
+func (k viewKeys) mirrorBatch(g uint64) string { return k.base + "mb:" + strconv.FormatUint(g, 10) }
+
+// Meta is a view's bookkeeping in Redis.
+type Meta struct {
+	// Checkpoint is the commit position of the last transaction applied to
+	// the view (or the published cut, if the speed layer was behind it).
+	Checkpoint formats.Position
+	// Segment is the segment id of Checkpoint (aggregate views).
+	Segment uint64
+	// Published reports whether a generation was ever published; the
+	// generation fields are zero otherwise.
+	Published  bool
+	Generation uint64
+	Cut        formats.Position
+	CutSegment uint64
+	CutTime    time.Time
+	// Layout is the fingerprint of the view definition the state was
+	// written for: the token layout for aggregates, the column list for
+	// mirrors.
+	Layout string
+}
+
+// Meta returns the view's bookkeeping, or ErrStateMissing.
+func (s *Store) Meta(ctx context.Context, view string) (Meta, error) {
+	k, err := s.keys(view)
+	if err != nil {
+		return Meta{}, err
+	}
+	vals, err := s.rdb.HMGet(ctx, k.meta(), "ckpt", "seg", "gen", "cut", "cut_seg", "cut_time", "layout").Result()
+	if err != nil {
+		return Meta{}, fmt.Errorf("reading meta of view %s: %w", view, err)
+	}
+	strs := make([]any, len(vals))
+	for i, v := range vals {
+		if v == nil {
+			strs[i] = false
+		} else {
+			strs[i] = v
+		}
+	}
+	m, err := parseMeta(strs)
+	if err != nil {
+		return Meta{}, fmt.Errorf("reading meta of view %s: %w", view, err)
+	}
+	return m, nil
+}
+
+// parseMeta reads the reply fields {ckpt, seg, gen, cut, cut_seg, cut_time,
+// layout}; a missing field is false or nil (Lua turns nil bulk replies into
+// false and back into nil).
+func parseMeta(f []any) (Meta, error) {
+	str := func(i int) (string, bool) {
+		if i >= len(f) {
+			return "", false
+		}
+		s, ok := f[i].(string)
+		return s, ok
+	}
+	var m Meta
+	ck, ok := str(0)
+	if !ok {
+		return Meta{}, ErrStateMissing
+	}
+	var err error
+	if m.Checkpoint, err = formats.ParsePosition(ck); err != nil {
+		return Meta{}, fmt.Errorf("checkpoint: %w", err)
+	}
+	if v, ok := str(1); ok {
+		if m.Segment, err = strconv.ParseUint(v, 10, 64); err != nil {
+			return Meta{}, fmt.Errorf("segment: %w", err)
+		}
+	}
+	if v, ok := str(2); ok {
+		m.Published = true
+		if m.Generation, err = strconv.ParseUint(v, 10, 64); err != nil {
+			return Meta{}, fmt.Errorf("generation: %w", err)
+		}
+	}
+	if v, ok := str(3); ok {
+		if m.Cut, err = formats.ParsePosition(v); err != nil {
+			return Meta{}, fmt.Errorf("cut: %w", err)
+		}
+	}
+	if v, ok := str(4); ok {
+		if m.CutSegment, err = strconv.ParseUint(v, 10, 64); err != nil {
+			return Meta{}, fmt.Errorf("cut segment: %w", err)
+		}
+	}
+	if v, ok := str(5); ok && v != "" {
+		if m.CutTime, err = time.Parse(time.RFC3339Nano, v); err != nil {
+			return Meta{}, fmt.Errorf("cut time: %w", err)
+		}
+	}
+	m.Layout, _ = str(6)
+	return m, nil
+}
+
+// Reset deletes every key of the view, for a re-bootstrap. It is not atomic
+// for readers (they may see ErrStateMissing or a partial view while it runs)
+// and must not run beside a writer of the same view.
+func (s *Store) Reset(ctx context.Context, view string) error {
+	k, err := s.keys(view)
+	if err != nil {
+		return err
+	}
+	// Delete meta first: from then on writers and readers get
+	// ErrStateMissing instead of a half-deleted view.
+	if err := s.rdb.Del(ctx, k.meta()).Err(); err != nil {
+		return fmt.Errorf("resetting view %s: %w", view, err)
+	}
+	var del []string
+	for _, set := range []struct {
+		key  string
+		name func(uint64) string
+	}{{k.segs(), k.seg}, {k.gens(), k.batch}, {k.gens(), k.mirrorBatch}} {
+		ids, err := s.rdb.ZRange(ctx, set.key, 0, -1).Result()
+		if err != nil {
+			return fmt.Errorf("resetting view %s: %w", view, err)
+		}
+		for _, id := range ids {
+			n, err := strconv.ParseUint(id, 10, 64)
+			if err != nil {
+				return fmt.Errorf("resetting view %s: member %q of %s: %w", view, id, set.key, err)
+			}
+			del = append(del, set.name(n))
+		}
+	}
+	del = append(del, k.speed(), k.rows(), k.segs(), k.gens())
+	// One key per DEL: on a Cluster a multi-key DEL must stay in one slot,
+	// which these do, but go-redis routes by first key anyway.
+	pipe := s.rdb.Pipeline()
+	for _, key := range del {
+		pipe.Del(ctx, key)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("resetting view %s: %w", view, err)
+	}
+	return nil
+}
+
+// scriptError maps a script's error reply to the package's sentinels.
+func scriptError(view string, from formats.Position, err error) error {
+	var rerr redis.Error
+	if !errors.As(err, &rerr) {
+		return err
+	}
+	msg := rerr.Error()
+	code, rest, _ := strings.Cut(msg, " ")
+	switch code {
+	case "TMMISSING":
+		return fmt.Errorf("view %s: %w", view, ErrStateMissing)
+	case "TMFENCED":
+		have, perr := formats.ParsePosition(rest)
+		if perr != nil {
+			return fmt.Errorf("view %s: %w: checkpoint %q", view, ErrFenced, rest)
+		}
+		return &FenceError{View: view, From: from, Have: have}
+	case "TMLAYOUT":
+		return fmt.Errorf("view %s: %w: %s", view, ErrLayoutMismatch, rest)
+	case "TMSTALE":
+		return fmt.Errorf("view %s: %w: %s", view, ErrStaleGeneration, rest)
+	}
+	return err
+}
+
+// runScript runs one script, loading it when Redis does not have it cached.
+func (s *Store) runScript(ctx context.Context, sc *redis.Script, key string, args ...any) (any, error) {
+	return sc.Run(ctx, s.rdb, []string{key}, args...).Result()
+}
+
+// scriptCall is one script invocation of a pipelined group.
+type scriptCall struct {
+	script *redis.Script
+	key    string
+	args   []any
+}
+
+// runPipelined runs calls in one pipeline (one round trip per node on a
+// Cluster) and returns each call's result. Calls whose script is not cached
+// on their node are retried after loading the scripts: a NOSCRIPT reply
+// means the call did not run.
+func (s *Store) runPipelined(ctx context.Context, calls []scriptCall) ([]any, []error) {
+	res := make([]any, len(calls))
+	errs := make([]error, len(calls))
+	todo := make([]int, len(calls))
+	for i := range todo {
+		todo[i] = i
+	}
+	for attempt := 0; attempt < 2 && len(todo) > 0; attempt++ {
+		pipe := s.rdb.Pipeline()
+		cmds := make([]*redis.Cmd, len(todo))
+		for j, i := range todo {
+			c := calls[i]
+			cmds[j] = c.script.EvalSha(ctx, pipe, []string{c.key}, c.args...)
+		}
+		_, _ = pipe.Exec(ctx) // errors are per command below
+		var again []int
+		loaded := map[*redis.Script]bool{}
+		for j, i := range todo {
+			v, err := cmds[j].Result()
+			if err != nil && isNoScript(err) && attempt == 0 {
+				sc := calls[i].script
+				if !loaded[sc] {
+					if lerr := sc.Load(ctx, s.rdb).Err(); lerr != nil {
+						errs[i] = fmt.Errorf("loading script: %w", lerr)
+						continue
+					}
+					loaded[sc] = true
+				}
+				again = append(again, i)
+				continue
+			}
+			res[i], errs[i] = v, err
+		}
+		todo = again
+	}
+	return res, errs
+}
+
+func isNoScript(err error) bool {
+	return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT")
+}
+
+// NextSegment returns the segment id of a transaction committed at commit
+// that follows a transaction in segment prev, on a view (or sink) whose last
+// published cut is in segment cutSeg, with segments width long. See the
+// package documentation for why the rule is what it is.
+func NextSegment(prev, cutSeg uint64, commit time.Time, width time.Duration) uint64 {
+	seg := prev
+	if w := int64(width / time.Second); w > 0 {
+		if t := commit.Unix(); t > 0 {
+			if bySecond := uint64(t / w); bySecond > seg {
+				seg = bySecond
+			}
+		}
+	}
+	if seg <= cutSeg {
+		seg = cutSeg + 1
+	}
+	return seg
+}
+
+func redisZ(id uint64) redis.Z {
+	return redis.Z{Score: float64(id), Member: strconv.FormatUint(id, 10)}
+}
