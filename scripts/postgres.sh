@@ -4,7 +4,7 @@
 #
 #   postgres.sh start DIR PORT   data in DIR/data, pid in DIR/pid, log in DIR/log
 #   postgres.sh stop DIR         fast shutdown (SIGINT) of exactly the pid in DIR/pid
-#   postgres.sh kill DIR         SIGKILL of that pid
+#   postgres.sh kill DIR         SIGKILL of that pid, then wait for its backends to exit
 #
 # PostgreSQL refuses to run as root. Run as root, the server runs as PG_USER (default
 # "postgres"), DIR/data is owned by it, and every directory above DIR is made traversable
@@ -83,9 +83,22 @@ start() {
 		pg_ready "$port"
 }
 
+# kill_pg DIR: SIGKILL the postmaster, as a crash would, then wait for its backends, which
+# exit by themselves once they notice; a new postmaster refuses to start while they hold
+# the old shared memory.
+kill_pg() {
+	local p children=()
+	for p in $(pids "$1"); do
+		mapfile -t -O "${#children[@]}" children < <(pgrep -P "$p" || true)
+	done
+	kill_pids "$1"
+	[ "${#children[@]}" = 0 ] || wait_gone 30 "${children[@]}" ||
+		die "backends ${children[*]} still running 30s after their postmaster was killed"
+}
+
 case "${1:-}" in
 start) [ $# = 3 ] || usage; start "$2" "$3" ;;
 stop) [ $# = 2 ] || usage; stop_pids "$2" INT 60 ;;
-kill) [ $# = 2 ] || usage; kill_pids "$2" ;;
+kill) [ $# = 2 ] || usage; kill_pg "$2" ;;
 *) usage ;;
 esac

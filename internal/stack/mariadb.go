@@ -29,7 +29,7 @@ type MariaDBServer struct {
 func MariaDB(t testing.TB) *MariaDBServer {
 	t.Helper()
 	require(t, "mariadb", "mariadbd", "mariadb-install-db", "mariadb")
-	p := startServer(t, "mariadb.sh", "mariadb", []int{0}, 0)
+	p := startServer(t, "mariadb.sh", "mariadb", nil, []int{0}, 0)
 	return &MariaDBServer{
 		Host: "127.0.0.1", Port: p.port, User: "root",
 		DataDir: filepath.Join(p.dir, "data"), Pid: p.pid(t), proc: p,

@@ -21,7 +21,7 @@ type RedisServer struct {
 func Redis(t testing.TB) *RedisServer {
 	t.Helper()
 	require(t, "redis", "redis-server", "redis-cli")
-	p := startServer(t, "redis.sh", "redis", []int{0}, 0)
+	p := startServer(t, "redis.sh", "redis", nil, []int{0}, 0)
 	return &RedisServer{Addr: fmt.Sprintf("127.0.0.1:%d", p.port), Port: p.port, Dir: p.dir, Pid: p.pid(t), proc: p}
 }
 

@@ -70,13 +70,13 @@ func script(t testing.TB, name string) string {
 	return p
 }
 
-// runScript runs a script with bash and returns its output (errors only, by the scripts'
-// contract) in the error.
-func runScript(path string, args ...string) error {
+// runScript runs a script with bash, with env added to the environment, and returns its
+// output (errors only, by the scripts' contract) in the error.
+func runScript(path string, env []string, args ...string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), scriptTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", append([]string{path}, args...)...)
-	cmd.Env = append(os.Environ(), "TIDEMARK_OWNER_PID="+strconv.Itoa(os.Getpid()))
+	cmd.Env = append(append(os.Environ(), "TIDEMARK_OWNER_PID="+strconv.Itoa(os.Getpid())), env...)
 	// The servers' stdio goes to their logs, so the output pipes close when the script
 	// exits; WaitDelay only guards against a script that breaks that rule.
 	cmd.WaitDelay = 5 * time.Second
@@ -126,7 +126,7 @@ func require(t testing.TB, part string, bins ...string) {
 			part, strings.Join(missing, ", "), part)
 	}
 	path := script(t, "install-deps.sh")
-	once, _ := installs.LoadOrStore(part, sync.OnceValue(func() error { return runScript(path, part) }))
+	once, _ := installs.LoadOrStore(part, sync.OnceValue(func() error { return runScript(path, nil, part) }))
 	err := once.(func() error)()
 	if missing = missingBinaries(bins); len(missing) > 0 {
 		t.Skipf("stack: %s not installed (need %s) and scripts/install-deps.sh %s could not install it: %v",
@@ -205,16 +205,17 @@ func freePort(offsets []int, maxPort int) (int, error) {
 
 // proc is one server (or one cluster) run by a script: scripts/<name>.sh start DIR PORT.
 type proc struct {
-	script string // absolute path of the script
+	script string   // absolute path of the script
+	env    []string // added to the script's environment ("KEY=value")
 	dir    string
 	port   int
 }
 
 // startServer starts a new server on a free port, retrying with another port when the
 // chosen one was taken meanwhile. It registers the server's stop with t.Cleanup.
-func startServer(t testing.TB, scriptName, kind string, offsets []int, maxPort int) *proc {
+func startServer(t testing.TB, scriptName, kind string, env []string, offsets []int, maxPort int) *proc {
 	t.Helper()
-	p := &proc{script: script(t, scriptName), dir: dataDir(t, kind)}
+	p := &proc{script: script(t, scriptName), env: env, dir: dataDir(t, kind)}
 	var err error
 	for range 5 {
 		if p.port, err = freePort(offsets, maxPort); err != nil {
@@ -237,7 +238,7 @@ func startServer(t testing.TB, scriptName, kind string, offsets []int, maxPort i
 
 // start starts the server on p.port; a failed start leaves nothing running.
 func (p *proc) start() error {
-	err := runScript(p.script, "start", p.dir, strconv.Itoa(p.port))
+	err := runScript(p.script, p.env, "start", p.dir, strconv.Itoa(p.port))
 	if err != nil {
 		// A server that came up too late, or a cluster half up, must not outlive the failure.
 		if kerr := p.kill(); kerr != nil {
@@ -247,8 +248,8 @@ func (p *proc) start() error {
 	return err
 }
 
-func (p *proc) stop() error { return runScript(p.script, "stop", p.dir) }
-func (p *proc) kill() error { return runScript(p.script, "kill", p.dir) }
+func (p *proc) stop() error { return runScript(p.script, p.env, "stop", p.dir) }
+func (p *proc) kill() error { return runScript(p.script, p.env, "kill", p.dir) }
 
 // pids returns the pids recorded in DIR/pid, nil when nothing runs.
 func (p *proc) pids() ([]int, error) {

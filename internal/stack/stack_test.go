@@ -3,9 +3,13 @@ package stack
 import (
 	"context"
 	"errors"
+	"io"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -97,4 +101,90 @@ func TestRedis(t *testing.T) {
 	pid = r.Pid
 	r.Stop(t)
 	assertGone(t, "Redis", pid)
+}
+
+func TestRedisCluster(t *testing.T) {
+	t.Parallel()
+	c := timed(t, "Redis Cluster", RedisCluster)
+	if len(c.Addrs) != 3 || len(c.Pids) != 3 {
+		t.Fatalf("Addrs %v Pids %v, want 3 of each", c.Addrs, c.Pids)
+	}
+	ctx := context.Background()
+	cc := c.Client(t)
+	// Keys on different slots, so more than one master is written.
+	for _, k := range []string{"a", "b", "c", "tm:{v}:x"} {
+		if err := cc.Set(ctx, k, "v-"+k, 0).Err(); err != nil {
+			t.Fatalf("SET %s: %v", k, err)
+		}
+		if got, err := cc.Get(ctx, k).Result(); err != nil || got != "v-"+k {
+			t.Fatalf("GET %s = %q, %v", k, got, err)
+		}
+	}
+	for _, addr := range c.Addrs {
+		node := redis.NewClient(&redis.Options{Addr: addr})
+		info, err := node.ClusterInfo(ctx).Result()
+		node.Close()
+		if err != nil || !strings.Contains(info, "cluster_state:ok") || !strings.Contains(info, "cluster_slots_assigned:16384") {
+			t.Errorf("CLUSTER INFO on %s: %v\n%s", addr, err, info)
+		}
+	}
+	pids := c.Pids
+	c.Stop(t)
+	for _, pid := range pids {
+		assertGone(t, "Redis Cluster node", pid)
+	}
+}
+
+func TestPostgres(t *testing.T) {
+	t.Parallel()
+	s := timed(t, "PostgreSQL", Postgres)
+	var one int
+	if err := s.Conn(t).QueryRow(context.Background(), "SELECT 1").Scan(&one); err != nil || one != 1 {
+		t.Fatalf("SELECT 1 = %d, %v", one, err)
+	}
+	s.Exec(t, "CREATE TABLE t (id int PRIMARY KEY)", "INSERT INTO t VALUES (1), (2)")
+	s.Kill(t)
+	s.Start(t)
+	var n int
+	if err := s.Conn(t).QueryRow(context.Background(), "SELECT count(*) FROM t").Scan(&n); err != nil || n != 2 {
+		t.Errorf("after kill+start: count = %d, %v; want 2", n, err)
+	}
+	pid := s.Pid
+	s.Stop(t)
+	assertGone(t, "PostgreSQL", pid)
+}
+
+func TestMinIO(t *testing.T) {
+	t.Parallel()
+	m := timed(t, "MinIO", MinIO)
+	ctx := context.Background()
+	c := m.Client()
+	body := "hello, lake"
+	_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(m.Bucket), Key: aws.String("a/b.txt"), Body: strings.NewReader(body)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func() string {
+		t.Helper()
+		out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(m.Bucket), Key: aws.String("a/b.txt")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer out.Body.Close()
+		b, err := io.ReadAll(out.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	if got := get(); got != body {
+		t.Errorf("GetObject = %q, want %q", got, body)
+	}
+	pid := m.Pid
+	m.Stop(t)
+	assertGone(t, "MinIO", pid)
+	m.Start(t)
+	if got := get(); got != body {
+		t.Errorf("after Stop+Start: GetObject = %q, want %q", got, body)
+	}
 }
