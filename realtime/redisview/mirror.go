@@ -1,0 +1,351 @@
+package redisview
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tidemark/tidemark/formats"
+)
+
+// MirrorChange is one row change of a mirror view.
+type MirrorChange struct {
+	// PK is the row's primary key field (see PKField).
+	PK string
+	// Row is the row's values in the mirror's column order as a JSON array
+	// (formats.AppendJSON per value); nil means the row was deleted.
+	Row []byte
+	// Version is the position of the change.
+	Version formats.Position
+}
+
+// MirrorRow is one row of a mirror as read.
+type MirrorRow struct {
+	PK string
+	// Version is the position of the row's last change, or the published
+	// cut for a row that has not changed since.
+	Version formats.Position
+	// Values is the row's values in the mirror's column order as a JSON
+	// array.
+	Values []byte
+}
+
+// MirrorBatchRow is one row of a mirror generation.
+type MirrorBatchRow struct {
+	PK     string
+	Values []byte // JSON array, as MirrorChange.Row
+}
+
+// MirrorApply is one ApplyMirror call: the changes of one mirror view in
+// (From, To], in order (a later change of a key wins).
+type MirrorApply struct {
+	View string
+	// Layout fingerprints the mirror's definition (e.g. its column names
+	// and types); state written under another layout is refused with
+	// ErrLayoutMismatch.
+	Layout   string
+	From, To formats.Position
+	Rows     []MirrorChange
+}
+
+// overlayValue is the stored form of a speed-layer row: the JSON array
+// ["<version>", v1, v2, ...], or ["<version>"] for a deletion (a tombstone:
+// it hides the published generation's row until a later cut covers it).
+func overlayValue(c MirrorChange) ([]byte, error) {
+	v := c.Version.String()
+	out := make([]byte, 0, len(v)+len(c.Row)+4)
+	out = append(out, `["`...)
+	out = append(out, v...)
+	out = append(out, '"')
+	if c.Row == nil {
+		return append(out, ']'), nil
+	}
+	row := bytes.TrimSpace(c.Row)
+	if len(row) < 3 || row[0] != '[' || row[len(row)-1] != ']' {
+		return nil, fmt.Errorf("row of key %s: want a non-empty JSON array, got %q", c.PK, c.Row)
+	}
+	out = append(out, ',')
+	return append(out, row[1:]...), nil
+}
+
+// parseOverlay splits a stored overlay value into its version and its
+// values array; values is nil for a tombstone.
+func parseOverlay(s string) (formats.Position, []byte, error) {
+	if !strings.HasPrefix(s, `["`) {
+		return formats.Position{}, nil, fmt.Errorf("stored row %q: no version", s)
+	}
+	end := strings.IndexByte(s[2:], '"')
+	if end < 0 {
+		return formats.Position{}, nil, fmt.Errorf("stored row %q: no version", s)
+	}
+	ver, err := formats.ParsePosition(s[2 : 2+end])
+	if err != nil {
+		return formats.Position{}, nil, fmt.Errorf("stored row: %w", err)
+	}
+	rest := s[2+end+1:]
+	if rest == "]" {
+		return ver, nil, nil
+	}
+	if !strings.HasPrefix(rest, ",") {
+		return formats.Position{}, nil, fmt.Errorf("stored row %q: malformed", s)
+	}
+	return ver, []byte("[" + rest[1:]), nil
+}
+
+// ApplyMirrors applies each mirror batch atomically per view, all in one
+// pipeline, with ApplyAgg's checkpoint rule. It returns one error per
+// batch (nil for applied or already applied).
+func (s *Store) ApplyMirrors(ctx context.Context, batches []MirrorApply) []error {
+	errs := make([]error, len(batches))
+	var calls []scriptCall
+	var idx []int
+	for i, b := range batches {
+		c, err := s.applyMirrorCall(b)
+		if err != nil {
+			errs[i] = fmt.Errorf("applying mirror %s up to %s: %w", b.View, b.To, err)
+			continue
+		}
+		calls = append(calls, c)
+		idx = append(idx, i)
+	}
+	_, cerrs := s.runPipelined(ctx, calls)
+	for j, err := range cerrs {
+		if err != nil {
+			b := batches[idx[j]]
+			errs[idx[j]] = fmt.Errorf("applying mirror %s up to %s: %w", b.View, b.To, scriptError(b.View, b.From, err))
+		}
+	}
+	return errs
+}
+
+// ApplyMirror applies one mirror batch; see ApplyMirrors.
+func (s *Store) ApplyMirror(ctx context.Context, b MirrorApply) error {
+	return s.ApplyMirrors(ctx, []MirrorApply{b})[0]
+}
+
+func (s *Store) applyMirrorCall(b MirrorApply) (scriptCall, error) {
+	k, err := s.keys(b.View)
+	if err != nil {
+		return scriptCall{}, err
+	}
+	args := make([]any, 0, 5+2*len(b.Rows))
+	args = append(args, k.base, b.From.String(), b.To.String(), b.Layout, len(b.Rows))
+	for _, r := range b.Rows {
+		v, err := overlayValue(r)
+		if err != nil {
+			return scriptCall{}, err
+		}
+		args = append(args, r.PK, v)
+	}
+	return scriptCall{script: s.scripts.applyMirror, key: k.meta(), args: args}, nil
+}
+
+// MirrorRead is the answer of ReadMirror.
+type MirrorRead struct {
+	Row   MirrorRow
+	Found bool // false: no such key (never written, or deleted)
+	// Freshness of the answer.
+	Generation uint64
+	Cut        formats.Position
+	CutTime    time.Time
+	Checkpoint formats.Position
+}
+
+// ReadMirror returns the current row of key pk: the speed layer's version
+// when it is newer than the published cut, else the published generation's.
+// Both come from one atomic script step.
+func (s *Store) ReadMirror(ctx context.Context, view, pk string) (MirrorRead, error) {
+	k, err := s.keys(view)
+	if err != nil {
+		return MirrorRead{}, err
+	}
+	v, err := s.runScript(ctx, s.scripts.readMirror, k.meta(), k.base, pk)
+	if err != nil {
+		return MirrorRead{}, fmt.Errorf("reading mirror %s key %s: %w", view, pk, scriptError(view, formats.Position{}, err))
+	}
+	reply, ok := v.([]any)
+	if !ok || len(reply) != 6 {
+		return MirrorRead{}, fmt.Errorf("reading mirror %s key %s: unexpected reply %v", view, pk, v)
+	}
+	// reply: ckpt, gen, cut, cut_time, overlay, batch
+	meta, err := parseMeta([]any{reply[0], nil, reply[1], reply[2], nil, reply[3], nil})
+	if err != nil {
+		return MirrorRead{}, fmt.Errorf("reading mirror %s key %s: %w", view, pk, err)
+	}
+	out := MirrorRead{Generation: meta.Generation, Cut: meta.Cut, CutTime: meta.CutTime, Checkpoint: meta.Checkpoint}
+	if o, ok := reply[4].(string); ok {
+		ver, vals, err := parseOverlay(o)
+		if err != nil {
+			return MirrorRead{}, fmt.Errorf("reading mirror %s key %s: %w", view, pk, err)
+		}
+		if vals != nil {
+			out.Row, out.Found = MirrorRow{PK: pk, Version: ver, Values: vals}, true
+		}
+		return out, nil
+	}
+	if b, ok := reply[5].(string); ok {
+		out.Row, out.Found = MirrorRow{PK: pk, Version: meta.Cut, Values: []byte(b)}, true
+	}
+	return out, nil
+}
+
+// ScanMirror yields every current row of the mirror, in no particular
+// order, for verification and exports. It is not a snapshot: it reads the
+// published generation page by page (HSCAN) after taking the speed
+// overlay, so changes applied while it runs may or may not show. Memory is
+// bounded by the overlay (keys changed since the published cut).
+func (s *Store) ScanMirror(ctx context.Context, view string) iter.Seq2[MirrorRow, error] {
+	return func(yield func(MirrorRow, error) bool) {
+		k, err := s.keys(view)
+		if err != nil {
+			yield(MirrorRow{}, err)
+			return
+		}
+		meta, err := s.Meta(ctx, view)
+		if err != nil {
+			yield(MirrorRow{}, fmt.Errorf("scanning mirror %s: %w", view, err))
+			return
+		}
+		overlay := map[string]MirrorRow{} // Values nil: deleted
+		err = s.hscan(ctx, k.rows(), func(pk, v string) error {
+			ver, vals, err := parseOverlay(v)
+			if err != nil {
+				return err
+			}
+			if !meta.Published || ver.Compare(meta.Cut) > 0 {
+				overlay[pk] = MirrorRow{PK: pk, Version: ver, Values: vals}
+			}
+			return nil
+		})
+		if err != nil {
+			yield(MirrorRow{}, fmt.Errorf("scanning mirror %s: %w", view, err))
+			return
+		}
+		stopped := false
+		if meta.Published {
+			err = s.hscan(ctx, k.mirrorBatch(meta.Generation), func(pk, v string) error {
+				if _, ok := overlay[pk]; ok {
+					return nil
+				}
+				if !yield(MirrorRow{PK: pk, Version: meta.Cut, Values: []byte(v)}, nil) {
+					stopped = true
+					return errStop
+				}
+				return nil
+			})
+			if stopped {
+				return
+			}
+			if err != nil {
+				yield(MirrorRow{}, fmt.Errorf("scanning mirror %s: %w", view, err))
+				return
+			}
+		}
+		for _, r := range overlay {
+			if r.Values == nil {
+				continue
+			}
+			if !yield(r, nil) {
+				return
+			}
+		}
+	}
+}
+
+var errStop = errors.New("stop")
+
+// hscan calls fn for every field of hash key, page by page.
+func (s *Store) hscan(ctx context.Context, key string, fn func(field, value string) error) error {
+	var cursor uint64
+	for {
+		kv, next, err := s.rdb.HScan(ctx, key, cursor, "", 1000).Result()
+		if err != nil {
+			return err
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			if err := fn(kv[i], kv[i+1]); err != nil {
+				return err
+			}
+		}
+		if next == 0 {
+			return nil
+		}
+		cursor = next
+	}
+}
+
+// LoadMirrorBatch writes generation gen of the mirror from rows, in
+// pipelined chunks; it stays invisible until PublishMirror. A failed load
+// can simply be repeated.
+func (s *Store) LoadMirrorBatch(ctx context.Context, view string, gen uint64, rows iter.Seq2[MirrorBatchRow, error]) error {
+	var rowErr error
+	fields := func(yield func(string, string) bool) {
+		for r, err := range rows {
+			if err != nil {
+				rowErr = err
+				return
+			}
+			if !yield(r.PK, string(r.Values)) {
+				return
+			}
+		}
+	}
+	if err := s.loadEncoded(ctx, view, gen, fields, viewKeys.mirrorBatch); err != nil {
+		return err
+	}
+	if rowErr != nil {
+		return fmt.Errorf("loading generation %d of mirror %s: %w", gen, view, rowErr)
+	}
+	return nil
+}
+
+// PublishMirror makes generation gen (loaded by LoadMirrorBatch) the
+// mirror's batch as of cut, in one atomic step: a pointer flip. From then
+// on a key reads as its speed-layer version if that is newer than cut, else
+// as generation gen's row (absent there: deleted); older speed-layer
+// versions are ignored and pruned after the flip. The previous generation
+// is kept (a scan in progress may still read it); older ones are deleted.
+// If the view's checkpoint is before cut, it moves to cut. Publishing the
+// published generation again with the same cut is a no-op.
+func (s *Store) PublishMirror(ctx context.Context, view, layout string, gen uint64, cut formats.Position, cutTime time.Time) error {
+	k, err := s.keys(view)
+	if err != nil {
+		return err
+	}
+	_, err = s.runScript(ctx, s.scripts.publishMirror, k.meta(), k.base, strconv.FormatUint(gen, 10), cut.String(),
+		cutTime.UTC().Format(time.RFC3339Nano), layout)
+	if err != nil {
+		return fmt.Errorf("publishing generation %d of mirror %s at %s: %w", gen, view, cut, scriptError(view, formats.Position{}, err))
+	}
+	if err := s.PruneMirror(ctx, view); err != nil {
+		return fmt.Errorf("publishing generation %d of mirror %s at %s: %w", gen, view, cut, err)
+	}
+	return nil
+}
+
+// PruneMirror deletes the speed-layer rows (and tombstones) the published
+// generation covers, one HSCAN page per script call so that Redis is never
+// blocked for long. Readers ignore those rows already, so pruning only
+// frees memory; PublishMirror calls it.
+func (s *Store) PruneMirror(ctx context.Context, view string) error {
+	k, err := s.keys(view)
+	if err != nil {
+		return err
+	}
+	cursor := "0"
+	for {
+		v, err := s.runScript(ctx, s.scripts.pruneMirror, k.meta(), k.base, cursor)
+		if err != nil {
+			return fmt.Errorf("pruning mirror %s: %w", view, err)
+		}
+		cursor, _ = v.(string)
+		if cursor == "0" || cursor == "" {
+			return nil
+		}
+	}
+}
