@@ -259,16 +259,19 @@ end
 
 // luaApplyAgg adds one batch of per-segment deltas and moves the checkpoint.
 //
-// ARGV: prefix, from, to, toSeg, layout, nsegs, then per segment: seg id,
-// nfields, then nfields pairs of group key and state.
+// ARGV: prefix, from, to, toSeg, fingerprint, nsegs, then per segment: seg
+// id, nfields, then nfields pairs of group key and state. The fingerprint is
+// the token layout, optionally followed by '#' and a digest of the view
+// definition; the stored one must equal it.
 const luaApplyAgg = luaPrelude + `
 local meta, p = KEYS[1], ARGV[1]
-local from, to, toseg, layout = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local from, to, toseg, fp = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local layout = string.match(fp, '^[^#]*')
 local stop = checkpoint(meta, from, to)
 if stop then return stop end
 local m = redis.call('HMGET', meta, 'layout', 'cut_seg')
-if m[1] and m[1] ~= layout then
-  return redis.error_reply('TMLAYOUT stored layout ' .. m[1] .. ', batch layout ' .. layout)
+if m[1] and m[1] ~= fp then
+  return redis.error_reply('TMLAYOUT state was written for ' .. m[1] .. ', batch is for ' .. fp)
 end
 local cutseg = -1
 if m[2] then cutseg = tonumber(m[2]) end
@@ -327,10 +330,11 @@ return m
 // the segments it covers dropped and the running total recomputed from the
 // survivors.
 //
-// ARGV: prefix, gen, cut, cutSeg, cutTime, layout.
+// ARGV: prefix, gen, cut, cutSeg, cutTime, fingerprint.
 const luaPublishAgg = luaPrelude + `
 local meta, p = KEYS[1], ARGV[1]
-local gen, cut, cutseg, cuttime, layout = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local gen, cut, cutseg, cuttime, fp = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local layout = string.match(fp, '^[^#]*')
 local m = redis.call('HMGET', meta, 'gen', 'cut', 'ckpt', 'layout')
 if m[1] then
   local g = tonumber(m[1])
@@ -342,8 +346,8 @@ if m[1] then
     return redis.error_reply('TMSTALE cut ' .. cut .. ' is before the published cut ' .. m[2])
   end
 end
-if m[4] and m[4] ~= layout then
-  return redis.error_reply('TMLAYOUT stored layout ' .. m[4] .. ', generation layout ' .. layout)
+if m[4] and m[4] ~= fp then
+  return redis.error_reply('TMLAYOUT state was written for ' .. m[4] .. ', generation is for ' .. fp)
 end
 
 local segs = p .. 'segs'
@@ -384,7 +388,7 @@ end
 redis.call('ZREMRANGEBYSCORE', gens, '-inf', '(' .. keep)
 redis.call('ZADD', gens, gen, gen)
 
-redis.call('HSET', meta, 'gen', gen, 'cut', cut, 'cut_seg', cutseg, 'cut_time', cuttime, 'layout', layout)
+redis.call('HSET', meta, 'gen', gen, 'cut', cut, 'cut_seg', cutseg, 'cut_time', cuttime, 'layout', fp)
 if not m[3] or poscmp(m[3], cut) < 0 then
   redis.call('HSET', meta, 'ckpt', cut, 'seg', cutseg)
 end
@@ -403,7 +407,7 @@ local stop = checkpoint(meta, from, to)
 if stop then return stop end
 local stored = redis.call('HGET', meta, 'layout')
 if stored and stored ~= layout then
-  return redis.error_reply('TMLAYOUT stored layout ' .. stored .. ', batch layout ' .. layout)
+  return redis.error_reply('TMLAYOUT state was written for ' .. stored .. ', batch is for ' .. layout)
 end
 local rows = p .. 'rows'
 local n = tonumber(ARGV[5])
@@ -459,7 +463,7 @@ if m[1] then
   end
 end
 if m[4] and m[4] ~= layout then
-  return redis.error_reply('TMLAYOUT stored layout ' .. m[4] .. ', generation layout ' .. layout)
+  return redis.error_reply('TMLAYOUT state was written for ' .. m[4] .. ', generation is for ' .. layout)
 end
 local gens = p .. 'gens'
 local keep = tonumber(gen)

@@ -112,7 +112,7 @@ func (s *Store) readAggEncoded(ctx context.Context, view string) (encodedSnapsho
 		f, _ := speed[i].(string)
 		st, _ := speed[i+1].(string)
 		if cur, ok := groups[f]; ok {
-			sum, _, err := addStates(meta.Layout, cur, st)
+			sum, _, err := addStates(tokenLayout(meta.Fingerprint), cur, st)
 			if err != nil {
 				return encodedSnapshot{}, fmt.Errorf("reading view %s: group %q: %w", view, f, err)
 			}

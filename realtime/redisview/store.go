@@ -25,7 +25,8 @@ var (
 	// lagging writer, or Redis lost writes. FenceError says where it is.
 	ErrFenced = errors.New("view checkpoint fenced")
 	// ErrLayoutMismatch: the state in Redis was written for another view
-	// definition (its token layout differs). Reset and re-bootstrap the view.
+	// definition (its fingerprint differs: the token layout or the
+	// definition changed). Reset and re-bootstrap the view.
 	ErrLayoutMismatch = errors.New("view state layout mismatch")
 	// ErrStaleGeneration: a publish named a generation or cut that is not
 	// newer than the published one.
@@ -115,10 +116,9 @@ type Meta struct {
 	Cut        formats.Position
 	CutSegment uint64
 	CutTime    time.Time
-	// Layout is the fingerprint of the view definition the state was
-	// written for: the token layout for aggregates, the column list for
-	// mirrors.
-	Layout string
+	// Fingerprint identifies the view definition the state was written
+	// for (see Fingerprint); writes for another definition are refused.
+	Fingerprint string
 }
 
 // Meta returns the view's bookkeeping, or ErrStateMissing.
@@ -192,7 +192,7 @@ func parseMeta(f []any) (Meta, error) {
 			return Meta{}, fmt.Errorf("cut time: %w", err)
 		}
 	}
-	m.Layout, _ = str(6)
+	m.Fingerprint, _ = str(6)
 	return m, nil
 }
 
