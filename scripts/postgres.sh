@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL: trust authentication, superuser "postgres", listening on
-# 127.0.0.1:PORT, durability off (fsync, synchronous_commit, full_page_writes) for speed.
+# 127.0.0.1:PORT, no fsync (a killed server keeps its commits,
+# a crashed machine would not).
 #
 #   postgres.sh start DIR PORT   data in DIR/data, pid in DIR/pid, log in DIR/log
 #   postgres.sh stop DIR         fast shutdown (SIGINT) of exactly the pid in DIR/pid
@@ -72,12 +73,21 @@ start() {
 		open_path "$dir"
 		chown -R "$PG_USER" "$dir/data" "$dir/run"
 	fi
+	# After a crash the lock files name a dead postmaster. PostgreSQL tests it with
+	# kill(pid, 0), which a zombie passes, so it would refuse to start: drop them when the
+	# pid is gone.
+	local lock old
+	for lock in "$dir/data/postmaster.pid" "$sockdir/.s.PGSQL.$port.lock"; do
+		if old=$(head -n 1 "$lock" 2>/dev/null) && ! alive "$old"; then
+			rm -f "$lock" "${lock%.lock}"
+		fi
+	done
 	echo "$port" >"$dir/port"
 	rm -f "$dir/pid"
 	# shellcheck disable=SC2086 # POSTGRES_EXTRA_ARGS is a list of arguments
 	mapfile -t pre < <(as_pg_cmd)
 	spawn "$dir/pid" "$dir/log" "${pre[@]}" postgres -D "$dir/data" -p "$port" -k "$sockdir" \
-		-c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
+		-c listen_addresses=127.0.0.1 -c fsync=off \
 		-c full_page_writes=off -c max_connections=200 ${POSTGRES_EXTRA_ARGS:-}
 	wait_until "${POSTGRES_START_TIMEOUT:-60}" "starting PostgreSQL on port $port" "$dir/log" "$dir" \
 		pg_ready "$port"

@@ -11,7 +11,8 @@ import (
 )
 
 // PostgresServer is a running throwaway PostgreSQL: superuser "postgres" without password
-// (trust), durability off for speed. Run as root, the server runs as the "postgres" user.
+// (trust), no fsync (commits survive Kill, not a machine crash). Run as root, the server
+// runs as the "postgres" user.
 type PostgresServer struct {
 	Host    string // "127.0.0.1"
 	Port    int

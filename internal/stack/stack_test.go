@@ -81,6 +81,19 @@ func TestMariaDB(t *testing.T) {
 	assertGone(t, "MariaDB", pid)
 }
 
+func TestMariaDBWith(t *testing.T) {
+	t.Parallel()
+	m := MariaDBWith(t, "--max-binlog-size=4096", "--binlog-checksum=NONE")
+	var size int
+	var checksum string
+	if err := m.DB(t, "").QueryRow("SELECT @@max_binlog_size, @@binlog_checksum").Scan(&size, &checksum); err != nil {
+		t.Fatal(err)
+	}
+	if size != 4096 || checksum != "NONE" {
+		t.Errorf("max_binlog_size=%d binlog_checksum=%s, want 4096 NONE", size, checksum)
+	}
+}
+
 func TestRedis(t *testing.T) {
 	t.Parallel()
 	r := timed(t, "Redis", Redis)
@@ -186,5 +199,10 @@ func TestMinIO(t *testing.T) {
 	m.Start(t)
 	if got := get(); got != body {
 		t.Errorf("after Stop+Start: GetObject = %q, want %q", got, body)
+	}
+	m.Kill(t)
+	m.Start(t)
+	if got := get(); got != body {
+		t.Errorf("after Kill+Start: GetObject = %q, want %q", got, body)
 	}
 }
