@@ -66,9 +66,20 @@ func (s *Store) ApplyAgg(ctx context.Context, view *formats.View, from, to forma
 // applied or had been applied already. Batches must be for distinct views:
 // two batches of one view in one pipeline would fence each other.
 func (s *Store) ApplyAggs(ctx context.Context, batches []AggApply) []error {
-	enc := make([]encodedApply, len(batches))
+	return s.ApplyAll(ctx, batches, nil)
+}
+
+// ApplyAll runs ApplyAgg for every aggregate batch and ApplyMirror for
+// every mirror batch in one pipeline: one round trip on a single Redis, one
+// per node on a Cluster. It returns one error per batch, the aggregate
+// batches' first; nil means applied or applied already. Batches must be
+// for distinct views.
+func (s *Store) ApplyAll(ctx context.Context, aggs []AggApply, mirrors []MirrorApply) []error {
+	errs := make([]error, len(aggs)+len(mirrors))
+	calls := make([]scriptCall, 0, len(errs))
+	idx := make([]int, 0, len(errs))
 	var buf []byte
-	for i, b := range batches {
+	for i, b := range aggs {
 		e := encodedApply{view: b.View.Name, layout: Fingerprint(b.View), from: b.From, to: b.To, toSeg: b.ToSeg}
 		for _, sd := range b.Deltas {
 			seg := encodedSeg{seg: sd.Seg, fields: make([]string, 0, 2*len(sd.Delta))}
@@ -83,12 +94,35 @@ func (s *Store) ApplyAggs(ctx context.Context, batches []AggApply) []error {
 				e.segs = append(e.segs, seg)
 			}
 		}
-		enc[i] = e
-	}
-	errs := s.applyEncoded(ctx, enc)
-	for i, err := range errs {
+		c, err := s.applyAggCall(e)
 		if err != nil {
-			errs[i] = fmt.Errorf("applying view %s up to %s: %w", batches[i].View.Name, batches[i].To, err)
+			errs[i] = fmt.Errorf("applying view %s up to %s: %w", b.View.Name, b.To, err)
+			continue
+		}
+		calls = append(calls, c)
+		idx = append(idx, i)
+	}
+	for j, b := range mirrors {
+		c, err := s.applyMirrorCall(b)
+		if err != nil {
+			errs[len(aggs)+j] = fmt.Errorf("applying mirror %s up to %s: %w", b.View, b.To, err)
+			continue
+		}
+		calls = append(calls, c)
+		idx = append(idx, len(aggs)+j)
+	}
+	_, cerrs := s.runPipelined(ctx, calls)
+	for j, err := range cerrs {
+		if err == nil {
+			continue
+		}
+		i := idx[j]
+		if i < len(aggs) {
+			b := aggs[i]
+			errs[i] = fmt.Errorf("applying view %s up to %s: %w", b.View.Name, b.To, scriptError(b.View.Name, b.From, err))
+		} else {
+			b := mirrors[i-len(aggs)]
+			errs[i] = fmt.Errorf("applying mirror %s up to %s: %w", b.View, b.To, scriptError(b.View, b.From, err))
 		}
 	}
 	return errs

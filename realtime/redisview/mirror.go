@@ -3,6 +3,8 @@ package redisview
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"iter"
@@ -15,12 +17,14 @@ import (
 
 // MirrorChange is one row change of a mirror view.
 type MirrorChange struct {
-	// PK is the row's primary key field (see PKField).
+	// PK is the row's primary key: formats.BoundView.MirrorKey of the row
+	// (EncodeKey of the key values, for a reader).
 	PK string
 	// Row is the row's values in the mirror's column order as a JSON array
 	// (formats.AppendJSON per value); nil means the row was deleted.
 	Row []byte
-	// Version is the position of the change.
+	// Version is the commit position of the change's transaction, so that
+	// a change is covered by a cut exactly when its transaction is.
 	Version formats.Position
 }
 
@@ -45,9 +49,8 @@ type MirrorBatchRow struct {
 // (From, To], in order (a later change of a key wins).
 type MirrorApply struct {
 	View string
-	// Layout fingerprints the mirror's definition (e.g. its column names
-	// and types); state written under another layout is refused with
-	// ErrLayoutMismatch.
+	// Layout is the mirror's fingerprint (MirrorFingerprint); state written
+	// under another one is refused with ErrLayoutMismatch.
 	Layout   string
 	From, To formats.Position
 	Rows     []MirrorChange
@@ -97,30 +100,38 @@ func parseOverlay(s string) (formats.Position, []byte, error) {
 	return ver, []byte("[" + rest[1:]), nil
 }
 
+// MirrorFingerprint identifies a mirror's stored row layout: its output
+// columns' names and types. A schema change that alters them (a column
+// added to a mirror of all columns) makes ApplyMirror refuse the state with
+// ErrLayoutMismatch: the mirror must be re-bootstrapped, not mixed.
+func MirrorFingerprint(b *formats.BoundView) string {
+	h := sha256.New()
+	for _, c := range b.Columns() {
+		fmt.Fprintf(h, "%s %s\n", c.Name, c.Type)
+	}
+	return "mirror#" + hex.EncodeToString(h.Sum(nil)[:8])
+}
+
+// AppendMirrorRow appends the stored form of table row r of mirror b to
+// dst: its output columns (BoundView.Project) as a JSON array, each value
+// by formats.AppendJSON.
+func AppendMirrorRow(dst []byte, b *formats.BoundView, r formats.Row) []byte {
+	cols := b.Columns()
+	dst = append(dst, '[')
+	for i, v := range b.Project(r) {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = formats.AppendJSON(dst, cols[i].Type, v)
+	}
+	return append(dst, ']')
+}
+
 // ApplyMirrors applies each mirror batch atomically per view, all in one
 // pipeline, with ApplyAgg's checkpoint rule. It returns one error per
 // batch (nil for applied or already applied).
 func (s *Store) ApplyMirrors(ctx context.Context, batches []MirrorApply) []error {
-	errs := make([]error, len(batches))
-	var calls []scriptCall
-	var idx []int
-	for i, b := range batches {
-		c, err := s.applyMirrorCall(b)
-		if err != nil {
-			errs[i] = fmt.Errorf("applying mirror %s up to %s: %w", b.View, b.To, err)
-			continue
-		}
-		calls = append(calls, c)
-		idx = append(idx, i)
-	}
-	_, cerrs := s.runPipelined(ctx, calls)
-	for j, err := range cerrs {
-		if err != nil {
-			b := batches[idx[j]]
-			errs[idx[j]] = fmt.Errorf("applying mirror %s up to %s: %w", b.View, b.To, scriptError(b.View, b.From, err))
-		}
-	}
-	return errs
+	return s.ApplyAll(ctx, nil, batches)
 }
 
 // ApplyMirror applies one mirror batch; see ApplyMirrors.
