@@ -34,11 +34,11 @@ func (j *countJob) Run(ctx context.Context) error {
 
 func TestRunsAndNeverOverlaps(t *testing.T) {
 	s := New(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	j := &countJob{hold: 250 * time.Millisecond}
-	if err := s.Add("@every 50ms", j); err != nil {
+	j := &countJob{hold: 1500 * time.Millisecond}
+	if err := s.Add("@every 1s", j); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 1200*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 3300*time.Millisecond)
 	defer cancel()
 	done := make(chan struct{})
 	go func() { _ = s.Run(ctx); close(done) }()
