@@ -1,0 +1,332 @@
+package capture
+
+import (
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/replication"
+
+	"github.com/tidemark/tidemark/formats"
+)
+
+// assembler turns the binlog's event sequence into committed transactions.
+// It is fed every event of one replication session in order and returns a
+// Txn at each commit: an XID event (InnoDB), a QUERY "COMMIT" (MyISAM and
+// other non-transactional engines), or a statement that is an event group
+// of its own (DDL). A QUERY "ROLLBACK" ends the group with its rows
+// dropped.
+//
+// The row events of a group are appended as they arrive, so a transaction
+// of n rows costs O(n); its events are handed off with the Txn and never
+// copied again.
+type assembler struct {
+	flavor string
+	tables *tableCache
+	// file is the binlog file the events come from, advanced by rotate
+	// events (the first event of every session is a rotate naming the
+	// file it starts in).
+	file string
+	gtid string
+	// open: inside an event group begun by BEGIN or by a MariaDB GTID event
+	// without FL_STANDALONE.
+	open       bool
+	events     []formats.Event
+	savepoints []savepoint
+}
+
+type savepoint struct {
+	name string
+	n    int
+}
+
+func newAssembler(flavor string, tables *tableCache, file string) *assembler {
+	return &assembler{flavor: flavor, tables: tables, file: file}
+}
+
+// at names the position of the event with header h, for error messages.
+func (a *assembler) at(h *replication.EventHeader) string {
+	return fmt.Sprintf("%s:%d", a.file, h.LogPos)
+}
+
+// feed handles one event. It returns the transaction the event commits, if
+// any; the Txn has no Events when the group touched no captured table.
+func (a *assembler) feed(ev *replication.BinlogEvent) (*formats.Txn, error) {
+	return a.feedEvent(ev.Header, ev.Event, ev.Header.LogPos)
+}
+
+// feedEvent handles event e with header h; end is the end offset of the
+// event in the binlog file (it differs from h.LogPos for events inside a
+// MySQL transaction payload, whose commit ends where the payload ends).
+func (a *assembler) feedEvent(h *replication.EventHeader, e replication.Event, end uint32) (*formats.Txn, error) {
+	switch e := e.(type) {
+	case *replication.RotateEvent:
+		a.file = string(e.NextLogName)
+	case *replication.MariadbGTIDEvent:
+		if err := a.begin(h); err != nil {
+			return nil, err
+		}
+		a.gtid = e.GTID.String()
+		a.open = !e.IsStandalone()
+	case *replication.GTIDEvent:
+		if err := a.begin(h); err != nil {
+			return nil, err
+		}
+		a.gtid = mysqlGTID(e)
+	case *replication.GtidTaggedLogEvent:
+		if err := a.begin(h); err != nil {
+			return nil, err
+		}
+		a.gtid = mysqlGTID(&e.GTIDEvent)
+	case *replication.RowsEvent:
+		a.open = true
+		if err := a.rows(h, e); err != nil {
+			return nil, err
+		}
+	case *replication.XIDEvent:
+		return a.commit(h, end), nil
+	case *replication.QueryEvent:
+		return a.query(h, e, end)
+	case *replication.TransactionPayloadEvent:
+		var txn *formats.Txn
+		for _, inner := range e.Events {
+			t, err := a.feedEvent(inner.Header, inner.Event, end)
+			if err != nil {
+				return nil, err
+			}
+			if t != nil {
+				if txn != nil {
+					return nil, fmt.Errorf("transaction payload at %s commits twice", a.at(h))
+				}
+				txn = t
+			}
+		}
+		return txn, nil
+	}
+	// Table maps are read from each rows event (RowsEvent.Table is the map
+	// it was decoded with); format descriptions, GTID lists, checkpoints,
+	// annotations and heartbeats carry nothing to deliver.
+	return nil, nil
+}
+
+// begin starts a new event group at a GTID event.
+func (a *assembler) begin(h *replication.EventHeader) error {
+	if len(a.events) > 0 {
+		return fatal(fmt.Errorf("binlog at %s: a new transaction starts before transaction %s committed", a.at(h), a.gtid))
+	}
+	a.reset()
+	return nil
+}
+
+func (a *assembler) reset() {
+	a.gtid, a.open, a.events, a.savepoints = "", false, nil, nil
+}
+
+func mysqlGTID(e *replication.GTIDEvent) string {
+	if e.GNO == 0 { // ANONYMOUS_GTID_LOG_EVENT: gtid_mode=OFF
+		return ""
+	}
+	if len(e.SID) != 16 {
+		return ""
+	}
+	s := hex.EncodeToString(e.SID)
+	return s[0:8] + "-" + s[8:12] + "-" + s[12:16] + "-" + s[16:20] + "-" + s[20:32] + ":" + fmt.Sprint(e.GNO)
+}
+
+func (a *assembler) commit(h *replication.EventHeader, end uint32) *formats.Txn {
+	pos := formats.Position{File: a.file, Offset: end, GTID: a.gtid}
+	txn := &formats.Txn{Pos: pos, CommitTime: time.Unix(int64(h.Timestamp), 0).UTC(), Events: a.events}
+	for i := range txn.Events {
+		txn.Events[i].Pos = pos
+		txn.Events[i].Pos.Row = uint32(i + 1)
+	}
+	a.reset()
+	return txn
+}
+
+// query handles a QUERY event: transaction control, DDL, or (refused) a
+// statement-logged row change.
+func (a *assembler) query(h *replication.EventHeader, e *replication.QueryEvent, end uint32) (*formats.Txn, error) {
+	q := strings.TrimSpace(stripComments(string(e.Query)))
+	kw, rest := cutWord(q)
+	switch strings.ToUpper(kw) {
+	case "BEGIN":
+		a.open = true
+		return nil, nil
+	case "COMMIT":
+		return a.commit(h, end), nil
+	case "ROLLBACK":
+		if w, _ := cutWord(rest); strings.EqualFold(w, "TO") {
+			a.rollbackTo(savepointName(rest))
+			return nil, nil
+		}
+		// The group is logged but undone (a transaction that mixed
+		// engines): nothing of it is committed. Its end is still a
+		// boundary the position may move to.
+		a.events = nil
+		return a.commit(h, end), nil
+	case "SAVEPOINT":
+		a.savepoints = append(a.savepoints, savepoint{name: strings.Trim(strings.TrimSpace(rest), "`"), n: len(a.events)})
+		return nil, nil
+	case "XA":
+		return nil, fatal(fmt.Errorf("%w: binlog at %s: XA transactions are not supported (%.60s)", ErrPrerequisite, a.at(h), q))
+	case "INSERT", "UPDATE", "DELETE", "REPLACE", "LOAD":
+		if a.mentionsCaptured(string(e.Schema), q) {
+			return nil, fatal(fmt.Errorf("%w: binlog at %s holds a statement-logged row change in a captured database (%.80s); "+
+				"set binlog_format=ROW globally (SET GLOBAL binlog_format=ROW and binlog_format=ROW in my.cnf; on RDS, in the "+
+				"parameter group) and do not override it per session", ErrPrerequisite, a.at(h), q))
+		}
+	}
+	if a.open {
+		// A statement inside a group (CREATE TABLE ... SELECT logs its
+		// CREATE before the rows): the group's own commit ends it.
+		return nil, nil
+	}
+	// A statement that is a group of its own: DDL. Its end is a commit.
+	a.events = nil
+	return a.commit(h, end), nil
+}
+
+func (a *assembler) rollbackTo(name string) {
+	for i := len(a.savepoints) - 1; i >= 0; i-- {
+		if a.savepoints[i].name == name {
+			a.events = a.events[:a.savepoints[i].n]
+			a.savepoints = a.savepoints[:i+1]
+			return
+		}
+	}
+}
+
+// savepointName reads the name of "TO [SAVEPOINT] name".
+func savepointName(rest string) string {
+	_, rest = cutWord(rest) // TO
+	w, r := cutWord(rest)
+	if strings.EqualFold(w, "SAVEPOINT") {
+		w, _ = cutWord(r)
+	}
+	return strings.Trim(w, "`")
+}
+
+// mentionsCaptured is a conservative test of whether a statement may touch
+// a captured table: its default database or its text names a captured
+// database.
+func (a *assembler) mentionsCaptured(schema, q string) bool {
+	if a.tables.captured.hasDB(schema) {
+		return true
+	}
+	lq := strings.ToLower(q)
+	for db := range a.tables.captured.dbs {
+		if strings.Contains(lq, strings.ToLower(db)) {
+			return true
+		}
+	}
+	for t := range a.tables.captured.tables {
+		if strings.Contains(lq, strings.ToLower(t.DB)) {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *assembler) rows(h *replication.EventHeader, e *replication.RowsEvent) error {
+	ent, err := a.tables.observe(e.Table)
+	if err != nil {
+		return fatal(fmt.Errorf("reading table map at %s: %w", a.at(h), err))
+	}
+	if !ent.captured {
+		return nil
+	}
+	for _, skipped := range e.SkippedColumns {
+		if len(skipped) > 0 {
+			return fatal(fmt.Errorf("%w: binlog at %s: rows of %s are logged without all columns; set binlog_row_image=FULL "+
+				"(SET GLOBAL binlog_row_image=FULL and binlog_row_image=FULL in my.cnf; on RDS, in the parameter group)",
+				ErrPrerequisite, a.at(h), ent.table))
+		}
+	}
+	s := ent.schema
+	switch e.Type() {
+	case replication.EnumRowsEventTypeInsert:
+		for _, r := range e.Rows {
+			after, err := a.convert(h, s, r)
+			if err != nil {
+				return err
+			}
+			a.events = append(a.events, formats.Event{Table: s.Table, Op: formats.OpInsert, After: after, Schema: s})
+		}
+	case replication.EnumRowsEventTypeDelete:
+		for _, r := range e.Rows {
+			before, err := a.convert(h, s, r)
+			if err != nil {
+				return err
+			}
+			a.events = append(a.events, formats.Event{Table: s.Table, Op: formats.OpDelete, Before: before, Schema: s})
+		}
+	case replication.EnumRowsEventTypeUpdate:
+		if len(e.Rows)%2 != 0 {
+			return fatal(fmt.Errorf("decoding update of %s at %s: odd number of row images", s.Table, a.at(h)))
+		}
+		for i := 0; i < len(e.Rows); i += 2 {
+			before, err := a.convert(h, s, e.Rows[i])
+			if err != nil {
+				return err
+			}
+			after, err := a.convert(h, s, e.Rows[i+1])
+			if err != nil {
+				return err
+			}
+			a.events = append(a.events, formats.Event{Table: s.Table, Op: formats.OpUpdate, Before: before, After: after, Schema: s})
+		}
+	default:
+		// PARTIAL_UPDATE_ROWS_EVENT (MySQL binlog_row_value_options=PARTIAL_JSON)
+		// carries JSON diffs, not values.
+		return fatal(fmt.Errorf("%w: binlog at %s: rows event type %s of %s is not supported; "+
+			"set binlog_row_value_options='' on the source", ErrPrerequisite, a.at(h), h.EventType, s.Table))
+	}
+	return nil
+}
+
+// convert turns go-mysql's decoded values into the canonical Go values of
+// the type map, in place: go-mysql allocates each row afresh.
+func (a *assembler) convert(h *replication.EventHeader, s *formats.TableSchema, raw []any) (formats.Row, error) {
+	if len(raw) != len(s.Columns) {
+		return nil, fatal(fmt.Errorf("decoding row of %s at %s: %d values for %d columns", s.Table, a.at(h), len(raw), len(s.Columns)))
+	}
+	for i, v := range raw {
+		if v == nil {
+			continue
+		}
+		cv, err := formats.FromBinlog(s.Columns[i].Type, v)
+		if err != nil {
+			return nil, fatal(fmt.Errorf("decoding %s column %s at %s: %w", s.Table, s.Columns[i].Name, a.at(h), err))
+		}
+		raw[i] = cv
+	}
+	return formats.Row(raw), nil
+}
+
+// cutWord splits s after its first word.
+func cutWord(s string) (word, rest string) {
+	s = strings.TrimLeft(s, " \t\r\n")
+	i := strings.IndexAny(s, " \t\r\n")
+	if i < 0 {
+		return s, ""
+	}
+	return s[:i], s[i:]
+}
+
+// stripComments removes leading /* ... */ comments (MariaDB and MySQL
+// prefix some logged statements with version comments).
+func stripComments(q string) string {
+	for {
+		q = strings.TrimLeft(q, " \t\r\n")
+		if !strings.HasPrefix(q, "/*") || strings.HasPrefix(q, "/*!") {
+			return q
+		}
+		i := strings.Index(q, "*/")
+		if i < 0 {
+			return q
+		}
+		q = q[i+2:]
+	}
+}

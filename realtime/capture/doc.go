@@ -1,0 +1,55 @@
+// Package capture reads one MySQL/MariaDB source: its binlog as a stream of
+// committed transactions (Stream), a consistent snapshot of its tables with
+// the binlog position it corresponds to (Snapshot), the schemas of its
+// tables, and whether the server is set up to be captured at all
+// (Prerequisites).
+//
+// # Positions
+//
+// A formats.Position names a transaction commit: File is the binlog file
+// and Offset the end of the commit event (an XID event, a QUERY "COMMIT",
+// or the statement of a DDL group) in it, which is also where the next
+// transaction starts; GTID is the transaction's global id ("0-1-42" on
+// MariaDB, "uuid:42" on MySQL). Stream(from) starts the replication
+// connection at exactly {from.File, from.Offset}, so it delivers the
+// transactions committed after from and nothing before. Snapshot returns a
+// position of the same kind: the end of the last transaction its read view
+// contains. Event i of a transaction has the transaction's position with
+// Row = i+1.
+//
+// # Transactions
+//
+// The binlog is read with go-mysql's BinlogSyncer. Events are grouped into
+// transactions by their GTID event (or BEGIN) and their commit; only
+// committed groups leave the package. Rolled-back InnoDB transactions never
+// reach the binlog; a group that ends in QUERY "ROLLBACK" (one that mixed
+// engines) is dropped. A transaction is handed over whole: the package
+// buffers its rows until the commit (memory grows with the transaction, not
+// with the backlog), appending them, so large transactions cost linear
+// time. Transactions touching no captured table are reduced to an empty
+// Txn, sent at most once per Config.IdleTxnInterval so positions keep
+// moving; the rows of tables that are not captured are not even decoded.
+//
+// # Schemas
+//
+// Each row decodes with the schema it was written under: with
+// binlog_row_metadata=FULL every table map event carries column names,
+// signedness, character sets, ENUM/SET members and the primary key, and the
+// schema of a table id is rebuilt whenever its table map differs from the
+// one it was built from. DDL in the stream therefore needs no parsing, and
+// an event written before an ALTER keeps the old schema. Values are
+// converted by formats.FromBinlog on the binlog path and formats.FromText on
+// the snapshot path, so both give identical Go values.
+//
+// # Failures
+//
+// A broken replication connection (server restart, KILL of the dump thread,
+// network loss, or silence past three heartbeat periods) is reconnected
+// with exponential backoff, logged once per attempt at Warn, and the stream
+// resumes after the last transaction it delivered: a transaction that was
+// half read is dropped and read again whole, so nothing is sent twice or
+// skipped. Errors that reconnecting cannot cure end Stream: ErrPurged (the
+// binlog file needed is gone: re-bootstrap), ErrPrerequisite (the binlog
+// shows a source not configured for ROW/FULL/FULL capture), access errors
+// and decoding errors.
+package capture

@@ -1,0 +1,276 @@
+package capture
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	gomysql "github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-mysql-org/go-mysql/replication"
+
+	"github.com/tidemark/tidemark/formats"
+)
+
+// errDeadConn ends a session whose connection stayed silent past three
+// heartbeat periods.
+var errDeadConn = errors.New("replication connection silent for three heartbeat periods")
+
+// Stream reads the source's binlog from just after the commit at from and
+// sends every committed transaction that touches a captured table on out,
+// in binlog order, one *formats.Txn per transaction (see the package
+// documentation for positions and schemas). Transactions that touch no
+// captured table are sent as a Txn without Events, at most once per
+// Config.IdleTxnInterval, so checkpoints and lag move on a filtered or
+// quiet source. Stream never closes out; a blocked send is the
+// backpressure.
+//
+// A broken replication connection is reconnected with exponential backoff
+// and the stream resumes after the last transaction it sent (or skipped as
+// empty): a transaction half-read when the connection broke is dropped and
+// read again whole. Stream returns nil once ctx is done; otherwise it
+// returns only errors that reconnecting cannot cure: ErrPurged when the
+// binlog needed is gone, ErrPrerequisite when the binlog shows a
+// misconfigured source, access and decoding errors, or the last error after
+// Config.ReconnectAttempts consecutive failures.
+func (c *Capture) Stream(ctx context.Context, from formats.Position, out chan<- *formats.Txn) error {
+	if from.File == "" || from.Offset < 4 {
+		return fmt.Errorf("streaming from %s: not a binlog position (use the position of a snapshot or CurrentPosition)", from)
+	}
+	from = from.Commit()
+	if err := c.checkRetained(ctx, from); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	st := &streamState{resume: from}
+	failures := 0
+	for {
+		err := c.session(ctx, st, out)
+		if ctx.Err() != nil {
+			return nil
+		}
+		retry, err := classify(err, st.resume)
+		if !retry {
+			return err
+		}
+		if st.progressed {
+			failures = 0
+		}
+		failures++
+		if c.cfg.ReconnectAttempts > 0 && failures >= c.cfg.ReconnectAttempts {
+			return fmt.Errorf("reading binlog from %s: giving up after %d attempts: %w", st.resume, failures, err)
+		}
+		delay := backoff(c.cfg.ReconnectMin, c.cfg.ReconnectMax, failures)
+		c.log.Warn("binlog connection broken; reconnecting",
+			slog.String("source", c.addr()), slog.String("resume", st.resume.String()),
+			slog.Int("attempt", failures), slog.Duration("delay", delay), slog.Any("error", err))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(delay):
+		}
+		st.reconnect = true
+	}
+}
+
+// backoff returns the delay before attempt n (1-based): min doubled n-1
+// times, capped at max.
+func backoff(min, max time.Duration, n int) time.Duration {
+	d := min
+	for i := 1; i < n && d < max; i++ {
+		d *= 2
+	}
+	return mindur(d, max)
+}
+
+func mindur(a, b time.Duration) time.Duration {
+	if a < b {
+		return a
+	}
+	return b
+}
+
+// streamState is what survives from one replication session to the next.
+type streamState struct {
+	// resume is the commit after which the next session starts: the last
+	// transaction sent, or a later one skipped because it was empty.
+	resume     formats.Position
+	reconnect  bool // the next session replaces a broken one
+	progressed bool // the last session received events
+	lastEmpty  time.Time
+}
+
+// session runs one replication connection until it breaks or ctx is done.
+func (c *Capture) session(ctx context.Context, st *streamState, out chan<- *formats.Txn) error {
+	st.progressed = false
+	syncer := replication.NewBinlogSyncer(c.syncerConfig())
+	defer syncer.Close()
+	streamer, err := syncer.StartSync(gomysql.Position{Name: st.resume.File, Pos: st.resume.Offset})
+	if err != nil {
+		return fmt.Errorf("starting replication at %s: %w", st.resume, err)
+	}
+	if st.reconnect && c.cfg.Metrics != nil {
+		c.cfg.Metrics.Reconnected()
+	}
+	asm := newAssembler(c.cfg.Flavor, newTableCache(c.captured), st.resume.File)
+
+	var pending *formats.Txn // newest empty Txn not sent yet
+	lastEvent := time.Now()
+	for {
+		wait := time.Duration(-1)
+		if c.cfg.Heartbeat > 0 {
+			wait = time.Until(lastEvent.Add(3 * c.cfg.Heartbeat))
+		}
+		if pending != nil {
+			due := time.Until(st.lastEmpty.Add(c.cfg.IdleTxnInterval))
+			if wait < 0 || due < wait {
+				wait = due
+			}
+		}
+		ev, err := getEvent(ctx, streamer, wait)
+		if errors.Is(err, errWaited) {
+			if pending != nil && time.Since(st.lastEmpty) >= c.cfg.IdleTxnInterval {
+				if !c.send(ctx, st, out, pending) {
+					return nil
+				}
+				pending = nil
+				continue
+			}
+			if c.cfg.Heartbeat > 0 && time.Since(lastEvent) >= 3*c.cfg.Heartbeat {
+				return errDeadConn
+			}
+			continue
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		lastEvent = time.Now()
+		st.progressed = true
+		txn, err := asm.feed(ev)
+		if err != nil {
+			return err
+		}
+		if txn == nil {
+			continue
+		}
+		if len(txn.Events) > 0 || time.Since(st.lastEmpty) >= c.cfg.IdleTxnInterval {
+			pending = nil
+			if !c.send(ctx, st, out, txn) {
+				return nil
+			}
+			continue
+		}
+		pending = txn
+		st.resume = txn.Pos // nothing captured in it: safe to resume after it
+	}
+}
+
+// send delivers txn on out and advances the resume position; false when
+// ctx ended first.
+func (c *Capture) send(ctx context.Context, st *streamState, out chan<- *formats.Txn, txn *formats.Txn) bool {
+	select {
+	case out <- txn:
+	case <-ctx.Done():
+		return false
+	}
+	st.resume = txn.Pos
+	if len(txn.Events) == 0 {
+		st.lastEmpty = time.Now()
+	}
+	if m := c.cfg.Metrics; m != nil {
+		for i := range txn.Events {
+			m.Event(txn.Events[i].Table, txn.Events[i].Op)
+		}
+	}
+	return true
+}
+
+var errWaited = errors.New("no event within the wait")
+
+// getEvent waits for the next event; wait < 0 waits until ctx is done,
+// otherwise errWaited is returned after wait.
+func getEvent(ctx context.Context, s *replication.BinlogStreamer, wait time.Duration) (*replication.BinlogEvent, error) {
+	if wait < 0 {
+		return s.GetEvent(ctx)
+	}
+	if wait == 0 {
+		wait = time.Millisecond
+	}
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	ev, err := s.GetEvent(wctx)
+	if err != nil && ctx.Err() == nil && wctx.Err() != nil {
+		return nil, errWaited
+	}
+	return ev, err
+}
+
+// syncerConfig is the go-mysql replication client configuration. Retries
+// are Stream's own (go-mysql's resume mid-transaction from the last event,
+// which would split a transaction across sessions).
+func (c *Capture) syncerConfig() replication.BinlogSyncerConfig {
+	cfg := replication.BinlogSyncerConfig{
+		ServerID:         c.cfg.ServerID,
+		Flavor:           c.cfg.Flavor,
+		Host:             c.cfg.Host,
+		Port:             uint16(c.cfg.Port),
+		User:             c.cfg.User,
+		Password:         c.cfg.Password,
+		DisableRetrySync: true,
+		// The values formats.FromBinlog expects: strings for temporal and
+		// DECIMAL values, TIMESTAMP rendered in UTC, MySQL JSON as the
+		// server prints it.
+		ParseTime:               false,
+		UseDecimal:              false,
+		TimestampStringLocation: time.UTC,
+		RenderJSONAsMySQLText:   true,
+		EventCacheCount:         c.cfg.EventBuffer,
+		// MariaDB ≥ 11.4 sends some events with LogPos 0 unless annotate
+		// events are requested; go-mysql then fills LogPos in.
+		FillZeroLogPos:      c.cfg.Flavor == FlavorMariaDB,
+		Logger:              slog.New(debugHandler{c.log.Handler()}),
+		RowsEventDecodeFunc: c.decodeRows,
+		DiscardGTIDSet:      true,
+	}
+	if c.cfg.Heartbeat > 0 {
+		cfg.HeartbeatPeriod = c.cfg.Heartbeat
+	}
+	return cfg
+}
+
+// decodeRows decodes the rows of captured tables only: the rows of other
+// tables are never looked at. It runs on go-mysql's reader goroutine; its
+// errors reach Stream as a *replication.EventError.
+func (c *Capture) decodeRows(e *replication.RowsEvent, data []byte) error {
+	pos, err := e.DecodeHeader(data)
+	if err != nil {
+		return err
+	}
+	if !c.captured.has(string(e.Table.Schema), string(e.Table.Table)) {
+		return nil
+	}
+	return e.DecodeData(pos, data)
+}
+
+// debugHandler lowers every record of go-mysql to Debug: Stream logs what
+// matters itself, once, where it is handled.
+type debugHandler struct{ h slog.Handler }
+
+func (d debugHandler) Enabled(ctx context.Context, _ slog.Level) bool {
+	return d.h.Enabled(ctx, slog.LevelDebug)
+}
+
+func (d debugHandler) Handle(ctx context.Context, r slog.Record) error {
+	r.Level = slog.LevelDebug
+	r.AddAttrs(slog.String("lib", "go-mysql"))
+	return d.h.Handle(ctx, r)
+}
+
+func (d debugHandler) WithAttrs(as []slog.Attr) slog.Handler { return debugHandler{d.h.WithAttrs(as)} }
+func (d debugHandler) WithGroup(n string) slog.Handler       { return debugHandler{d.h.WithGroup(n)} }

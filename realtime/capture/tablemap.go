@@ -1,0 +1,122 @@
+package capture
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+
+	"github.com/go-mysql-org/go-mysql/replication"
+
+	"github.com/tidemark/tidemark/formats"
+)
+
+// tableEntry is what the stream knows about one binlog table id: the table
+// map event it came from and, for captured tables, the schema built from it.
+type tableEntry struct {
+	tm       *replication.TableMapEvent
+	table    formats.TableID
+	captured bool
+	schema   *formats.TableSchema
+}
+
+// tableCache maps binlog table ids to schemas. A table id is reused by the
+// server only for the same table definition in practice, but nothing in the
+// protocol promises it, so every table map event is compared with the one
+// the cached schema was built from and a difference rebuilds the schema.
+// Rows therefore always decode with the schema of the table map that
+// precedes them in their own transaction.
+type tableCache struct {
+	byID     map[uint64]*tableEntry
+	captured captureSet
+}
+
+func newTableCache(captured captureSet) *tableCache {
+	return &tableCache{byID: map[uint64]*tableEntry{}, captured: captured}
+}
+
+// observe records a table map event and returns the entry rows events of
+// its table id will use.
+func (c *tableCache) observe(tm *replication.TableMapEvent) (*tableEntry, error) {
+	if e, ok := c.byID[tm.TableID]; ok && (e.tm == tm || sameTableMap(e.tm, tm)) {
+		e.tm = tm
+		return e, nil
+	}
+	e := &tableEntry{
+		tm:    tm,
+		table: formats.TableID{DB: string(tm.Schema), Table: string(tm.Table)},
+	}
+	e.captured = c.captured.has(e.table.DB, e.table.Table)
+	if e.captured {
+		s, err := schemaFromTableMap(tm)
+		if err != nil {
+			return nil, err
+		}
+		e.schema = s
+	}
+	c.byID[tm.TableID] = e
+	return e, nil
+}
+
+func (c *tableCache) get(id uint64) *tableEntry { return c.byID[id] }
+
+// sameTableMap reports whether two table map events describe the same
+// table definition.
+func sameTableMap(a, b *replication.TableMapEvent) bool {
+	if a.TableID != b.TableID || a.ColumnCount != b.ColumnCount ||
+		!bytes.Equal(a.Schema, b.Schema) || !bytes.Equal(a.Table, b.Table) ||
+		!bytes.Equal(a.ColumnType, b.ColumnType) || !slices.Equal(a.ColumnMeta, b.ColumnMeta) ||
+		!bytes.Equal(a.NullBitmap, b.NullBitmap) || !bytes.Equal(a.SignednessBitmap, b.SignednessBitmap) ||
+		!slices.Equal(a.DefaultCharset, b.DefaultCharset) || !slices.Equal(a.ColumnCharset, b.ColumnCharset) ||
+		!slices.Equal(a.EnumSetDefaultCharset, b.EnumSetDefaultCharset) ||
+		!slices.Equal(a.EnumSetColumnCharset, b.EnumSetColumnCharset) ||
+		!slices.Equal(a.PrimaryKey, b.PrimaryKey) ||
+		!slices.EqualFunc(a.ColumnName, b.ColumnName, bytes.Equal) ||
+		!equalStrValues(a.EnumStrValue, b.EnumStrValue) || !equalStrValues(a.SetStrValue, b.SetStrValue) {
+		return false
+	}
+	return true
+}
+
+func equalStrValues(a, b [][][]byte) bool {
+	return slices.EqualFunc(a, b, func(x, y [][]byte) bool { return slices.EqualFunc(x, y, bytes.Equal) })
+}
+
+// schemaFromTableMap builds a table's schema from a table map event logged
+// with binlog_row_metadata=FULL: names, signedness, charsets, ENUM/SET
+// members and the primary key all travel in the event, so the schema is
+// exactly the one the rows that follow were written under.
+func schemaFromTableMap(tm *replication.TableMapEvent) (*formats.TableSchema, error) {
+	table := formats.TableID{DB: string(tm.Schema), Table: string(tm.Table)}
+	n := int(tm.ColumnCount)
+	if len(tm.ColumnName) != n {
+		return nil, fmt.Errorf("%w: the binlog's table map of %s carries no column names: "+
+			"set binlog_row_metadata=FULL on the source (SET GLOBAL binlog_row_metadata=FULL and "+
+			"binlog_row_metadata=FULL in my.cnf; on RDS, in the parameter group)", ErrPrerequisite, table)
+	}
+	unsigned := tm.UnsignedMap()
+	collations := tm.CollationMap()
+	enums := tm.EnumStrValueMap()
+	sets := tm.SetStrValueMap()
+	s := &formats.TableSchema{Table: table, Columns: make([]formats.Column, n)}
+	for i := range n {
+		bc := formats.BinlogColumn{Type: tm.ColumnType[i], Meta: tm.ColumnMeta[i], Unsigned: unsigned[i], Collation: collations[i]}
+		if e, ok := enums[i]; ok {
+			bc.Elems = e
+		} else if e, ok := sets[i]; ok {
+			bc.Elems = e
+		}
+		t, err := formats.TypeFromBinlog(bc)
+		if err != nil {
+			return nil, fmt.Errorf("mapping column %s.%s: %w", table, tm.ColumnName[i], err)
+		}
+		_, nullable := tm.Nullable(i)
+		s.Columns[i] = formats.Column{Name: string(tm.ColumnName[i]), Type: t, Nullable: nullable}
+	}
+	for _, k := range tm.PrimaryKey {
+		if int(k) >= n {
+			return nil, fmt.Errorf("table map of %s: primary key column %d out of range", table, k)
+		}
+		s.PK = append(s.PK, int(k))
+	}
+	return s, nil
+}
