@@ -81,11 +81,11 @@ func (g GroupBySpec) String() string {
 	var s string
 	switch g.Transform {
 	case TransformNone:
-		s = quoteIdent(g.Column)
+		s = viewIdent(g.Column)
 	case TransformTruncate:
-		s = "truncate(" + strconv.FormatInt(g.Width, 10) + ", " + quoteIdent(g.Column) + ")"
+		s = "truncate(" + strconv.FormatInt(g.Width, 10) + ", " + viewIdent(g.Column) + ")"
 	default:
-		s = g.Transform.String() + "(" + quoteIdent(g.Column) + ")"
+		s = g.Transform.String() + "(" + viewIdent(g.Column) + ")"
 	}
 	return s + " AS " + g.Name
 }
@@ -124,7 +124,7 @@ type MeasureSpec struct {
 
 // String renders m in the view language with its AS name.
 func (m MeasureSpec) String() string {
-	return m.Func.String() + "(" + quoteIdentOpt(m.Column) + ") AS " + m.Name
+	return m.Func.String() + "(" + viewIdentOpt(m.Column) + ") AS " + m.Name
 }
 
 // Spec renders v back as a ViewSpec in canonical form: every key and
@@ -169,20 +169,20 @@ type OutputColumn struct {
 // same bytes, and DecodeKey reverses the encoding.
 type GroupKey string
 
-// quoteIdent renders a column name for the view language: bare when it is a
+// viewIdent renders a column name for the view language: bare when it is a
 // plain identifier that is no keyword, else in backquotes.
-func quoteIdent(name string) string {
+func viewIdent(name string) string {
 	if isPlainIdent(name) && !isKeyword(name) {
 		return name
 	}
 	return "`" + strings.ReplaceAll(name, "`", "``") + "`"
 }
 
-func quoteIdentOpt(name string) string {
+func viewIdentOpt(name string) string {
 	if name == "" {
 		return ""
 	}
-	return quoteIdent(name)
+	return viewIdent(name)
 }
 
 func isPlainIdent(s string) bool {

@@ -114,7 +114,7 @@ func (*ExprNot) exprNode()        {}
 func (*ExprColumn) operandNode()  {}
 func (*ExprLiteral) operandNode() {}
 
-func (c *ExprColumn) String() string { return quoteIdent(c.Name) }
+func (c *ExprColumn) String() string { return viewIdent(c.Name) }
 
 func (l *ExprLiteral) String() string {
 	switch l.Kind {
