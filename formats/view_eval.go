@@ -108,15 +108,15 @@ func isIntegerKind(k Kind) bool {
 type keyKind uint8
 
 const (
-	kkValue     keyKind = iota // the value itself
-	kkYear                     // time.Time -> "YYYY"
-	kkMonth                    // "YYYY-MM"
-	kkDay                      // "YYYY-MM-DD"
-	kkHour                     // "YYYY-MM-DD HH"
-	kkTruncInt                 // int64 floor(x/W)*W
-	kkTruncUint                // uint64 x - x%W
-	kkTruncStr                 // first W characters
-	kkTruncBytes               // first W bytes
+	kkValue      keyKind = iota // the value itself
+	kkYear                      // time.Time -> "YYYY"
+	kkMonth                     // "YYYY-MM"
+	kkDay                       // "YYYY-MM-DD"
+	kkHour                      // "YYYY-MM-DD HH"
+	kkTruncInt                  // int64 floor(x/W)*W
+	kkTruncUint                 // uint64 x - x%W
+	kkTruncStr                  // first W characters
+	kkTruncBytes                // first W bytes
 )
 
 type boundKey struct {
