@@ -1,0 +1,571 @@
+package reporting
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"sync"
+
+	"github.com/tidemark/tidemark/formats"
+)
+
+// snapshot is an aggregate view's groups at one state, decoded: rows[i] is
+// the view's answer row (keys, then measures, in Columns order) for
+// keys[i] and aggs[i]. Rows are sorted by the key columns. A snapshot is
+// immutable once built and shared by concurrent requests.
+type snapshot struct {
+	fresh Freshness
+	keys  []formats.GroupKey
+	aggs  []*formats.Agg
+	rows  []formats.Row
+}
+
+// sameState reports whether two freshness stamps name the same store state.
+func sameState(a, b Freshness) bool {
+	return a.Generation == b.Generation && a.SpeedPosition.Compare(b.SpeedPosition) == 0 &&
+		a.SpeedPosition.GTID == b.SpeedPosition.GTID && a.Cut.Compare(b.Cut) == 0
+}
+
+func stateKey(f Freshness) string {
+	return strconv.FormatUint(f.Generation, 10) + "|" + f.Cut.String() + "|" + f.SpeedPosition.String()
+}
+
+// snapshotCache keeps each view's latest decoded snapshot.
+type snapshotCache struct {
+	mu    sync.Mutex
+	views map[string]*snapshot
+}
+
+func newSnapshotCache() *snapshotCache { return &snapshotCache{views: map[string]*snapshot{}} }
+
+func (c *snapshotCache) get(view string, f Freshness) *snapshot {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s := c.views[view]; s != nil && sameState(s.fresh, f) {
+		return s
+	}
+	return nil
+}
+
+func (c *snapshotCache) put(view string, s *snapshot) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	// Keep the newest: a slow reader must not replace a newer snapshot.
+	if cur := c.views[view]; cur == nil || newer(s.fresh, cur.fresh) {
+		c.views[view] = s
+	}
+}
+
+func newer(a, b Freshness) bool {
+	if a.Generation != b.Generation {
+		return a.Generation > b.Generation
+	}
+	return a.SpeedPosition.Compare(b.SpeedPosition) >= 0
+}
+
+// snapshot returns v's groups at the state meta names (or a newer one),
+// from the cache when it holds that state, else read from the store once
+// however many requests ask at the same time.
+func (s *Server) snapshot(ctx context.Context, v *viewDef, meta Freshness) (*snapshot, error) {
+	if snap := s.snaps.get(v.name, meta); snap != nil {
+		s.metrics.snapshot.WithLabelValues("hit").Inc()
+		return snap, nil
+	}
+	s.metrics.snapshot.WithLabelValues("miss").Inc()
+	ch := s.flight.DoChan(v.name+"\x00"+stateKey(meta), func() (any, error) {
+		// Detached from the first caller's cancellation: others share the
+		// read. The store call still ends at the request timeout.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.RequestTimeout)
+		defer cancel()
+		as, err := s.store.ReadAgg(rctx, v.name)
+		if err != nil {
+			return nil, err
+		}
+		snap, err := buildSnapshot(v, as)
+		if err != nil {
+			return nil, err
+		}
+		s.snaps.put(v.name, snap)
+		return snap, nil
+	})
+	select {
+	case res := <-ch:
+		if res.Err != nil {
+			return nil, res.Err
+		}
+		return res.Val.(*snapshot), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func buildSnapshot(v *viewDef, as AggSnapshot) (*snapshot, error) {
+	snap := &snapshot{
+		fresh: as.Freshness,
+		keys:  make([]formats.GroupKey, 0, len(as.Groups)),
+		aggs:  make([]*formats.Agg, 0, len(as.Groups)),
+		rows:  make([]formats.Row, 0, len(as.Groups)),
+	}
+	for _, g := range as.Groups {
+		row, ok := v.bound.Result(g.Key, g.Agg)
+		if !ok {
+			if g.Agg != nil && g.Agg.Count > 0 {
+				_, err := v.bound.DecodeKey(g.Key)
+				return nil, fmt.Errorf("decoding group of view %s: %w", v.name, err)
+			}
+			continue
+		}
+		snap.keys = append(snap.keys, g.Key)
+		snap.aggs = append(snap.aggs, g.Agg)
+		snap.rows = append(snap.rows, row)
+	}
+	order := make([]orderTerm, len(v.keys))
+	for i, k := range v.keys {
+		order[i] = orderTerm{col: colRef{Index: k, Type: v.cols[k].Type}}
+	}
+	idx := make([]int, len(snap.rows))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return compareRows(order, snap.rows[a], nil, snap.rows[b], nil) })
+	sorted := &snapshot{fresh: snap.fresh, keys: make([]formats.GroupKey, len(idx)), aggs: make([]*formats.Agg, len(idx)), rows: make([]formats.Row, len(idx))}
+	for i, j := range idx {
+		sorted.keys[i], sorted.aggs[i], sorted.rows[i] = snap.keys[j], snap.aggs[j], snap.rows[j]
+	}
+	return sorted, nil
+}
+
+// compareRows orders two working rows (a view row and its joined mirror
+// row, nil when absent) by terms.
+func compareRows(terms []orderTerm, a, am, b, bm formats.Row) int {
+	for _, t := range terms {
+		c := compareValues(t.col.Type, cell(t.col, a, am), cell(t.col, b, bm))
+		if t.desc {
+			c = -c
+		}
+		if c != 0 {
+			return c
+		}
+	}
+	return 0
+}
+
+func cell(c colRef, row, mrow formats.Row) any {
+	if c.Mirror {
+		if mrow == nil {
+			return nil
+		}
+		return mrow[c.Index]
+	}
+	return row[c.Index]
+}
+
+// compareValues is formats.CompareValues with NaN-safe floats (never
+// stored, but a total order must not depend on that).
+func compareValues(t formats.Type, a, b any) int {
+	if x, ok := a.(float64); ok && math.IsNaN(x) {
+		a = nil
+	}
+	if y, ok := b.(float64); ok && math.IsNaN(y) {
+		b = nil
+	}
+	return formats.CompareValues(t, a, b)
+}
+
+// matches reports whether the working row passes every filter.
+func matches(fs []filter, row, mrow formats.Row) bool {
+	for i := range fs {
+		f := &fs[i]
+		v := cell(f.col, row, mrow)
+		switch f.op {
+		case opNull:
+			if (v == nil) != f.null {
+				return false
+			}
+		case opIn:
+			if v == nil {
+				return false
+			}
+			ok := false
+			for _, x := range f.values {
+				if compareValues(f.col.Type, v, x) == 0 {
+					ok = true
+					break
+				}
+			}
+			if !ok {
+				return false
+			}
+		case opRange:
+			if v == nil {
+				return false // SQL: NULL is in no range
+			}
+			if f.from != nil && compareValues(f.col.Type, v, f.from) < 0 {
+				return false
+			}
+			if f.to != nil && compareValues(f.col.Type, v, f.to) > 0 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// run computes an aggregate view's answer for q.
+func (s *Server) runAgg(ctx context.Context, q *query, snap *snapshot, mirrorMeta Freshness) (*answer, error) {
+	v := q.view
+	ans := &answer{kind: "view", name: v.name, fresh: snap.fresh, generated: s.now()}
+	var viewFilters, mirrorFilters []filter
+	for _, f := range q.filters {
+		if f.col.Mirror {
+			mirrorFilters = append(mirrorFilters, f)
+		} else {
+			viewFilters = append(viewFilters, f)
+		}
+	}
+	// 1. Filters on the view's own keys, before anything is looked up.
+	idx := make([]int, 0, len(snap.rows))
+	for i, row := range snap.rows {
+		if matches(viewFilters, row, nil) {
+			idx = append(idx, i)
+		}
+	}
+	// 2. Join: the current mirror row of each group's key.
+	var mrows []formats.Row // parallel to idx
+	if q.join != nil {
+		pks := make([]formats.Row, len(idx))
+		for n, i := range idx {
+			pks[n] = joinKey(q.join, snap.rows[i])
+		}
+		rows, mfresh, err := s.mirrorRows(ctx, q.join.mirror, mirrorMeta, pks)
+		if err != nil {
+			return nil, err
+		}
+		ans.mirrors = map[string]Freshness{q.join.mirror.name: mfresh}
+		mrows = rows
+		if len(mirrorFilters) > 0 {
+			kept, keptM := idx[:0], mrows[:0]
+			for n, i := range idx {
+				if matches(mirrorFilters, snap.rows[i], mrows[n]) {
+					kept, keptM = append(kept, i), append(keptM, mrows[n])
+				}
+			}
+			idx, mrows = kept, keptM
+		}
+	}
+	mrow := func(n int) formats.Row {
+		if mrows == nil {
+			return nil
+		}
+		return mrows[n]
+	}
+	out := q.outputRefs()
+	for _, c := range out {
+		ans.cols = append(ans.cols, outColumn{Name: c.Name, Type: c.Type, Key: c.Mirror || v.cols[c.Index].Key})
+	}
+	if q.groupBy != nil {
+		for i := len(q.groupBy); i < len(ans.cols); i++ {
+			ans.cols[i].Key = false
+		}
+		for i := range q.groupBy {
+			ans.cols[i].Key = true
+		}
+	}
+	// 3. Re-aggregation: merge the Agg states of the groups that share the
+	// group_by values, then compute measures from the merged state.
+	var rows []formats.Row
+	if q.groupBy != nil {
+		type merged struct {
+			first int // a member, whose key Result decodes
+			agg   *formats.Agg
+			vals  formats.Row
+		}
+		groups := map[string]*merged{}
+		var order []*merged
+		var kb []byte
+		for n, i := range idx {
+			kb = kb[:0]
+			vals := make(formats.Row, len(q.groupBy))
+			for j, c := range q.groupBy {
+				vals[j] = cell(c, snap.rows[i], mrow(n))
+				kb = appendKeyPart(kb, c.Type, vals[j])
+			}
+			g := groups[string(kb)]
+			if g == nil {
+				if len(groups) >= s.cfg.MaxGroups {
+					return nil, &apiError{Status: 422, Param: "group_by", Msg: fmt.Sprintf("more than %d groups; filter the view first", s.cfg.MaxGroups)}
+				}
+				g = &merged{first: i, agg: snap.aggs[i].Clone(), vals: vals}
+				groups[string(kb)] = g
+				order = append(order, g)
+				continue
+			}
+			g.agg.Add(snap.aggs[i])
+		}
+		measures := measureIndexes(v)
+		rows = make([]formats.Row, 0, len(order))
+		for _, g := range order {
+			full, ok := v.bound.Result(snap.keys[g.first], g.agg)
+			if !ok {
+				continue
+			}
+			row := make(formats.Row, 0, len(out))
+			row = append(row, g.vals...)
+			for _, m := range measures {
+				row = append(row, full[m])
+			}
+			rows = append(rows, row)
+		}
+	} else {
+		if len(idx) > s.cfg.MaxGroups {
+			return nil, &apiError{Status: 422, Msg: fmt.Sprintf("view %s has %d groups after filters, more than the %d one answer may compute; filter it", v.name, len(idx), s.cfg.MaxGroups)}
+		}
+		rows = make([]formats.Row, len(idx))
+		for n, i := range idx {
+			if q.join == nil {
+				rows[n] = snap.rows[i] // shared, never modified
+				continue
+			}
+			row := make(formats.Row, 0, len(out))
+			row = append(row, snap.rows[i]...)
+			if m := mrow(n); m != nil {
+				row = append(row, m...)
+			} else {
+				row = append(row, make(formats.Row, len(q.join.mirror.cols))...)
+			}
+			rows[n] = row
+		}
+	}
+	ans.rows = orderAndPage(q, out, rows, true)
+	return ans, nil
+}
+
+// orderAndPage sorts rows (answer rows laid out as out) by q.order, then
+// the answer's key columns (unless keySorted says rows already are in key
+// order and no order= was given), then applies offset and limit.
+func orderAndPage(q *query, out []colRef, rows []formats.Row, keySorted bool) []formats.Row {
+	terms := make([]orderTerm, 0, len(q.order)+len(out))
+	pos := map[string]int{}
+	for i, c := range out {
+		pos[c.Name] = i
+	}
+	for _, t := range q.order {
+		terms = append(terms, orderTerm{col: colRef{Index: pos[t.col.Name], Type: t.col.Type}, desc: t.desc})
+	}
+	// Ties (and requests without order=) fall back to the key columns, so
+	// paging is deterministic.
+	for i, c := range out {
+		if q.groupBy != nil && i >= len(q.groupBy) {
+			break
+		}
+		if q.groupBy == nil && !c.Mirror && !q.view.cols[c.Index].Key {
+			continue
+		}
+		terms = append(terms, orderTerm{col: colRef{Index: i, Type: c.Type}})
+	}
+	if len(q.order) > 0 || q.groupBy != nil || !keySorted {
+		slices.SortStableFunc(rows, func(a, b formats.Row) int { return compareRows(terms, a, nil, b, nil) })
+	}
+	if q.offset >= len(rows) {
+		return nil
+	}
+	rows = rows[q.offset:]
+	if len(rows) > q.limit {
+		rows = rows[:q.limit]
+	}
+	return rows
+}
+
+func measureIndexes(v *viewDef) []int {
+	var out []int
+	for i, c := range v.cols {
+		if !c.Key {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// appendKeyPart appends an unambiguous encoding of one value to a map key:
+// a tag, the length, the text. Values equal under CompareValues encode
+// equally because canonical values have one text form.
+func appendKeyPart(b []byte, t formats.Type, v any) []byte {
+	if v == nil {
+		return append(b, 'N')
+	}
+	s := formats.FormatText(t, v)
+	b = append(b, 'V')
+	b = strconv.AppendInt(b, int64(len(s)), 10)
+	b = append(b, ':')
+	return append(b, s...)
+}
+
+// joinKey builds the mirror primary key a view row points at, converted to
+// the PK columns' canonical types; nil if no PK can match (a NULL key, or a
+// value the PK type cannot hold).
+func joinKey(j *joinSpec, row formats.Row) formats.Row {
+	pk := make(formats.Row, len(j.keys))
+	for i, k := range j.keys {
+		x, ok := convertKey(row[k], j.mirror.cols[j.mirror.keys[i]].Type)
+		if !ok {
+			return nil
+		}
+		pk[i] = x
+	}
+	return pk
+}
+
+func convertKey(v any, t formats.Type) (any, bool) {
+	if v == nil {
+		return nil, false
+	}
+	switch t.Kind {
+	case formats.KindTinyInt, formats.KindSmallInt, formats.KindMediumInt, formats.KindInt, formats.KindBigInt, formats.KindYear, formats.KindBit:
+		if t.Unsigned || t.Kind == formats.KindBit {
+			return asUint64(v)
+		}
+		return asInt64(v)
+	case formats.KindDecimal:
+		d, err := formats.ParseDecimal(decimalText(v), t.Scale)
+		return d, err == nil
+	}
+	return v, true
+}
+
+func pkKey(cols []outColumn, keys []int, pk formats.Row) string {
+	var b []byte
+	for i, k := range keys {
+		b = appendKeyPart(b, cols[k].Type, pk[i])
+	}
+	return string(b)
+}
+
+// mirrorCache keeps each mirror's rows at its latest state, filled lazily
+// by the keys requests ask for. Rows of one answer always come from one
+// state.
+type mirrorCache struct {
+	max     int
+	mu      sync.Mutex
+	mirrors map[string]*mirrorState
+}
+
+type mirrorState struct {
+	fresh Freshness
+	rows  map[string]formats.Row // pkKey → row; nil row: no such key
+}
+
+func newMirrorCache(maxRows int) *mirrorCache {
+	return &mirrorCache{max: maxRows, mirrors: map[string]*mirrorState{}}
+}
+
+// mirrorRows returns the current mirror rows for pks (nil entries stay nil)
+// and the state they come from.
+func (s *Server) mirrorRows(ctx context.Context, m *viewDef, meta Freshness, pks []formats.Row) ([]formats.Row, Freshness, error) {
+	keys := make([]string, len(pks))
+	out := make([]formats.Row, len(pks))
+	var missing []formats.Row
+	var missingKeys []string
+	seen := map[string]bool{}
+	c := s.mirrors
+	c.mu.Lock()
+	st := c.mirrors[m.name]
+	if st == nil || !sameState(st.fresh, meta) {
+		st = nil
+	}
+	for i, pk := range pks {
+		if pk == nil {
+			continue
+		}
+		keys[i] = pkKey(m.cols, m.keys, pk)
+		if st != nil {
+			if row, ok := st.rows[keys[i]]; ok {
+				out[i] = row
+				continue
+			}
+		}
+		if !seen[keys[i]] {
+			seen[keys[i]] = true
+			missing = append(missing, pk)
+			missingKeys = append(missingKeys, keys[i])
+		}
+	}
+	c.mu.Unlock()
+	fresh := meta
+	if st != nil {
+		fresh = st.fresh
+	}
+	if len(missing) == 0 {
+		return out, fresh, nil
+	}
+	if len(missing) > s.cfg.MaxJoinKeys {
+		return nil, Freshness{}, &apiError{Status: 422, Param: "join", Msg: fmt.Sprintf("the join needs %d dimension rows, more than the %d allowed; filter the view first", len(missing), s.cfg.MaxJoinKeys)}
+	}
+	res, err := s.store.ReadMirror(ctx, m.name, missing)
+	if err != nil {
+		return nil, Freshness{}, err
+	}
+	if len(res.Rows) != len(missing) {
+		return nil, Freshness{}, fmt.Errorf("reading mirror %s: %d rows for %d keys", m.name, len(res.Rows), len(missing))
+	}
+	if st != nil && !sameState(res.Freshness, st.fresh) {
+		// The mirror moved between the cached rows and this read: read
+		// every key again so the answer holds one state.
+		return s.readMirrorAll(ctx, m, pks, keys)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cur := c.mirrors[m.name]
+	if cur == nil || !sameState(cur.fresh, res.Freshness) {
+		if cur != nil && !newer(res.Freshness, cur.fresh) {
+			cur = nil // an older state than cached: answer from it, cache nothing
+		} else {
+			cur = &mirrorState{fresh: res.Freshness, rows: map[string]formats.Row{}}
+			if c.max > 0 {
+				c.mirrors[m.name] = cur
+			}
+		}
+	}
+	got := make(map[string]formats.Row, len(missing))
+	for i, k := range missingKeys {
+		got[k] = res.Rows[i]
+		if cur != nil && len(cur.rows) < c.max {
+			cur.rows[k] = res.Rows[i]
+		}
+	}
+	for i := range pks {
+		if out[i] == nil && keys[i] != "" {
+			out[i] = got[keys[i]]
+		}
+	}
+	return out, res.Freshness, nil
+}
+
+func (s *Server) readMirrorAll(ctx context.Context, m *viewDef, pks []formats.Row, keys []string) ([]formats.Row, Freshness, error) {
+	var uniq []formats.Row
+	pos := map[string]int{}
+	for i, pk := range pks {
+		if pk == nil {
+			continue
+		}
+		if _, ok := pos[keys[i]]; !ok {
+			pos[keys[i]] = len(uniq)
+			uniq = append(uniq, pk)
+		}
+	}
+	res, err := s.store.ReadMirror(ctx, m.name, uniq)
+	if err != nil {
+		return nil, Freshness{}, err
+	}
+	if len(res.Rows) != len(uniq) {
+		return nil, Freshness{}, fmt.Errorf("reading mirror %s: %d rows for %d keys", m.name, len(res.Rows), len(uniq))
+	}
+	out := make([]formats.Row, len(pks))
+	for i := range pks {
+		if pks[i] != nil {
+			out[i] = res.Rows[pos[keys[i]]]
+		}
+	}
+	return out, res.Freshness, nil
+}

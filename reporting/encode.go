@@ -1,0 +1,653 @@
+package reporting
+
+import (
+	"encoding/base64"
+	"encoding/csv"
+	"fmt"
+	"io"
+	"math"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/apache/arrow/go/v15/arrow"
+	"github.com/apache/arrow/go/v15/arrow/array"
+	"github.com/apache/arrow/go/v15/arrow/decimal128"
+	"github.com/apache/arrow/go/v15/arrow/decimal256"
+	"github.com/apache/arrow/go/v15/arrow/ipc"
+	"github.com/apache/arrow/go/v15/arrow/memory"
+
+	"github.com/tidemark/tidemark/formats"
+)
+
+// format is an answer's wire format.
+type format string
+
+const (
+	formatJSON  format = "json"
+	formatCSV   format = "csv"
+	formatArrow format = "arrow"
+	formatGViz  format = "gviz"
+)
+
+const arrowStreamType = "application/vnd.apache.arrow.stream"
+
+// negotiate picks the format: format= wins, then the Accept header's first
+// supported type, then JSON.
+func negotiate(r *http.Request, param []string) (format, *apiError) {
+	if len(param) > 1 {
+		return "", badParam("format", "given %d times, want once", len(param))
+	}
+	if len(param) == 1 {
+		switch f := format(strings.ToLower(param[0])); f {
+		case formatJSON, formatCSV, formatArrow, formatGViz:
+			return f, nil
+		}
+		return "", badParam("format", "%q is not a format; want json, csv, arrow or gviz", param[0])
+	}
+	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
+		mt, _, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil {
+			continue
+		}
+		switch mt {
+		case "application/json", "*/*", "application/*":
+			return formatJSON, nil
+		case "text/csv":
+			return formatCSV, nil
+		case arrowStreamType:
+			return formatArrow, nil
+		}
+	}
+	return formatJSON, nil
+}
+
+func (f format) contentType() string {
+	switch f {
+	case formatCSV:
+		return "text/csv; charset=utf-8"
+	case formatArrow:
+		return arrowStreamType
+	}
+	return "application/json"
+}
+
+// answer is a computed result ready to encode.
+type answer struct {
+	kind      string // "view" or "table": the JSON object's name field
+	name      string
+	cols      []outColumn
+	rows      []formats.Row
+	fresh     Freshness
+	mirrors   map[string]Freshness // joined mirrors' freshness, if any
+	generated time.Time            // for lag_ms
+}
+
+// outColumn is one column of an answer.
+type outColumn struct {
+	Name string
+	Type formats.Type
+	Key  bool
+}
+
+func (a *answer) encode(w io.Writer, f format) error {
+	switch f {
+	case formatCSV:
+		return a.writeCSV(w)
+	case formatArrow:
+		return a.writeArrow(w)
+	case formatGViz:
+		_, err := w.Write(a.appendGViz(nil))
+		return err
+	}
+	_, err := w.Write(a.appendJSON(nil))
+	return err
+}
+
+// appendJSON renders the contract's object:
+// {"view","columns":[{"name","type","key"}],"rows":[{col:value}],"freshness":{...}}.
+func (a *answer) appendJSON(b []byte) []byte {
+	b = append(b, '{', '"')
+	b = append(b, a.kind...)
+	b = append(b, `":`...)
+	b = appendJSONString(b, a.name)
+	b = append(b, `,"columns":[`...)
+	for i, c := range a.cols {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"name":`...)
+		b = appendJSONString(b, c.Name)
+		b = append(b, `,"type":`...)
+		b = appendJSONString(b, c.Type.String())
+		if c.Key {
+			b = append(b, `,"key":true`...)
+		}
+		b = append(b, '}')
+	}
+	b = append(b, `],"rows":[`...)
+	names := make([][]byte, len(a.cols))
+	for i, c := range a.cols {
+		names[i] = append(appendJSONString(nil, c.Name), ':')
+	}
+	for i, row := range a.rows {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '\n', '{')
+		for j, c := range a.cols {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, names[j]...)
+			b = formats.AppendJSON(b, c.Type, row[j])
+		}
+		b = append(b, '}')
+	}
+	b = append(b, `],"freshness":`...)
+	b = appendFreshness(b, a.fresh, a.generated)
+	if len(a.mirrors) > 0 {
+		b = b[:len(b)-1]
+		b = append(b, `,"mirrors":{`...)
+		first := true
+		for _, name := range sortedKeys(a.mirrors) {
+			if !first {
+				b = append(b, ',')
+			}
+			first = false
+			b = appendJSONString(b, name)
+			b = append(b, ':')
+			b = appendFreshness(b, a.mirrors[name], a.generated)
+		}
+		b = append(b, "}}"...)
+	}
+	return append(b, "}\n"...)
+}
+
+func appendFreshness(b []byte, f Freshness, now time.Time) []byte {
+	b = append(b, `{"generation":`...)
+	b = strconv.AppendUint(b, f.Generation, 10)
+	b = append(b, `,"cut":`...)
+	b = appendPosition(b, f.Cut)
+	b = append(b, `,"cut_time":`...)
+	b = appendTime(b, f.CutTime)
+	b = append(b, `,"speed_position":`...)
+	b = appendPosition(b, f.SpeedPosition)
+	b = append(b, `,"lag_ms":`...)
+	if lag, ok := f.lag(now); ok {
+		b = strconv.AppendInt(b, lag.Milliseconds(), 10)
+	} else {
+		b = append(b, "null"...)
+	}
+	return append(b, '}')
+}
+
+// lag is how far behind the source the answer is: now minus the commit time
+// of the last applied transaction (the cut's, if the speed layer applied
+// none). Unknown without either time.
+func (f Freshness) lag(now time.Time) (time.Duration, bool) {
+	t := f.SpeedTime
+	if t.IsZero() {
+		t = f.CutTime
+	}
+	if t.IsZero() {
+		return 0, false
+	}
+	return max(now.Sub(t), 0), true
+}
+
+func appendPosition(b []byte, p formats.Position) []byte {
+	if p.IsZero() && p.GTID == "" {
+		return append(b, "null"...)
+	}
+	return appendJSONString(b, p.String())
+}
+
+func appendTime(b []byte, t time.Time) []byte {
+	if t.IsZero() {
+		return append(b, "null"...)
+	}
+	b = append(b, '"')
+	b = t.UTC().AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"')
+}
+
+// setFreshnessHeaders repeats the freshness as headers, so CSV and Arrow
+// answers carry it too.
+func setFreshnessHeaders(h http.Header, f Freshness, now time.Time) {
+	h.Set("X-Tidemark-Generation", strconv.FormatUint(f.Generation, 10))
+	h.Set("X-Tidemark-Cut", f.Cut.String())
+	if !f.SpeedPosition.IsZero() {
+		h.Set("X-Tidemark-Speed-Position", f.SpeedPosition.String())
+	}
+	if lag, ok := f.lag(now); ok {
+		h.Set("X-Tidemark-Lag-Ms", strconv.FormatInt(lag.Milliseconds(), 10))
+	}
+}
+
+// writeCSV writes a header line of column names, then one line per row;
+// values in their text form (formats.FormatText), NULL as an empty field.
+func (a *answer) writeCSV(w io.Writer) error {
+	cw := csv.NewWriter(w)
+	rec := make([]string, len(a.cols))
+	for i, c := range a.cols {
+		rec[i] = c.Name
+	}
+	if err := cw.Write(rec); err != nil {
+		return err
+	}
+	for _, row := range a.rows {
+		for i, c := range a.cols {
+			if row[i] == nil {
+				rec[i] = ""
+			} else {
+				rec[i] = formats.FormatText(c.Type, row[i])
+			}
+		}
+		if err := cw.Write(rec); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// arrowSchema maps the answer's columns with formats.ArrowType; the
+// freshness travels as schema metadata ("tidemark.freshness", the JSON
+// object) so a reader of the stream alone knows what it reflects.
+func (a *answer) arrowSchema() *arrow.Schema {
+	fields := make([]arrow.Field, len(a.cols))
+	for i, c := range a.cols {
+		fields[i] = arrow.Field{Name: c.Name, Type: formats.ArrowType(c.Type), Nullable: true}
+	}
+	md := arrow.NewMetadata([]string{"tidemark." + a.kind, "tidemark.freshness"},
+		[]string{a.name, string(appendFreshness(nil, a.fresh, a.generated))})
+	return arrow.NewSchema(fields, &md)
+}
+
+// arrowBatchRows is the record batch size of an Arrow answer.
+const arrowBatchRows = 4096
+
+func (a *answer) writeArrow(w io.Writer) error {
+	mem := memory.NewGoAllocator()
+	schema := a.arrowSchema()
+	iw := ipc.NewWriter(w, ipc.WithSchema(schema), ipc.WithAllocator(mem))
+	rb := array.NewRecordBuilder(mem, schema)
+	defer rb.Release()
+	flush := func() error {
+		rec := rb.NewRecord()
+		defer rec.Release()
+		if err := iw.Write(rec); err != nil {
+			return fmt.Errorf("writing arrow record batch: %w", err)
+		}
+		return nil
+	}
+	n := 0
+	for _, row := range a.rows {
+		for i := range a.cols {
+			if err := appendArrow(rb.Field(i), row[i]); err != nil {
+				return fmt.Errorf("column %s: %w", a.cols[i].Name, err)
+			}
+		}
+		if n++; n == arrowBatchRows {
+			if err := flush(); err != nil {
+				return err
+			}
+			n = 0
+		}
+	}
+	if n > 0 || len(a.rows) == 0 {
+		if err := flush(); err != nil {
+			return err
+		}
+	}
+	return iw.Close()
+}
+
+// appendArrow appends one canonical Go value to the builder formats.ArrowType
+// chose for its column.
+func appendArrow(b array.Builder, v any) error {
+	if v == nil {
+		b.AppendNull()
+		return nil
+	}
+	bad := func() error { return fmt.Errorf("cannot append %T to arrow %s", v, b.Type()) }
+	switch b := b.(type) {
+	case *array.Int64Builder:
+		n, ok := asInt64(v)
+		if !ok {
+			return bad()
+		}
+		b.Append(n)
+	case *array.Int32Builder:
+		n, ok := asInt64(v)
+		if !ok || n < math.MinInt32 || n > math.MaxInt32 {
+			return bad()
+		}
+		b.Append(int32(n))
+	case *array.Int16Builder:
+		n, ok := asInt64(v)
+		if !ok || n < math.MinInt16 || n > math.MaxInt16 {
+			return bad()
+		}
+		b.Append(int16(n))
+	case *array.Int8Builder:
+		n, ok := asInt64(v)
+		if !ok || n < math.MinInt8 || n > math.MaxInt8 {
+			return bad()
+		}
+		b.Append(int8(n))
+	case *array.Uint64Builder:
+		n, ok := asUint64(v)
+		if !ok {
+			return bad()
+		}
+		b.Append(n)
+	case *array.Uint32Builder:
+		n, ok := asUint64(v)
+		if !ok || n > math.MaxUint32 {
+			return bad()
+		}
+		b.Append(uint32(n))
+	case *array.Uint16Builder:
+		n, ok := asUint64(v)
+		if !ok || n > math.MaxUint16 {
+			return bad()
+		}
+		b.Append(uint16(n))
+	case *array.Uint8Builder:
+		n, ok := asUint64(v)
+		if !ok || n > math.MaxUint8 {
+			return bad()
+		}
+		b.Append(uint8(n))
+	case *array.Float64Builder:
+		f, ok := v.(float64)
+		if !ok {
+			return bad()
+		}
+		b.Append(f)
+	case *array.Float32Builder:
+		f, ok := v.(float64)
+		if !ok {
+			return bad()
+		}
+		b.Append(float32(f))
+	case *array.Decimal128Builder:
+		t := b.Type().(*arrow.Decimal128Type)
+		n, err := decimal128.FromString(decimalText(v), t.Precision, t.Scale)
+		if err != nil {
+			return fmt.Errorf("decimal %v: %w", v, err)
+		}
+		b.Append(n)
+	case *array.Decimal256Builder:
+		t := b.Type().(*arrow.Decimal256Type)
+		n, err := decimal256.FromString(decimalText(v), t.Precision, t.Scale)
+		if err != nil {
+			return fmt.Errorf("decimal %v: %w", v, err)
+		}
+		b.Append(n)
+	case *array.StringBuilder:
+		s, ok := asString(v)
+		if !ok {
+			return bad()
+		}
+		b.Append(s)
+	case *array.LargeStringBuilder:
+		s, ok := asString(v)
+		if !ok {
+			return bad()
+		}
+		b.Append(s)
+	case *array.BinaryBuilder:
+		switch x := v.(type) {
+		case []byte:
+			b.Append(x)
+		case string:
+			b.AppendString(x)
+		default:
+			return bad()
+		}
+	case *array.Date32Builder:
+		t, ok := v.(time.Time)
+		if !ok {
+			return bad()
+		}
+		b.Append(arrow.Date32FromTime(t))
+	case *array.TimestampBuilder:
+		t, ok := v.(time.Time)
+		if !ok {
+			return bad()
+		}
+		ts, err := arrow.TimestampFromTime(t, b.Type().(*arrow.TimestampType).Unit)
+		if err != nil {
+			return err
+		}
+		b.Append(ts)
+	case *array.Time64Builder:
+		d, ok := v.(time.Duration)
+		if !ok {
+			return bad()
+		}
+		b.Append(arrow.Time64(d / durationUnit(b.Type().(*arrow.Time64Type).Unit)))
+	case *array.DurationBuilder:
+		d, ok := v.(time.Duration)
+		if !ok {
+			return bad()
+		}
+		b.Append(arrow.Duration(d / durationUnit(b.Type().(*arrow.DurationType).Unit)))
+	case *array.BooleanBuilder:
+		x, ok := v.(bool)
+		if !ok {
+			return bad()
+		}
+		b.Append(x)
+	default:
+		return bad()
+	}
+	return nil
+}
+
+func durationUnit(u arrow.TimeUnit) time.Duration {
+	switch u {
+	case arrow.Second:
+		return time.Second
+	case arrow.Millisecond:
+		return time.Millisecond
+	case arrow.Microsecond:
+		return time.Microsecond
+	}
+	return time.Nanosecond
+}
+
+func asInt64(v any) (int64, bool) {
+	switch x := v.(type) {
+	case int64:
+		return x, true
+	case uint64:
+		if x <= math.MaxInt64 {
+			return int64(x), true
+		}
+	}
+	return 0, false
+}
+
+func asUint64(v any) (uint64, bool) {
+	switch x := v.(type) {
+	case uint64:
+		return x, true
+	case int64:
+		if x >= 0 {
+			return uint64(x), true
+		}
+	}
+	return 0, false
+}
+
+func asString(v any) (string, bool) {
+	switch x := v.(type) {
+	case string:
+		return x, true
+	case formats.Decimal:
+		return string(x), true
+	case []byte:
+		return string(x), true
+	}
+	return "", false
+}
+
+func decimalText(v any) string {
+	switch x := v.(type) {
+	case formats.Decimal:
+		return string(x)
+	case string:
+		return x
+	}
+	return fmt.Sprint(v)
+}
+
+// gvizType is a column's Google Visualization DataTable type.
+func gvizType(t formats.Type) string {
+	switch t.Kind {
+	case formats.KindTinyInt, formats.KindSmallInt, formats.KindMediumInt, formats.KindInt, formats.KindBigInt,
+		formats.KindYear, formats.KindBit, formats.KindDecimal, formats.KindFloat, formats.KindDouble:
+		return "number"
+	case formats.KindDate:
+		return "date"
+	case formats.KindDateTime, formats.KindTimestamp:
+		return "datetime"
+	case formats.KindTime:
+		return "timeofday"
+	}
+	return "string"
+}
+
+// appendGViz renders a Google Visualization DataTable (the JSON a
+// google.visualization.DataTable constructor takes):
+// {"cols":[{"id","label","type"}],"rows":[{"c":[{"v":...}]}],"p":{freshness}}.
+// DECIMAL cells carry the exact text in "f" beside the numeric "v"; dates
+// use the DataTable's "Date(y,m,d[,h,mi,s,ms])" form with a 0-based month.
+func (a *answer) appendGViz(b []byte) []byte {
+	b = append(b, `{"cols":[`...)
+	types := make([]string, len(a.cols))
+	for i, c := range a.cols {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		types[i] = gvizType(c.Type)
+		b = append(b, `{"id":`...)
+		b = appendJSONString(b, c.Name)
+		b = append(b, `,"label":`...)
+		b = appendJSONString(b, c.Name)
+		b = append(b, `,"type":`...)
+		b = appendJSONString(b, types[i])
+		b = append(b, '}')
+	}
+	b = append(b, `],"rows":[`...)
+	for i, row := range a.rows {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"c":[`...)
+		for j, c := range a.cols {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = appendGVizCell(b, c.Type, types[j], row[j])
+		}
+		b = append(b, "]}"...)
+	}
+	b = append(b, `],"p":{"freshness":`...)
+	b = appendFreshness(b, a.fresh, a.generated)
+	return append(b, "}}\n"...)
+}
+
+func appendGVizCell(b []byte, t formats.Type, gt string, v any) []byte {
+	if v == nil {
+		return append(b, `{"v":null}`...)
+	}
+	b = append(b, `{"v":`...)
+	switch gt {
+	case "number":
+		switch x := v.(type) {
+		case int64:
+			b = strconv.AppendInt(b, x, 10)
+		case uint64:
+			b = strconv.AppendUint(b, x, 10)
+		case float64:
+			if math.IsNaN(x) || math.IsInf(x, 0) {
+				b = append(b, "null"...)
+			} else {
+				b = strconv.AppendFloat(b, x, 'g', -1, 64)
+			}
+		case formats.Decimal:
+			// A JSON number may carry any digits; readers round to double.
+			// The exact text rides along in "f".
+			b = append(b, x...)
+			b = append(b, `,"f":`...)
+			b = appendJSONString(b, string(x))
+		default:
+			b = appendJSONString(b, formats.FormatText(t, v))
+		}
+	case "date", "datetime":
+		tm, ok := v.(time.Time)
+		if !ok {
+			b = appendJSONString(b, formats.FormatText(t, v))
+			break
+		}
+		tm = tm.UTC()
+		var s string
+		if gt == "date" {
+			s = fmt.Sprintf("Date(%d,%d,%d)", tm.Year(), int(tm.Month())-1, tm.Day())
+		} else {
+			s = fmt.Sprintf("Date(%d,%d,%d,%d,%d,%d,%d)", tm.Year(), int(tm.Month())-1, tm.Day(),
+				tm.Hour(), tm.Minute(), tm.Second(), tm.Nanosecond()/1e6)
+		}
+		b = appendJSONString(b, s)
+	case "timeofday":
+		d, ok := v.(time.Duration)
+		if !ok || d < 0 || d >= 24*time.Hour {
+			// timeofday cannot hold a negative or >= 24h TIME; fall back
+			// to its text so nothing is silently wrapped.
+			b = append(b, "null"...)
+			b = append(b, `,"f":`...)
+			b = appendJSONString(b, formats.FormatText(t, v))
+			break
+		}
+		b = fmt.Appendf(b, "[%d,%d,%d,%d]", int(d/time.Hour), int(d/time.Minute%60), int(d/time.Second%60), int(d/time.Millisecond%1000))
+	default:
+		switch x := v.(type) {
+		case []byte:
+			b = appendJSONString(b, base64.StdEncoding.EncodeToString(x))
+		case string:
+			b = appendJSONString(b, x)
+		default:
+			b = appendJSONString(b, formats.FormatText(t, v))
+		}
+	}
+	return append(b, '}')
+}
+
+// appendJSONString quotes s as a JSON string (strconv.AppendQuote would
+// write Go escapes such as \x00 that JSON does not have). Invalid UTF-8
+// becomes U+FFFD.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for _, r := range s {
+		switch {
+		case r == '"':
+			b = append(b, '\\', '"')
+		case r == '\\':
+			b = append(b, '\\', '\\')
+		case r < 0x20 || r == 0x2028 || r == 0x2029:
+			b = append(b, '\\', 'u', hex[r>>12&0xf], hex[r>>8&0xf], hex[r>>4&0xf], hex[r&0xf])
+		default:
+			b = utf8.AppendRune(b, r)
+		}
+	}
+	return append(b, '"')
+}

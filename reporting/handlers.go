@@ -1,0 +1,343 @@
+package reporting
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/tidemark/tidemark/formats"
+)
+
+// handleViews lists the views: GET /v1/views.
+func (s *Server) handleViews(w http.ResponseWriter, r *http.Request) {
+	if len(r.URL.Query()) > 0 {
+		for name := range r.URL.Query() {
+			writeError(w, badParam(name, "GET /v1/views takes no parameters"))
+			return
+		}
+	}
+	b := []byte(`{"views":[`)
+	for i, name := range s.catalog.names {
+		v := s.catalog.views[name]
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, "\n"+`{"name":`...)
+		b = appendJSONString(b, v.name)
+		kind := "aggregate"
+		if v.mirror {
+			kind = "mirror"
+		}
+		b = append(b, `,"kind":"`+kind+`","from":`...)
+		b = appendJSONString(b, v.table.String())
+		b = append(b, `,"columns":[`...)
+		for j, c := range v.cols {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"name":`...)
+			b = appendJSONString(b, c.Name)
+			b = append(b, `,"type":`...)
+			b = appendJSONString(b, c.Type.String())
+			if c.Key {
+				b = append(b, `,"key":true`...)
+			}
+			b = append(b, '}')
+		}
+		b = append(b, "]}"...)
+	}
+	b = append(b, "]}\n"...)
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(b)
+}
+
+// handleView answers GET /v1/views/{name}.
+func (s *Server) handleView(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	v, ok := s.catalog.views[r.PathValue("name")]
+	if !ok {
+		writeError(w, &apiError{Status: http.StatusNotFound, Msg: fmt.Sprintf("unknown view %q; GET /v1/views lists them", r.PathValue("name"))})
+		return
+	}
+	params, perr := url.ParseQuery(r.URL.RawQuery)
+	if perr != nil {
+		writeError(w, badParam("query", "malformed query string: %v", perr))
+		return
+	}
+	f, err := negotiate(r, params["format"])
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	q, err := parseQuery(s.catalog, v, params, &s.cfg, f)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if v.mirror {
+		s.serveMirror(w, r, q)
+		return
+	}
+	// The cheap reads first: the state each part of the answer is at.
+	meta, merr := s.store.Meta(ctx, v.name)
+	if merr != nil {
+		writeError(w, storeError(ctx, "view "+v.name, merr))
+		return
+	}
+	var mirrorMeta Freshness
+	if q.join != nil {
+		if mirrorMeta, merr = s.store.Meta(ctx, q.join.mirror.name); merr != nil {
+			writeError(w, storeError(ctx, "mirror "+q.join.mirror.name, merr))
+			return
+		}
+	}
+	etag := makeETag(f, meta, mirrorMeta, q.join != nil)
+	setCacheHeaders(w.Header(), etag)
+	if notModified(r, etag) {
+		s.metrics.notMod.Inc()
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	snap, serr := s.snapshot(ctx, v, meta)
+	if serr != nil {
+		writeError(w, storeError(ctx, "view "+v.name, serr))
+		return
+	}
+	ans, aerr := s.runAgg(ctx, q, snap, mirrorMeta)
+	if aerr != nil {
+		var ae *apiError
+		if errors.As(aerr, &ae) {
+			writeError(w, ae)
+		} else {
+			writeError(w, storeError(ctx, "view "+v.name, aerr))
+		}
+		return
+	}
+	// The snapshot (or the mirror read) may be newer than the meta read:
+	// the ETag names what the body holds.
+	if !sameState(ans.fresh, meta) || (q.join != nil && !sameState(ans.mirrors[q.join.mirror.name], mirrorMeta)) {
+		setCacheHeaders(w.Header(), makeETag(f, ans.fresh, ans.mirrors[nameOf(q.join)], q.join != nil))
+	}
+	s.write(w, r, ans, f)
+}
+
+func nameOf(j *joinSpec) string {
+	if j == nil {
+		return ""
+	}
+	return j.mirror.name
+}
+
+// serveMirror answers a query on a mirror view: rows by primary key.
+func (s *Server) serveMirror(w http.ResponseWriter, r *http.Request, q *query) {
+	ctx := r.Context()
+	v := q.view
+	var pkFilters []filter
+	var rest []filter
+	for _, f := range q.filters {
+		if f.op == opIn && !f.col.Mirror && v.cols[f.col.Index].Key {
+			pkFilters = append(pkFilters, f)
+		} else {
+			rest = append(rest, f)
+		}
+	}
+	// The cross product of the PK values, in PK order.
+	pks := []formats.Row{{}}
+	for _, k := range v.keys {
+		var vals []any
+		for _, f := range pkFilters {
+			if f.col.Index == k {
+				vals = f.values
+			}
+		}
+		var next []formats.Row
+		for _, pk := range pks {
+			for _, x := range vals {
+				next = append(next, append(append(formats.Row{}, pk...), x))
+			}
+		}
+		pks = next
+	}
+	rows, fresh, err := s.readMirror(ctx, v, pks)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	ans := &answer{kind: "view", name: v.name, cols: v.cols, fresh: fresh, generated: s.now()}
+	seen := map[string]bool{}
+	for i, row := range rows {
+		k := pkKey(v.cols, v.keys, pks[i])
+		if row == nil || seen[k] || !matches(rest, row, nil) {
+			continue
+		}
+		seen[k] = true
+		ans.rows = append(ans.rows, row)
+	}
+	ans.rows = orderAndPage(q, q.outputRefs(), ans.rows, false)
+	etag := makeETag(q.format, fresh, Freshness{}, false)
+	setCacheHeaders(w.Header(), etag)
+	if notModified(r, etag) {
+		s.metrics.notMod.Inc()
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	s.write(w, r, ans, q.format)
+}
+
+func (s *Server) readMirror(ctx context.Context, m *viewDef, pks []formats.Row) ([]formats.Row, Freshness, *apiError) {
+	meta, err := s.store.Meta(ctx, m.name)
+	if err != nil {
+		return nil, Freshness{}, storeError(ctx, "mirror "+m.name, err)
+	}
+	rows, fresh, err := s.mirrorRows(ctx, m, meta, pks)
+	if err != nil {
+		var ae *apiError
+		if errors.As(err, &ae) {
+			return nil, Freshness{}, ae
+		}
+		return nil, Freshness{}, storeError(ctx, "mirror "+m.name, err)
+	}
+	return rows, fresh, nil
+}
+
+// handleRow answers GET /v1/tables/{db}.{table}/rows/{pk}: one mirrored
+// row by primary key. A composite key is its values in key order separated
+// by "," (a "," inside a value is written %2C).
+func (s *Server) handleRow(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	tid, err := formats.ParseTableID(r.PathValue("table"))
+	if err != nil {
+		writeError(w, &apiError{Status: http.StatusNotFound, Msg: fmt.Sprintf("%q is not db.table", r.PathValue("table"))})
+		return
+	}
+	m, ok := s.catalog.byTable[tid]
+	if !ok {
+		var names []string
+		for t := range s.catalog.byTable {
+			names = append(names, t.String())
+		}
+		writeError(w, &apiError{Status: http.StatusNotFound, Msg: fmt.Sprintf("table %s is not mirrored; mirrored tables: %s", tid, strings.Join(sortedStrings(names), ", "))})
+		return
+	}
+	params, perr := url.ParseQuery(r.URL.RawQuery)
+	if perr != nil {
+		writeError(w, badParam("query", "malformed query string: %v", perr))
+		return
+	}
+	for name := range params {
+		if name != "format" {
+			writeError(w, badParam(name, "unknown parameter; row lookups take only format"))
+			return
+		}
+	}
+	f, aerr := negotiate(r, params["format"])
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	// Split the raw (still escaped) segment so an escaped "," stays inside
+	// its value.
+	raw := r.URL.EscapedPath()
+	raw = raw[strings.LastIndexByte(raw, '/')+1:]
+	parts := strings.Split(raw, ",")
+	if len(parts) != len(m.keys) {
+		writeError(w, badParam("pk", "table %s has a %d-column primary key (%s); %d values given", tid, len(m.keys), m.keyNames(), len(parts)))
+		return
+	}
+	pk := make(formats.Row, len(parts))
+	for i, p := range parts {
+		s, err := url.PathUnescape(p)
+		if err != nil {
+			writeError(w, badParam("pk", "%q: %v", p, err))
+			return
+		}
+		col := m.cols[m.keys[i]]
+		if pk[i], err = parseValue(col.Type, s); err != nil {
+			writeError(w, badParam("pk", "%s: %v", col.Name, err))
+			return
+		}
+	}
+	rows, fresh, rerr := s.readMirror(ctx, m, []formats.Row{pk})
+	if rerr != nil {
+		writeError(w, rerr)
+		return
+	}
+	if rows[0] == nil {
+		writeError(w, &apiError{Status: http.StatusNotFound, Msg: fmt.Sprintf("no row of %s with %s = %s", tid, m.keyNames(), raw)})
+		return
+	}
+	etag := makeETag(f, fresh, Freshness{}, false)
+	setCacheHeaders(w.Header(), etag)
+	if notModified(r, etag) {
+		s.metrics.notMod.Inc()
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	s.write(w, r, &answer{kind: "table", name: tid.String(), cols: m.cols, rows: rows, fresh: fresh, generated: s.now()}, f)
+}
+
+func sortedStrings(s []string) []string {
+	m := make(map[string]bool, len(s))
+	for _, x := range s {
+		m[x] = true
+	}
+	return sortedKeys(m)
+}
+
+// write encodes ans into a buffer first, so an encoding failure is still a
+// clean 500 and not a truncated 200.
+func (s *Server) write(w http.ResponseWriter, r *http.Request, ans *answer, f format) {
+	var buf bytes.Buffer
+	if err := ans.encode(&buf, f); err != nil {
+		writeError(w, &apiError{Status: http.StatusInternalServerError, Msg: fmt.Sprintf("encoding %s answer: %v", f, err)})
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", f.contentType())
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	setFreshnessHeaders(h, ans.fresh, ans.generated)
+	if r.Method == http.MethodHead {
+		return
+	}
+	w.Write(buf.Bytes())
+}
+
+// makeETag derives a strong validator from the state the answer reflects
+// (generation, cut and speed position of the view and of a joined mirror)
+// and the wire format. The URL's query is not part of it: a validator is
+// only ever compared for the same URL.
+func makeETag(f format, fresh, mirror Freshness, joined bool) string {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%s\x00%s", f, stateKey(fresh))
+	if joined {
+		fmt.Fprintf(h, "\x00%s", stateKey(mirror))
+	}
+	return `"` + strconv.FormatUint(fresh.Generation, 10) + "-" + strconv.FormatUint(h.Sum64(), 16) + `"`
+}
+
+func setCacheHeaders(h http.Header, etag string) {
+	h.Set("ETag", etag)
+	// Clients may keep the answer but must revalidate it every time: it is
+	// only as fresh as the speed layer.
+	h.Set("Cache-Control", "private, no-cache")
+	h.Set("Vary", "Accept, Authorization")
+}
+
+// notModified implements If-None-Match (RFC 9110 13.1.2) for GET and HEAD.
+func notModified(r *http.Request, etag string) bool {
+	for _, line := range r.Header.Values("If-None-Match") {
+		for _, tag := range strings.Split(line, ",") {
+			tag = strings.TrimSpace(tag)
+			if tag == "*" || strings.TrimPrefix(tag, "W/") == etag {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,77 @@
+package reporting
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the API's Prometheus series, registered on the registry New
+// was given (never the global one).
+type metrics struct {
+	duration *prometheus.HistogramVec // route, code
+	snapshot *prometheus.CounterVec   // result: hit, miss
+	notMod   prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "tidemark_api_request_duration_seconds",
+			Help:    "Reporting API request duration by route pattern and status code.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"route", "code"}),
+		snapshot: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tidemark_api_snapshot_cache_total",
+			Help: "View snapshot lookups: hit (served from memory at the current generation and speed position) or miss (read from the store).",
+		}, []string{"result"}),
+		notMod: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tidemark_api_not_modified_total",
+			Help: "Requests answered 304 Not Modified from If-None-Match.",
+		}),
+	}
+	for _, c := range []prometheus.Collector{m.duration, m.snapshot, m.notMod} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// instrument observes every request's duration under its route pattern
+// (never the raw path, so label cardinality stays bounded).
+func (m *metrics) instrument(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		h.ServeHTTP(sw, r)
+		route := r.Pattern
+		if route == "" || route == "/" {
+			route = "unmatched"
+		}
+		m.duration.WithLabelValues(route, strconv.Itoa(sw.code)).Observe(time.Since(start).Seconds())
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	code        int
+	wroteHeader bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wroteHeader {
+		w.code, w.wroteHeader = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wroteHeader = true
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
