@@ -104,7 +104,11 @@ func BenchmarkParquetEncode(b *testing.B) {
 }
 
 func encodeAll(out io.Writer, recs []arrow.Record, codec Codec) error {
-	fw, err := NewFileWriter(out, recs[0].Schema(), FileOptions{Codec: codec})
+	s, err := SchemaFromArrow(recs[0].Schema())
+	if err != nil {
+		return err
+	}
+	fw, err := NewFileWriter(out, s, FileOptions{Codec: codec})
 	if err != nil {
 		return err
 	}

@@ -47,26 +47,22 @@ type FileOptions struct {
 	Metadata map[string]string
 }
 
-// FileWriter writes Arrow record batches of one schema as one Parquet file,
+// FileWriter writes Arrow record batches of one Schema as one Parquet file,
 // column by column (no per-row reflection). It is not safe for concurrent
 // use. Close finishes the file; the caller closes the io.Writer.
 type FileWriter struct {
 	w       *pq.GenericWriter[any]
-	schema  *arrow.Schema
+	schema  *Schema
 	cols    []*pq.ColumnWriter
 	rgRows  int
 	inGroup int
 	rows    int64
 	values  []pq.Value // scratch, reused per column
-	fixed   []byte     // scratch for fixed-width decimal bytes
+	fixed   []byte     // scratch for fixed-width bytes
 }
 
 // NewFileWriter starts a Parquet file of schema s on out.
-func NewFileWriter(out io.Writer, s *arrow.Schema, o FileOptions) (*FileWriter, error) {
-	ps, err := ParquetSchema("tidemark", s)
-	if err != nil {
-		return nil, fmt.Errorf("mapping Arrow schema to Parquet: %w", err)
-	}
+func NewFileWriter(out io.Writer, s *Schema, o FileOptions) (*FileWriter, error) {
 	codec, err := o.Codec.codec()
 	if err != nil {
 		return nil, err
@@ -74,7 +70,7 @@ func NewFileWriter(out io.Writer, s *arrow.Schema, o FileOptions) (*FileWriter, 
 	if o.RowGroupRows <= 0 {
 		o.RowGroupRows = 128 << 10
 	}
-	cfg, err := pq.NewWriterConfig(ps, pq.Compression(codec), pq.CreatedBy("tidemark", "", ""),
+	cfg, err := pq.NewWriterConfig(s.parquet, pq.Compression(codec), pq.CreatedBy("tidemark", "", ""),
 		pq.PageBufferSize(1<<20))
 	if err != nil {
 		return nil, fmt.Errorf("configuring Parquet writer: %w", err)
@@ -101,8 +97,8 @@ func (f *FileWriter) Write(rec arrow.Record) error {
 // WriteRows appends the rows of rec at the given indexes, in that order;
 // nil means every row.
 func (f *FileWriter) WriteRows(rec arrow.Record, rows []int32) error {
-	if !rec.Schema().Equal(f.schema) {
-		return fmt.Errorf("writing Parquet: record schema %s differs from file schema %s", rec.Schema(), f.schema)
+	if !rec.Schema().Equal(f.schema.arrow) {
+		return fmt.Errorf("writing Parquet: record schema %s differs from file schema %s", rec.Schema(), f.schema.arrow)
 	}
 	n := int(rec.NumRows())
 	if rows != nil {
@@ -120,10 +116,10 @@ func (f *FileWriter) WriteRows(rec arrow.Record, rows []int32) error {
 		for c := range f.cols {
 			vals, err := f.columnValues(rec.Column(c), c, lo, hi, sub)
 			if err != nil {
-				return fmt.Errorf("writing Parquet column %q: %w", f.schema.Field(c).Name, err)
+				return fmt.Errorf("writing Parquet column %q: %w", f.schema.arrow.Field(c).Name, err)
 			}
 			if _, err := f.cols[c].WriteRowValues(vals); err != nil {
-				return fmt.Errorf("writing Parquet column %q: %w", f.schema.Field(c).Name, err)
+				return fmt.Errorf("writing Parquet column %q: %w", f.schema.arrow.Field(c).Name, err)
 			}
 		}
 		start += take
@@ -157,7 +153,8 @@ func (f *FileWriter) columnValues(arr arrow.Array, col, lo, hi int, sel []int32)
 		f.values = make([]pq.Value, n)
 	}
 	vals := f.values[:n]
-	optional := f.schema.Field(col).Nullable
+	optional := f.schema.arrow.Field(col).Nullable
+	leaf := f.schema.leaves[col]
 	hasNulls := arr.NullN() > 0
 	if hasNulls && !optional {
 		return nil, fmt.Errorf("NULL in a NOT NULL column")
@@ -166,6 +163,18 @@ func (f *FileWriter) columnValues(arr arrow.Array, col, lo, hi int, sel []int32)
 	case *array.Int64:
 		fillInt64(vals, a.Int64Values(), lo, sel)
 	case *array.Uint64:
+		if leaf.Kind() == pq.FixedLenByteArray { // DECIMAL(20,0): all 64 bits for engines without unsigned types
+			w := leaf.Length()
+			fixed := f.fixedScratch(w * n)
+			raw := a.Uint64Values()
+			for i := range vals {
+				b := fixed[w*i : w*i+w]
+				clear(b[:w-8])
+				binary.BigEndian.PutUint64(b[w-8:], raw[rowAt(lo, sel, i)])
+				vals[i] = pq.FixedLenByteArrayValue(b)
+			}
+			break
+		}
 		fillInt64(vals, asInt64(a.Uint64Values()), lo, sel)
 	case *array.Int32:
 		fillInt32(vals, a.Int32Values(), lo, sel)
@@ -216,38 +225,44 @@ func (f *FileWriter) columnValues(arr arrow.Array, col, lo, hi int, sel []int32)
 			vals[i] = pq.ByteArrayValue(a.Value(rowAt(lo, sel, i)))
 		}
 	case *array.Decimal128:
-		p := a.DataType().(*arrow.Decimal128Type).Precision
-		if p > 18 && cap(f.fixed) < 16*n {
-			f.fixed = make([]byte, 16*n)
-		}
-		for i := range vals {
-			v := a.Value(rowAt(lo, sel, i))
-			switch {
-			case p <= 9:
-				vals[i] = pq.Int32Value(int32(v.LowBits()))
-			case p <= 18:
-				vals[i] = pq.Int64Value(int64(v.LowBits()))
-			default:
-				b := f.fixed[16*i : 16*i+16]
-				putDecimal128(b, v)
+		switch leaf.Kind() {
+		case pq.Int32:
+			for i := range vals {
+				vals[i] = pq.Int32Value(int32(a.Value(rowAt(lo, sel, i)).LowBits()))
+			}
+		case pq.Int64:
+			for i := range vals {
+				vals[i] = pq.Int64Value(int64(a.Value(rowAt(lo, sel, i)).LowBits()))
+			}
+		default:
+			w := leaf.Length()
+			fixed := f.fixedScratch(w * n)
+			var full [16]byte
+			for i := range vals {
+				putDecimal128(full[:], a.Value(rowAt(lo, sel, i)))
+				b := fixed[w*i : w*i+w]
+				copy(b, full[16-w:])
 				vals[i] = pq.FixedLenByteArrayValue(b)
 			}
 		}
 	case *array.Decimal256:
-		p := a.DataType().(*arrow.Decimal256Type).Precision
-		if cap(f.fixed) < 32*n {
-			f.fixed = make([]byte, 32*n)
-		}
-		for i := range vals {
-			v := a.Value(rowAt(lo, sel, i))
-			switch {
-			case p <= 9:
-				vals[i] = pq.Int32Value(int32(v.Array()[0]))
-			case p <= 18:
-				vals[i] = pq.Int64Value(int64(v.Array()[0]))
-			default:
-				b := f.fixed[32*i : 32*i+32]
-				putDecimal256(b, v)
+		switch leaf.Kind() {
+		case pq.Int32:
+			for i := range vals {
+				vals[i] = pq.Int32Value(int32(a.Value(rowAt(lo, sel, i)).Array()[0]))
+			}
+		case pq.Int64:
+			for i := range vals {
+				vals[i] = pq.Int64Value(int64(a.Value(rowAt(lo, sel, i)).Array()[0]))
+			}
+		default:
+			w := leaf.Length()
+			fixed := f.fixedScratch(w * n)
+			var full [32]byte
+			for i := range vals {
+				putDecimal256(full[:], a.Value(rowAt(lo, sel, i)))
+				b := fixed[w*i : w*i+w]
+				copy(b, full[32-w:])
 				vals[i] = pq.FixedLenByteArrayValue(b)
 			}
 		}
@@ -275,6 +290,13 @@ func (f *FileWriter) columnValues(arr arrow.Array, col, lo, hi int, sel []int32)
 		}
 	}
 	return vals, nil
+}
+
+func (f *FileWriter) fixedScratch(n int) []byte {
+	if cap(f.fixed) < n {
+		f.fixed = make([]byte, n)
+	}
+	return f.fixed[:n]
 }
 
 func rowAt(lo int, sel []int32, i int) int {

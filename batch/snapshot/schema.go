@@ -8,11 +8,44 @@ import (
 	pq "github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress"
 	"github.com/parquet-go/parquet-go/encoding"
+
+	"github.com/tidemark/tidemark/formats"
 )
 
-// ParquetSchema maps an Arrow schema (as formats.ArrowType builds it) to the
-// Parquet schema Tidemark writes: one top-level column per field, in field
-// order, named as the field (so Parquet keeps the source column names).
+// Schema is the column layout of Parquet files written from Arrow record
+// batches: the batches' Arrow schema and the Parquet node of each field, in
+// field order, named as the field (Parquet keeps the source column names).
+type Schema struct {
+	arrow   *arrow.Schema
+	parquet *pq.Schema
+	leaves  []pq.Type // physical type of each column
+}
+
+// Arrow returns the Arrow schema record batches must have.
+func (s *Schema) Arrow() *arrow.Schema { return s.arrow }
+
+// Parquet returns the Parquet schema of the files.
+func (s *Schema) Parquet() *pq.Schema { return s.parquet }
+
+// SchemaOf is the layout of a source table's (or a view's typed) columns
+// through the one type map: formats.ArrowType for the record batches and
+// formats.ParquetNode for the files.
+func SchemaOf(cols []formats.Column) (*Schema, error) {
+	fields := make([]arrow.Field, len(cols))
+	nodes := make([]pq.Node, len(cols))
+	for i, c := range cols {
+		at := formats.ArrowType(c.Type)
+		if at == nil {
+			return nil, fmt.Errorf("column %q: type %v has no Arrow mapping", c.Name, c.Type)
+		}
+		fields[i] = arrow.Field{Name: c.Name, Type: at, Nullable: c.Nullable}
+		nodes[i] = formats.ParquetNode(c.Type, c.Nullable)
+	}
+	return NewSchema(fields, nodes)
+}
+
+// SchemaFromArrow is the layout of Arrow data with no source column types
+// (derived results), by the default mapping:
 //
 //	Arrow                      Parquet
 //	int8..int64                INT32/INT64 with INT(n, signed)
@@ -30,9 +63,9 @@ import (
 //	duration[us]               INT64 (microseconds; Parquet has no duration type)
 //
 // A nullable field becomes an OPTIONAL column, others REQUIRED.
-func ParquetSchema(name string, s *arrow.Schema) (*pq.Schema, error) {
-	g := orderedGroup{}
-	for _, f := range s.Fields() {
+func SchemaFromArrow(s *arrow.Schema) (*Schema, error) {
+	nodes := make([]pq.Node, s.NumFields())
+	for i, f := range s.Fields() {
 		n, err := parquetNode(f.Type)
 		if err != nil {
 			return nil, fmt.Errorf("column %q: %w", f.Name, err)
@@ -42,9 +75,69 @@ func ParquetSchema(name string, s *arrow.Schema) (*pq.Schema, error) {
 		} else {
 			n = pq.Required(n)
 		}
+		nodes[i] = n
+	}
+	return NewSchema(s.Fields(), nodes)
+}
+
+// NewSchema pairs Arrow fields with Parquet leaf nodes, checking that the
+// file writer can convert each field's arrays to its node's physical type.
+func NewSchema(fields []arrow.Field, nodes []pq.Node) (*Schema, error) {
+	if len(fields) != len(nodes) {
+		return nil, fmt.Errorf("building Parquet schema: %d Arrow fields, %d Parquet nodes", len(fields), len(nodes))
+	}
+	g := &orderedGroup{}
+	leaves := make([]pq.Type, len(fields))
+	for i, f := range fields {
+		n := nodes[i]
+		if n == nil || !n.Leaf() || n.Repeated() {
+			return nil, fmt.Errorf("column %q: want a Parquet leaf node, got %v", f.Name, n)
+		}
+		if n.Optional() != f.Nullable {
+			return nil, fmt.Errorf("column %q: Arrow nullable=%t but Parquet optional=%t", f.Name, f.Nullable, n.Optional())
+		}
+		if err := checkConvertible(f.Type, n.Type()); err != nil {
+			return nil, fmt.Errorf("column %q: %w", f.Name, err)
+		}
+		leaves[i] = n.Type()
 		g.fields = append(g.fields, &orderedField{Node: n, name: f.Name})
 	}
-	return pq.NewSchema(name, &g), nil
+	return &Schema{
+		arrow:   arrow.NewSchema(fields, nil),
+		parquet: pq.NewSchema("tidemark", g),
+		leaves:  leaves,
+	}, nil
+}
+
+// checkConvertible reports whether FileWriter converts arrays of a to
+// Parquet values of physical type p.
+func checkConvertible(a arrow.DataType, p pq.Type) error {
+	k := p.Kind()
+	ok := false
+	switch a.ID() {
+	case arrow.INT64, arrow.TIMESTAMP, arrow.DURATION, arrow.TIME64:
+		ok = k == pq.Int64
+	case arrow.UINT64:
+		ok = k == pq.Int64 || (k == pq.FixedLenByteArray && p.Length() > 8)
+	case arrow.INT32, arrow.UINT32, arrow.INT16, arrow.UINT16, arrow.INT8, arrow.UINT8, arrow.DATE32:
+		ok = k == pq.Int32
+	case arrow.FLOAT64:
+		ok = k == pq.Double
+	case arrow.FLOAT32:
+		ok = k == pq.Float
+	case arrow.BOOL:
+		ok = k == pq.Boolean
+	case arrow.STRING, arrow.LARGE_STRING, arrow.BINARY, arrow.LARGE_BINARY:
+		ok = k == pq.ByteArray
+	case arrow.DECIMAL128:
+		ok = k == pq.Int32 || k == pq.Int64 || (k == pq.FixedLenByteArray && p.Length() <= 16)
+	case arrow.DECIMAL256:
+		ok = k == pq.Int32 || k == pq.Int64 || (k == pq.FixedLenByteArray && p.Length() <= 32)
+	}
+	if !ok {
+		return fmt.Errorf("no conversion from Arrow %s to Parquet %s", a, p)
+	}
+	return nil
 }
 
 func parquetNode(t arrow.DataType) (pq.Node, error) {
