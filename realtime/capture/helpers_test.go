@@ -1,0 +1,227 @@
+package capture
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tidemark/tidemark/formats"
+	"github.com/tidemark/tidemark/internal/stack"
+)
+
+// testLogger logs to the test at Warn and above (Debug with
+// CAPTURE_DEBUG=1).
+func testLogger(t testing.TB) *slog.Logger {
+	level := slog.LevelWarn
+	if os.Getenv("CAPTURE_DEBUG") != "" {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: level}))
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(p))
+	return len(p), nil
+}
+
+// counters is a Metrics for tests.
+type counters struct {
+	reconnects atomic.Int64
+	events     atomic.Int64
+}
+
+func (c *counters) Reconnected()                        { c.reconnects.Add(1) }
+func (c *counters) Event(formats.TableID, formats.Op) { c.events.Add(1) }
+
+// source is a throwaway MariaDB with database "shop" and a Capture of it.
+type source struct {
+	m       *stack.MariaDBServer
+	db      *sql.DB
+	c       *Capture
+	metrics *counters
+}
+
+func newSource(t testing.TB, mutate func(*Config), extraArgs ...string) *source {
+	t.Helper()
+	m := stack.MariaDBWith(t, extraArgs...)
+	m.Exec(t, "CREATE DATABASE shop", "CREATE DATABASE other")
+	s := &source{m: m, db: m.DB(t, "shop"), metrics: &counters{}}
+	cfg := Config{
+		Flavor: FlavorMariaDB, Host: m.Host, Port: m.Port, User: m.User, Password: m.Password,
+		ServerID: 4242, Databases: []string{"shop"}, Logger: testLogger(t), Metrics: s.metrics,
+		ReconnectMin: 50 * time.Millisecond, ReconnectMax: 500 * time.Millisecond,
+		Heartbeat: time.Second, IdleTxnInterval: 200 * time.Millisecond,
+	}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	s.c = c
+	return s
+}
+
+func (s *source) exec(t testing.TB, stmts ...string) { t.Helper(); s.m.Exec(t, stmts...) }
+
+func (s *source) pos(t testing.TB) formats.Position {
+	t.Helper()
+	p, err := s.c.CurrentPosition(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// stream is a running Stream whose output the test reads.
+type stream struct {
+	out    chan *formats.Txn
+	done   chan error
+	cancel context.CancelFunc
+	once   sync.Once
+	err    error
+}
+
+func startStream(t testing.TB, c *Capture, from formats.Position) *stream {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &stream{out: make(chan *formats.Txn, 16), done: make(chan error, 1), cancel: cancel}
+	go func() { r.done <- c.Stream(ctx, from, r.out) }()
+	t.Cleanup(func() { r.stop() })
+	return r
+}
+
+// stop cancels the stream and returns what Stream returned.
+func (r *stream) stop() error {
+	r.once.Do(func() {
+		r.cancel()
+	drain:
+		for {
+			select {
+			case <-r.out:
+			case r.err = <-r.done:
+				r.done <- r.err
+				break drain
+			}
+		}
+	})
+	return r.err
+}
+
+// next returns the next Txn with events, skipping empty ones; it fails
+// the test after timeout or if Stream ends.
+func (r *stream) next(t testing.TB, timeout time.Duration) *formats.Txn {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case txn := <-r.out:
+			if len(txn.Events) > 0 {
+				return txn
+			}
+		case err := <-r.done:
+			r.done <- err
+			t.Fatalf("stream ended: %v", err)
+		case <-deadline:
+			t.Fatalf("no transaction within %s", timeout)
+		}
+	}
+}
+
+// until collects every Txn (empty ones too) until one at or past pos
+// arrives.
+func (r *stream) until(t testing.TB, pos formats.Position, timeout time.Duration) []*formats.Txn {
+	t.Helper()
+	deadline := time.After(timeout)
+	var got []*formats.Txn
+	for {
+		select {
+		case txn := <-r.out:
+			got = append(got, txn)
+			if !txn.Pos.Less(pos.Commit()) {
+				return got
+			}
+		case err := <-r.done:
+			r.done <- err
+			t.Fatalf("stream ended before %s: %v", pos, err)
+		case <-deadline:
+			t.Fatalf("stream did not reach %s within %s (got %d txns)", pos, timeout, len(got))
+		}
+	}
+}
+
+// waitErr waits for Stream to return.
+func (r *stream) waitErr(t testing.TB, timeout time.Duration) error {
+	t.Helper()
+	for {
+		select {
+		case <-r.out:
+		case err := <-r.done:
+			r.done <- err
+			return err
+		case <-time.After(timeout):
+			t.Fatalf("Stream did not return within %s", timeout)
+		}
+	}
+}
+
+func nonEmpty(txns []*formats.Txn) []*formats.Txn {
+	var out []*formats.Txn
+	for _, t := range txns {
+		if len(t.Events) > 0 {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// checkOrder fails unless positions strictly increase and events carry
+// their transaction's position with Row = i+1.
+func checkOrder(t testing.TB, txns []*formats.Txn) {
+	t.Helper()
+	var prev formats.Position
+	for _, txn := range txns {
+		if txn.Pos.Row != 0 || !prev.Less(txn.Pos) {
+			t.Fatalf("txn position %s after %s", txn.Pos, prev)
+		}
+		prev = txn.Pos
+		for i, e := range txn.Events {
+			if e.Pos.Commit() != txn.Pos || e.Pos.Row != uint32(i+1) {
+				t.Fatalf("event %d of txn %s has position %s", i, txn.Pos, e.Pos)
+			}
+		}
+	}
+}
+
+// ids returns the first column of each event's row image (After, or Before
+// for deletes), as int64.
+func ids(t testing.TB, txn *formats.Txn) []int64 {
+	t.Helper()
+	var out []int64
+	for _, e := range txn.Events {
+		r := e.After
+		if r == nil {
+			r = e.Before
+		}
+		out = append(out, r[0].(int64))
+	}
+	return out
+}
+
+func errIs(err, target error) string {
+	if errors.Is(err, target) {
+		return ""
+	}
+	return fmt.Sprintf("error %v is not %v", err, target)
+}
