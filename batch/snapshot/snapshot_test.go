@@ -335,7 +335,7 @@ func TestMaxOpenFilesAndFileRows(t *testing.T) {
 func TestParsePartitionSpec(t *testing.T) {
 	s := allTypesTable(t)
 	good := map[string]string{
-		"day(dtm) AS dt":        "dt=day(dtm)",
+		"day(dtm) AS dday":      "dday=day(dtm)",
 		"month(dt)":             "dt_month=month(dt)",
 		"year(ts)":              "ts_year=year(ts)",
 		"hour(dtm6)":            "dtm6_hour=hour(dtm6)",
@@ -377,7 +377,8 @@ func TestParsePartitionSpec(t *testing.T) {
 		"week(dt)":        "unknown transform",
 		"day(nope)":       "unknown column",
 		"day(dt) AS id":   "also a column",
-		"day(dt, 3)":      "takes one argument",
+		"day(dt, 3)":      "want col",
+		"day(3, dt)":      "takes one argument",
 		"a b c":           "want col",
 	}
 	for in, want := range bad {
