@@ -843,20 +843,24 @@ func appendEscaped(dst []byte, s string) []byte {
 }
 
 // keyTypes returns the types of the key columns: a view's group keys, a
-// mirror's primary key.
+// mirror's primary key columns in key order.
 func (b *BoundView) keyTypes() []Type {
 	var ts []Type
-	for _, c := range b.cols {
-		if c.Key {
-			ts = append(ts, c.Type)
+	if b.view.Mirror {
+		for _, p := range b.pk {
+			ts = append(ts, b.schema.Columns[p].Type)
 		}
+		return ts
+	}
+	for _, k := range b.keys {
+		ts = append(ts, k.out)
 	}
 	return ts
 }
 
 // EncodeKey returns the GroupKey of the key values vals (canonical values
 // of the key columns' output types, in order): what Accumulate files a row
-// under, or a mirror's primary key.
+// under, or a mirror row's primary key values in primary key order.
 func (b *BoundView) EncodeKey(vals []any) (GroupKey, error) {
 	ts := b.keyTypes()
 	if len(vals) != len(ts) {

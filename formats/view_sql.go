@@ -299,9 +299,11 @@ func (b *BoundView) ParseVerifyRow(raw [][]byte) (GroupKey, Row, error) {
 			row[i] = v
 		}
 		var keys []any
-		for i, c := range b.cols {
-			if c.Key {
-				keys = append(keys, row[i])
+		for _, p := range b.pk {
+			for i, c := range b.mirror {
+				if c == p {
+					keys = append(keys, row[i])
+				}
 			}
 		}
 		k, err := b.EncodeKey(keys)
