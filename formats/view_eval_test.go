@@ -123,9 +123,9 @@ func TestNullSemantics(t *testing.T) {
 	b := bindView(t, s, aggView("", []string{"status"}, "count()", "count(amount)", "sum(amount)", "avg(qty)", "sum(price)"))
 	d := Delta{}
 	for _, r := range []Row{
-		orderRow(s, map[string]any{"id": int64(1)}),                                                       // NULL status
-		orderRow(s, map[string]any{"id": int64(2), "status": ""}),                                         // empty status
-		orderRow(s, map[string]any{"id": int64(3), "status": `\N`}),                                       // looks like the NULL marker
+		orderRow(s, map[string]any{"id": int64(1)}),                                                           // NULL status
+		orderRow(s, map[string]any{"id": int64(2), "status": ""}),                                             // empty status
+		orderRow(s, map[string]any{"id": int64(3), "status": `\N`}),                                           // looks like the NULL marker
 		orderRow(s, map[string]any{"id": int64(4), "status": "", "amount": Decimal("1.25"), "qty": int64(3)}), // non-null inputs
 	} {
 		if err := b.AccumulateRow(r, 1, d); err != nil {
