@@ -262,7 +262,9 @@ end
 // ARGV: prefix, from, to, toSeg, fingerprint, nsegs, then per segment: seg
 // id, nfields, then nfields pairs of group key and state. The fingerprint is
 // the token layout, optionally followed by '#' and a digest of the view
-// definition; the stored one must equal it.
+// definition; the stored one must equal it. An empty fingerprint (a view
+// not bound yet) is allowed for a batch without deltas: it only moves the
+// checkpoint.
 const luaApplyAgg = luaPrelude + `
 local meta, p = KEYS[1], ARGV[1]
 local from, to, toseg, fp = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
@@ -270,13 +272,15 @@ local layout = string.match(fp, '^[^#]*')
 local stop = checkpoint(meta, from, to)
 if stop then return stop end
 local m = redis.call('HMGET', meta, 'layout', 'cut_seg')
-if m[1] and m[1] ~= fp then
+local nsegs = tonumber(ARGV[6])
+if fp == '' then
+  if nsegs > 0 then return redis.error_reply('TMBADSTATE deltas without a fingerprint') end
+elseif m[1] and m[1] ~= fp then
   return redis.error_reply('TMLAYOUT state was written for ' .. m[1] .. ', batch is for ' .. fp)
 end
 local cutseg = -1
 if m[2] then cutseg = tonumber(m[2]) end
 
-local nsegs = tonumber(ARGV[6])
 local i = 7
 for s = 1, nsegs do
   local n = tonumber(ARGV[i + 1])
@@ -406,11 +410,13 @@ local from, to, layout = ARGV[2], ARGV[3], ARGV[4]
 local stop = checkpoint(meta, from, to)
 if stop then return stop end
 local stored = redis.call('HGET', meta, 'layout')
-if stored and stored ~= layout then
+local n = tonumber(ARGV[5])
+if layout == '' then
+  if n > 0 then return redis.error_reply('TMBADSTATE rows without a fingerprint') end
+elseif stored and stored ~= layout then
   return redis.error_reply('TMLAYOUT state was written for ' .. stored .. ', batch is for ' .. layout)
 end
 local rows = p .. 'rows'
-local n = tonumber(ARGV[5])
 for j = 0, n - 1 do
   redis.call('HSET', rows, ARGV[6 + 2 * j], ARGV[7 + 2 * j])
 end

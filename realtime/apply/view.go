@@ -1,0 +1,155 @@
+package apply
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/tidemark/tidemark/formats"
+	"github.com/tidemark/tidemark/realtime/redisview"
+)
+
+// viewState is one view's position and its pending batch.
+type viewState struct {
+	view  *formats.View
+	bound map[*formats.TableSchema]*formats.BoundView
+
+	// As stored in Redis (after the last successful apply).
+	ckpt        formats.Position
+	seg, cutSeg uint64
+	fingerprint string // of the stored state
+
+	// The pending batch: the transactions after ckpt up to pendTo, whose
+	// segment is pendSeg.
+	pendTo  formats.Position
+	pendSeg uint64
+	advance bool // some transaction of the batch is after ckpt
+	segs    []redisview.SegDelta
+	rows    map[string]int // mirror: key → index in changes
+	changes []redisview.MirrorChange
+	lastFP  string // mirror: fingerprint of the last bound schema
+
+	// Scratch of accumulate.
+	inRound, active bool
+}
+
+func (vs *viewState) reset() {
+	vs.pendTo, vs.pendSeg, vs.advance = vs.ckpt, vs.seg, false
+	vs.segs = vs.segs[:0]
+	clear(vs.rows)
+	vs.changes = vs.changes[:0]
+}
+
+// commit records that the pending batch is in Redis.
+func (vs *viewState) commit() {
+	vs.ckpt, vs.seg = vs.pendTo, vs.pendSeg
+	if vs.view.Mirror && vs.lastFP != "" {
+		vs.fingerprint = vs.lastFP
+	}
+}
+
+// bind returns the view bound to schema s, binding it on first sight of s:
+// rows decode with the schema they were written under, and a DDL gives
+// later events a new schema pointer.
+func (vs *viewState) bind(s *formats.TableSchema) (*formats.BoundView, error) {
+	if s == nil {
+		return nil, fmt.Errorf("view %s: event without schema", vs.view.Name)
+	}
+	if b, ok := vs.bound[s]; ok {
+		return b, nil
+	}
+	b, err := vs.view.Bind(s)
+	if err != nil {
+		if errors.Is(err, formats.ErrShapeChanged) {
+			return nil, fmt.Errorf("view %s: %w; reset and bootstrap the view again", vs.view.Name, err)
+		}
+		return nil, fmt.Errorf("binding view %s: %w", vs.view.Name, err)
+	}
+	// Schemas are few; dropping the cache when it grows keeps memory
+	// bounded across many DDLs without tracking which schemas are gone.
+	if len(vs.bound) >= 64 {
+		clear(vs.bound)
+	}
+	vs.bound[s] = b
+	return b, nil
+}
+
+// add folds one event of transaction t into the pending batch.
+func (vs *viewState) add(t *formats.Txn, ev *formats.Event) error {
+	b, err := vs.bind(ev.Schema)
+	if err != nil {
+		return err
+	}
+	if vs.view.Mirror {
+		return vs.addMirror(b, t, ev)
+	}
+	var d formats.Delta
+	if n := len(vs.segs); n > 0 && vs.segs[n-1].Seg == vs.pendSeg {
+		d = vs.segs[n-1].Delta
+	} else {
+		d = formats.Delta{}
+		vs.segs = append(vs.segs, redisview.SegDelta{Seg: vs.pendSeg, Delta: d})
+	}
+	return b.Accumulate(*ev, d)
+}
+
+func (vs *viewState) addMirror(b *formats.BoundView, t *formats.Txn, ev *formats.Event) error {
+	if fp := redisview.MirrorFingerprint(b); fp != vs.lastFP {
+		if vs.lastFP != "" && len(vs.changes) > 0 {
+			// Rows of two layouts must not share one batch: the store
+			// refuses the batch, and the view must be rebuilt anyway.
+			return fmt.Errorf("mirror %s: %w: the columns of %s changed at %s; reset and bootstrap the mirror again",
+				vs.view.Name, redisview.ErrLayoutMismatch, ev.Table, ev.Pos)
+		}
+		vs.lastFP = fp
+	}
+	put := func(key formats.GroupKey, row []byte) {
+		c := redisview.MirrorChange{PK: string(key), Row: row, Version: t.Pos}
+		if vs.rows == nil {
+			vs.rows = map[string]int{}
+		}
+		if i, ok := vs.rows[c.PK]; ok {
+			vs.changes[i] = c // the later change of a key wins
+			return
+		}
+		vs.rows[c.PK] = len(vs.changes)
+		vs.changes = append(vs.changes, c)
+	}
+	var before, after formats.GroupKey
+	var err error
+	if ev.Before != nil {
+		if before, err = b.MirrorKey(ev.Before); err != nil {
+			return fmt.Errorf("mirroring %s at %s: %w", ev.Op, ev.Pos, err)
+		}
+	}
+	if ev.After != nil {
+		if after, err = b.MirrorKey(ev.After); err != nil {
+			return fmt.Errorf("mirroring %s at %s: %w", ev.Op, ev.Pos, err)
+		}
+	}
+	switch ev.Op {
+	case formats.OpInsert:
+		put(after, redisview.AppendMirrorRow(nil, b, ev.After))
+	case formats.OpUpdate:
+		if before != after { // the primary key changed: the old key is gone
+			put(before, nil)
+		}
+		put(after, redisview.AppendMirrorRow(nil, b, ev.After))
+	case formats.OpDelete:
+		put(before, nil)
+	default:
+		return fmt.Errorf("mirroring event at %s: unknown op %s", ev.Pos, ev.Op)
+	}
+	return nil
+}
+
+func (vs *viewState) aggApply() redisview.AggApply {
+	return redisview.AggApply{View: vs.view, From: vs.ckpt, To: vs.pendTo, ToSeg: vs.pendSeg, Deltas: vs.segs}
+}
+
+func (vs *viewState) mirrorApply() redisview.MirrorApply {
+	fp := vs.lastFP
+	if fp == "" {
+		fp = vs.fingerprint // nothing bound yet: a checkpoint-only batch
+	}
+	return redisview.MirrorApply{View: vs.view.Name, Layout: fp, From: vs.ckpt, To: vs.pendTo, Rows: vs.changes}
+}
