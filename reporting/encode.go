@@ -187,10 +187,10 @@ func appendFreshness(b []byte, f Freshness, now time.Time) []byte {
 
 // lag is how far behind the source the answer is: now minus the commit time
 // of the last applied transaction (the cut's, if the speed layer applied
-// none). Unknown without either time.
+// nothing after it). Unknown when that time is.
 func (f Freshness) lag(now time.Time) (time.Duration, bool) {
 	t := f.SpeedTime
-	if t.IsZero() {
+	if t.IsZero() && (f.SpeedPosition.IsZero() || f.SpeedPosition.Compare(f.Cut) <= 0) {
 		t = f.CutTime
 	}
 	if t.IsZero() {

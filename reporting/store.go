@@ -55,9 +55,9 @@ type Freshness struct {
 	// has applied nothing after the cut.
 	SpeedPosition formats.Position
 	// SpeedTime is the source commit time of the transaction at
-	// SpeedPosition (zero if unknown). lag_ms is now - SpeedTime, or
-	// now - CutTime when SpeedTime is zero; with a heartbeat table it stays
-	// small on an idle source.
+	// SpeedPosition (zero if unknown). lag_ms is now - SpeedTime (now -
+	// CutTime when the speed layer is not past the cut; null when the time
+	// is unknown); with a heartbeat table it stays small on an idle source.
 	SpeedTime time.Time
 }
 
