@@ -1,0 +1,41 @@
+// Package changelog archives the captured change stream, the master
+// dataset, to the lake and reads it back.
+//
+// # Model
+//
+// The ordered stream of committed transactions (formats.Txn) is cut into
+// segments at transaction boundaries. A transaction's segment id is
+//
+//	seg = max(previous transaction's seg, floor(CommitTime.Unix() / SegmentSeconds))
+//
+// the same rule the speed layer uses, so both cut the stream at the same
+// boundaries, and a restart that replays the stream from a boundary cuts it
+// the same way again: the rule depends only on the stream and the segment
+// the replay starts after.
+//
+// A segment is sealed when the first transaction of a later segment arrives:
+// its data object is completed and then its manifest written, last:
+//
+//	changelog/<source>/seg=<id>/changes.ndjson.zst   the changes, in order
+//	changelog/<source>/_manifests/<id>.json           written after the data: the segment exists
+//	changelog/<source>/_latest.json                    a hint: the last sealed segment
+//
+// (ids are zero-padded to 20 digits so key order is segment order). A
+// manifest records the segment's first and last positions and GTIDs, the
+// previous segment and its last position (so readers prove there is no gap),
+// transaction, event and per-table counts, and the data object's size and
+// SHA-256. Only manifests make data visible: a data object without one is
+// an unfinished segment and is overwritten when the segment is sealed again.
+//
+// The open (unsealed) segment streams to the lake as it fills and is never
+// sealed on shutdown, because a boundary placed by a stop would differ from
+// the speed layer's. After a stop or a kill -9 the archiver resumes after the
+// last sealed segment (Checkpoint): the capture replays from that position,
+// transactions at or before it are skipped, and the open segment is rebuilt
+// byte for byte. Every committed change is archived exactly once, in order.
+// An idle source seals nothing: run the heartbeat table so that segments
+// keep closing.
+//
+// The format is zstd-compressed NDJSON; docs/adr/0001-changelog-format.md
+// says why and docs/lake.md documents each line.
+package changelog
