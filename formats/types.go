@@ -218,7 +218,7 @@ var typeMap = [numTypeClasses]typeRow{
 		postgres: sqlDouble, redshift: constCell("DOUBLE PRECISION"), athena: constCell("double"),
 	},
 	tcDouble: {
-		mysql: "DOUBLE", example: "double", sample: 0.1 + 0.2,
+		mysql: "DOUBLE", example: "double", sample: 0.30000000000000004,
 		goType: goFloat64, arrow: arrowFloat64, parquet: parquetDouble,
 		postgres: sqlDouble, redshift: constCell("DOUBLE PRECISION"), athena: constCell("double"),
 	},
@@ -886,11 +886,18 @@ func typeDoc() string {
 			panic(fmt.Sprintf("type map row %q: %v", r.mysql, err)) // a bug in the table itself
 		}
 		fmt.Fprintf(&b, "| %s | `%s` | `%s` | `%s` | `%s` | `%s` | `%s` | `%s` | `%s` |\n",
-			r.mysql, r.example, r.goType, AppendJSON(nil, t, r.sample), ArrowType(t),
+			r.mysql, r.example, goTypeName(r.goType), AppendJSON(nil, t, r.sample), ArrowType(t),
 			parquetNodeString(ParquetNode(t, false)), PostgresType(t), RedshiftType(t), AthenaType(t))
 	}
 	b.WriteString(typeDocNotes)
 	return b.String()
+}
+
+func goTypeName(t reflect.Type) string {
+	if t == goBytes {
+		return "[]byte"
+	}
+	return t.String()
 }
 
 func parquetNodeString(n parquet.Node) string {
