@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tidemark/tidemark/formats"
+	"github.com/tidemark/tidemark/reporting"
 )
 
 // Config is the whole file. The zero value is not valid; use Load or
@@ -18,7 +19,7 @@ type Config struct {
 	Sources []Source           `yaml:"sources"`
 	Redis   Redis              `yaml:"redis"`
 	Lake    Lake               `yaml:"lake"`
-	API     API                `yaml:"api"`
+	API     reporting.Config   `yaml:"api"`
 	Speed   Speed              `yaml:"speed"`
 	Batch   Batch              `yaml:"batch"`
 	Metrics Metrics            `yaml:"metrics"`
@@ -86,23 +87,6 @@ type S3 struct {
 	PathStyle       bool   `yaml:"path_style"`
 }
 
-// API is the reporting HTTP server.
-type API struct {
-	Listen string  `yaml:"listen"`
-	Tokens []Token `yaml:"tokens"`
-	// MaxRows bounds every answer; default 10000.
-	MaxRows int `yaml:"max_rows"`
-	// RequestTimeout bounds each request; default 10s.
-	RequestTimeout time.Duration `yaml:"request_timeout"`
-}
-
-// Token is a bearer token; Scope is "read" or "admin".
-type Token struct {
-	Name   string `yaml:"name"`
-	Secret Secret `yaml:"secret"`
-	Scope  string `yaml:"scope"`
-}
-
 // Speed tunes the speed layer.
 type Speed struct {
 	// SegmentSeconds is the segment length: a transaction's segment is
@@ -152,7 +136,7 @@ func Default() Config {
 	return Config{
 		Redis:   Redis{Addr: "127.0.0.1:6379", Prefix: "tm"},
 		Lake:    Lake{Root: "file://./lake"},
-		API:     API{Listen: "127.0.0.1:8080", MaxRows: 10000, RequestTimeout: 10 * time.Second},
+		API:     reporting.Config{Listen: "127.0.0.1:8080"},
 		Speed:   Speed{SegmentSeconds: 10, MaxBatchEvents: 50000, ShutdownTimeout: 30 * time.Second},
 		Batch:   Batch{Retention: 3, Compression: "snappy"},
 		Metrics: Metrics{Listen: "127.0.0.1:9464"},
@@ -280,21 +264,10 @@ func (c *Config) Validate() error {
 	} else if u.Scheme == "s3" && u.Host == "" {
 		add("lake.root", "%q: the s3 URL needs a bucket: s3://bucket/prefix", c.Lake.Root)
 	}
-	if c.API.Listen != "" {
-		if _, _, err := net.SplitHostPort(c.API.Listen); err != nil {
-			add("api.listen", "%q: want host:port, e.g. 127.0.0.1:8080", c.API.Listen)
-		}
-	}
-	if c.API.MaxRows <= 0 {
-		add("api.max_rows", "%d: must be positive", c.API.MaxRows)
-	}
-	for i, t := range c.API.Tokens {
-		p := fmt.Sprintf("api.tokens[%d]", i)
-		if t.Secret == "" {
-			add(p+".secret", "required (or TIDEMARK_API_TOKENS_%d_SECRET)", i)
-		}
-		if t.Scope != "read" && t.Scope != "admin" {
-			add(p+".scope", "%q: want read or admin", t.Scope)
+	c.API.ApplyDefaults()
+	if err := c.API.Validate(); err != nil {
+		for _, e := range unwrapAll(err) {
+			errs = append(errs, e)
 		}
 	}
 	if c.Metrics.Listen != "" {
@@ -338,4 +311,12 @@ func (c *Config) Validate() error {
 		return nil
 	}
 	return errs
+}
+
+// unwrapAll splits an errors.Join into its parts.
+func unwrapAll(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }

@@ -50,7 +50,7 @@ func TestParseGood(t *testing.T) {
 	if strings.Join(c.Sources[0].Databases, ",") != "shop,crm" {
 		t.Errorf("list override: %v", c.Sources[0].Databases)
 	}
-	if c.Speed.SegmentSeconds != 10 || c.API.MaxRows != 10000 {
+	if c.Speed.SegmentSeconds != 10 || c.API.DefaultRows != 10000 {
 		t.Errorf("defaults not applied: %+v %+v", c.Speed, c.API)
 	}
 	if len(c.Views) != 2 || !c.Views[1].Mirror {

@@ -1,0 +1,98 @@
+package realtime
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tidemark/tidemark/formats"
+)
+
+// Metrics is the speed layer's Prometheus instrumentation. It implements
+// the small Metrics interfaces that capture and apply declare. docs/operations.md
+// explains each series.
+type Metrics struct {
+	events       *prometheus.CounterVec
+	txns         prometheus.Counter
+	reconnects   prometheus.Counter
+	applySeconds prometheus.Histogram
+	batchEvents  prometheus.Histogram
+	lag          prometheus.Gauge
+	ckptTime     prometheus.Gauge
+	headroom     prometheus.Gauge
+	bootRows     *prometheus.CounterVec
+	restarts     *prometheus.CounterVec
+}
+
+// NewMetrics registers the speed layer's series with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tidemark_capture_events_total", Help: "Row changes read from the binlog, by table and operation.",
+		}, []string{"table", "op"}),
+		txns: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tidemark_apply_transactions_total", Help: "Source transactions applied to the views.",
+		}),
+		reconnects: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tidemark_capture_reconnects_total", Help: "Replication sessions re-established after a break.",
+		}),
+		applySeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "tidemark_apply_duration_seconds", Help: "Time to apply one batch to Redis (all views, one round trip).",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+		}),
+		batchEvents: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "tidemark_apply_batch_events", Help: "Row changes pre-aggregated per applied batch.",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 10),
+		}),
+		lag: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tidemark_lag_seconds", Help: "Now minus the commit time of the last applied transaction.",
+		}),
+		ckptTime: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tidemark_checkpoint_timestamp_seconds", Help: "Unix time at which the views' checkpoint last moved; checkpoint age = time() - this.",
+		}),
+		headroom: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tidemark_binlog_retention_headroom_seconds", Help: "Estimated time until the source purges the binlog file the checkpoint needs.",
+		}),
+		bootRows: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tidemark_bootstrap_rows_total", Help: "Rows read by bootstrap snapshots, by table.",
+		}, []string{"table"}),
+		restarts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tidemark_pipeline_restarts_total", Help: "Speed pipeline restarts, by reason.",
+		}, []string{"reason"}),
+	}
+	reg.MustRegister(m.events, m.txns, m.reconnects, m.applySeconds, m.batchEvents, m.lag, m.ckptTime, m.headroom, m.bootRows, m.restarts)
+	return m
+}
+
+// Reconnected implements capture.Metrics.
+func (m *Metrics) Reconnected() { m.reconnects.Inc() }
+
+// Event implements capture.Metrics.
+func (m *Metrics) Event(table formats.TableID, op formats.Op) {
+	m.events.WithLabelValues(table.String(), op.String()).Inc()
+}
+
+// EventsApplied implements apply.Metrics.
+func (m *Metrics) EventsApplied(table formats.TableID, op formats.Op, n int) {}
+
+// BatchApplied implements apply.Metrics.
+func (m *Metrics) BatchApplied(txns, events int, took time.Duration) {
+	m.txns.Add(float64(txns))
+	m.applySeconds.Observe(took.Seconds())
+	m.batchEvents.Observe(float64(events))
+	m.ckptTime.Set(float64(time.Now().UnixNano()) / 1e9)
+}
+
+// Lag implements apply.Metrics.
+func (m *Metrics) Lag(d time.Duration) { m.lag.Set(d.Seconds()) }
+
+// BootstrapRows counts n rows read by a bootstrap snapshot of table.
+func (m *Metrics) BootstrapRows(table formats.TableID, n int64) {
+	m.bootRows.WithLabelValues(table.String()).Add(float64(n))
+}
+
+// Restarted counts a pipeline restart for reason.
+func (m *Metrics) Restarted(reason string) { m.restarts.WithLabelValues(reason).Inc() }
+
+// Headroom records the binlog retention headroom.
+func (m *Metrics) Headroom(d time.Duration) { m.headroom.Set(d.Seconds()) }

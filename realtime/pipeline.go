@@ -1,0 +1,246 @@
+package realtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/tidemark/tidemark/formats"
+	"github.com/tidemark/tidemark/realtime/apply"
+	"github.com/tidemark/tidemark/realtime/capture"
+	"github.com/tidemark/tidemark/realtime/redisview"
+)
+
+// Options configures a Pipeline. Zero values mean the documented default.
+type Options struct {
+	// Views are the parsed views of this source.
+	Views []*formats.View
+	// SegmentWidth is the speed segment length; 0 means 10s.
+	SegmentWidth time.Duration
+	// MaxBatchEvents bounds a pre-aggregated batch; 0 means 50,000.
+	MaxBatchEvents int
+	// RebootstrapOnPurge re-bootstraps every view when the binlog needed to
+	// resume is gone, instead of returning capture.ErrPurged.
+	RebootstrapOnPurge bool
+	// ChannelSize is how many transactions the capture may decode ahead
+	// of the applier; 0 means 4096.
+	ChannelSize int
+	// RetryMin and RetryMax bound the backoff between sessions after a
+	// Redis failure; 0 means 200ms and 10s.
+	RetryMin, RetryMax time.Duration
+	// Logger may be nil (discard). Metrics may be nil.
+	Logger  *slog.Logger
+	Metrics *Metrics
+	// OnStreaming, if set, is called each time a session starts streaming
+	// (bootstrap done): readiness for /readyz.
+	OnStreaming func()
+}
+
+// Pipeline is the supervised speed layer of one source.
+type Pipeline struct {
+	cap   *capture.Capture
+	store *redisview.Store
+	opts  Options
+	log   *slog.Logger
+}
+
+// NewPipeline returns a Pipeline over a capture and a store; it owns
+// neither (the caller closes them after Run returns).
+func NewPipeline(c *capture.Capture, s *redisview.Store, opts Options) (*Pipeline, error) {
+	if len(opts.Views) == 0 {
+		return nil, errors.New("speed layer: no views configured")
+	}
+	if opts.SegmentWidth == 0 {
+		opts.SegmentWidth = 10 * time.Second
+	}
+	if opts.ChannelSize <= 0 {
+		opts.ChannelSize = 4096
+	}
+	if opts.RetryMin <= 0 {
+		opts.RetryMin = 200 * time.Millisecond
+	}
+	if opts.RetryMax <= 0 {
+		opts.RetryMax = 10 * time.Second
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Pipeline{cap: c, store: s, opts: opts, log: log}, nil
+}
+
+// Run runs sessions until ctx ends (then it returns nil after the batch in
+// flight is applied) or an error no new session can cure.
+func (p *Pipeline) Run(ctx context.Context) error {
+	failures := 0
+	for {
+		err := p.session(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, redisview.ErrStateMissing):
+			p.restarted("state_missing")
+			p.log.Warn("view state missing in Redis (restarted empty?); bootstrapping again", "err", err)
+			failures = 0
+			continue
+		case errors.Is(err, redisview.ErrFenced):
+			p.restarted("fenced")
+			p.log.Warn("checkpoint fenced; resuming from the stored checkpoints", "err", err)
+			failures = 0
+			continue
+		case errors.Is(err, capture.ErrPurged):
+			if !p.opts.RebootstrapOnPurge {
+				return err
+			}
+			p.restarted("purged")
+			p.log.Warn("binlog needed to resume was purged; re-bootstrapping every view (speed.rebootstrap_on_purge)", "err", err)
+			if err := p.resetAll(ctx); err != nil {
+				return err
+			}
+			continue
+		case isRedisFailure(err):
+			failures++
+			delay := p.opts.RetryMin << min(failures-1, 16)
+			delay = min(delay, p.opts.RetryMax)
+			p.restarted("redis")
+			p.log.Warn("Redis unavailable; retrying", "err", err, "attempt", failures, "delay", delay)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(delay):
+			}
+			continue
+		}
+		return err
+	}
+}
+
+func (p *Pipeline) restarted(reason string) {
+	if p.opts.Metrics != nil {
+		p.opts.Metrics.Restarted(reason)
+	}
+}
+
+// isRedisFailure tells a Redis connection problem (worth retrying) from a
+// logic error. Script errors that carry a meaning have their own sentinels,
+// matched before this.
+func isRedisFailure(err error) bool {
+	var ne interface{ Timeout() bool }
+	if errors.As(err, &ne) {
+		return true
+	}
+	msg := err.Error()
+	for _, s := range []string{"connection refused", "connection reset", "broken pipe", "i/o timeout", "EOF", "LOADING", "CLUSTERDOWN", "TRYAGAIN", "MOVED", "ASK", "use of closed network connection", "no such host"} {
+		if containsFold(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func containsFold(s, sub string) bool {
+	n := len(sub)
+	for i := 0; i+n <= len(s); i++ {
+		if equalFoldASCII(s[i:i+n], sub) {
+			return true
+		}
+	}
+	return false
+}
+
+func equalFoldASCII(a, b string) bool {
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *Pipeline) resetAll(ctx context.Context) error {
+	for _, v := range p.opts.Views {
+		if err := p.store.Reset(ctx, v.Name); err != nil {
+			return fmt.Errorf("resetting view %s for re-bootstrap: %w", v.Name, err)
+		}
+	}
+	return nil
+}
+
+// session bootstraps what has no state, then streams until an error or
+// shutdown.
+func (p *Pipeline) session(ctx context.Context) error {
+	var missing []*formats.View
+	for _, v := range p.opts.Views {
+		_, err := p.store.Meta(ctx, v.Name)
+		switch {
+		case errors.Is(err, redisview.ErrStateMissing):
+			missing = append(missing, v)
+		case err != nil:
+			return fmt.Errorf("reading checkpoint of view %s: %w", v.Name, err)
+		}
+	}
+	if len(missing) > 0 {
+		if err := p.Bootstrap(ctx, missing); err != nil {
+			return err
+		}
+	}
+	ch := make(chan *formats.Txn, p.opts.ChannelSize)
+	var am apply.Metrics
+	if p.opts.Metrics != nil {
+		am = p.opts.Metrics
+	}
+	a, err := apply.New(p.store, ch, apply.Config{
+		Views:          p.opts.Views,
+		SegmentWidth:   p.opts.SegmentWidth,
+		MaxBatchEvents: p.opts.MaxBatchEvents,
+		Metrics:        am,
+	})
+	if err != nil {
+		return fmt.Errorf("starting applier: %w", err)
+	}
+	from, err := a.Start(ctx)
+	if err != nil {
+		return err
+	}
+	p.log.Info("streaming", "from", from.String())
+	if p.opts.OnStreaming != nil {
+		p.opts.OnStreaming()
+	}
+	// The capture stops when the applier does; the applier stops (after
+	// its batch in flight) when the capture fails, so that the session
+	// ends with the capture's error.
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	actx, stopApply := context.WithCancel(ctx)
+	defer stopApply()
+	capErr := make(chan error, 1)
+	go func() {
+		capErr <- p.cap.Stream(sctx, from, ch)
+		stopApply()
+	}()
+	applyErr := a.Run(actx)
+	stop()
+	cerr := <-capErr
+	if applyErr != nil {
+		return applyErr
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	if cerr != nil {
+		return fmt.Errorf("capturing binlog: %w", cerr)
+	}
+	return nil
+}
