@@ -1,0 +1,116 @@
+// Package serving adapts the Redis view store (realtime/redisview) to what
+// the reporting API reads (reporting.ViewStore). It is wiring: reporting
+// and realtime never import each other, the binary joins them here.
+package serving
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/tidemark/tidemark/formats"
+	"github.com/tidemark/tidemark/realtime"
+	"github.com/tidemark/tidemark/realtime/redisview"
+	"github.com/tidemark/tidemark/reporting"
+)
+
+// Store serves reporting from a redisview.Store. It is safe for concurrent
+// use.
+type Store struct {
+	st    *redisview.Store
+	views map[string]*formats.BoundView
+}
+
+var _ reporting.ViewStore = (*Store)(nil)
+
+// New returns a Store answering for the bound views.
+func New(st *redisview.Store, views []*formats.BoundView) *Store {
+	m := make(map[string]*formats.BoundView, len(views))
+	for _, v := range views {
+		m[v.View().Name] = v
+	}
+	return &Store{st: st, views: m}
+}
+
+func notReady(err error) error {
+	if errors.Is(err, redisview.ErrStateMissing) {
+		return fmt.Errorf("%w: %w", reporting.ErrNotReady, err)
+	}
+	return err
+}
+
+// Meta implements reporting.ViewStore.
+func (s *Store) Meta(ctx context.Context, view string) (reporting.Freshness, error) {
+	m, err := s.st.Meta(ctx, view)
+	if err != nil {
+		return reporting.Freshness{}, notReady(err)
+	}
+	return reporting.Freshness{Generation: m.Generation, Cut: m.Cut, CutTime: m.CutTime, SpeedPosition: m.Checkpoint}, nil
+}
+
+// ReadAgg implements reporting.ViewStore.
+func (s *Store) ReadAgg(ctx context.Context, view string) (reporting.AggSnapshot, error) {
+	bv, ok := s.views[view]
+	if !ok {
+		return reporting.AggSnapshot{}, fmt.Errorf("reading view %s: not configured", view)
+	}
+	snap, err := s.st.ReadAgg(ctx, bv.View())
+	if err != nil {
+		return reporting.AggSnapshot{}, notReady(err)
+	}
+	out := reporting.AggSnapshot{Freshness: reporting.Freshness{Generation: snap.Generation, Cut: snap.Cut, CutTime: snap.CutTime, SpeedPosition: snap.Checkpoint}}
+	out.Groups = make([]reporting.Group, 0, len(snap.Groups))
+	for k, g := range snap.Groups {
+		out.Groups = append(out.Groups, reporting.Group{Key: k, Agg: g})
+	}
+	return out, nil
+}
+
+// ReadMirror implements reporting.ViewStore. redisview reads one key per
+// atomic step, so the keys are read one by one and the read is repeated
+// until every key saw the same state: the rows of one answer come from one
+// state.
+func (s *Store) ReadMirror(ctx context.Context, view string, pks []formats.Row) (reporting.MirrorRows, error) {
+	bv, ok := s.views[view]
+	if !ok {
+		return reporting.MirrorRows{}, fmt.Errorf("reading mirror %s: not configured", view)
+	}
+	if len(pks) == 0 {
+		f, err := s.Meta(ctx, view)
+		return reporting.MirrorRows{Freshness: f}, err
+	}
+	cols := bv.Columns()
+	for attempt := 0; ; attempt++ {
+		out := reporting.MirrorRows{Rows: make([]formats.Row, len(pks))}
+		consistent := true
+		for i, pk := range pks {
+			k, err := bv.EncodeKey(pk)
+			if err != nil {
+				return reporting.MirrorRows{}, err
+			}
+			r, err := s.st.ReadMirror(ctx, view, string(k))
+			if err != nil {
+				return reporting.MirrorRows{}, notReady(err)
+			}
+			f := reporting.Freshness{Generation: r.Generation, Cut: r.Cut, CutTime: r.CutTime, SpeedPosition: r.Checkpoint}
+			if i == 0 {
+				out.Freshness = f
+			} else if f.Generation != out.Freshness.Generation || f.SpeedPosition != out.Freshness.SpeedPosition {
+				consistent = false
+				break
+			}
+			if !r.Found {
+				continue
+			}
+			if out.Rows[i], err = realtime.DecodeMirrorRow(cols, r.Row.Values); err != nil {
+				return reporting.MirrorRows{}, fmt.Errorf("mirror %s row %q: %w", view, k, err)
+			}
+		}
+		if consistent {
+			return out, nil
+		}
+		if attempt == 10 {
+			return reporting.MirrorRows{}, fmt.Errorf("reading mirror %s: it kept changing during the read", view)
+		}
+	}
+}
