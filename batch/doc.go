@@ -1,0 +1,38 @@
+// Package batch is Tidemark's batch layer: it rebuilds, as generations,
+// partitioned Parquet snapshots of the captured tables and the batch results
+// of the views, and publishes them atomically.
+//
+// # Generations
+//
+// A generation g is a rebuild at a cut: the last commit of a sealed
+// changelog segment (or, for the bootstrap generation 0, the consistent
+// snapshot's position, which is the archive's first boundary). It is built
+// from a base rolled forward with the archived changes up to the cut:
+//
+//   - the previous generation's table snapshots (the default), or
+//   - a fresh extract from the source (Source.Snapshot), staged as Parquet
+//     and rolled forward from the extract's position to the cut.
+//
+// Rolling forward keeps only the changed keys in memory (the net effect per
+// primary key of the changes since the base; per whole row for tables
+// without a key), then streams the base rows through them: never a whole
+// table.
+//
+// # Layout and publish protocol
+//
+//	tables/<db>/<table>/gen=<g>/<hive partitions>/part-NNNNN.parquet
+//	views/<view>/gen=<g>/part-00000.parquet
+//	_staging/gen=<g>/...            a from-source extract, deleted after the rebuild
+//	_generations/<g>.json           the generation manifest: written last
+//
+// Data files first, the generation manifest last: a generation exists once
+// its manifest does, and readers (the reporting API, Athena DDL, warehouse
+// loads) take the files a manifest lists. Then the Publisher loads the view
+// results into the serving store and flips its pointer (one atomic step per
+// view). A rebuild killed at any point leaves readers on generation g-1; the
+// next rebuild of g first deletes whatever the dead attempt left under g.
+// Retention keeps the last Keep generations: a superseded generation's
+// manifest is deleted before its files.
+//
+// One rebuild runs at a time per lake root (the scheduler's job).
+package batch

@@ -1,0 +1,115 @@
+package batch
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/apache/arrow/go/v15/arrow"
+
+	"github.com/tidemark/tidemark/batch/lake"
+	"github.com/tidemark/tidemark/batch/snapshot"
+	"github.com/tidemark/tidemark/formats"
+)
+
+// extract takes a consistent snapshot of the tables from src into staging
+// Parquet files (unpartitioned), the base of a from-source rebuild.
+func extract(ctx context.Context, store lake.Store, src Source, g uint64, prev *Generation, o Options, log *slog.Logger) (*base, error) {
+	type staged struct {
+		schema  *formats.TableSchema
+		w       *snapshot.Writer
+		batcher *rowBatcher
+		prog    *progress
+	}
+	tables := map[formats.TableID]*staged{}
+	ids := make([]formats.TableID, len(o.Tables))
+	for i, t := range o.Tables {
+		ids[i] = t.ID
+		tables[t.ID] = &staged{}
+	}
+	abort := func() {
+		for _, st := range tables {
+			if st.w != nil {
+				st.w.Abort()
+				st.batcher.release()
+			}
+		}
+	}
+	var current *staged
+	finishTable := func(st *staged) error {
+		if err := st.batcher.flush(); err != nil {
+			return err
+		}
+		st.prog.finish("TableExtracted")
+		return nil
+	}
+	start := time.Now()
+	emit := func(ctx context.Context, s *formats.TableSchema, r formats.Row) error {
+		st := tables[s.Table]
+		if st == nil {
+			return fmt.Errorf("the source emitted a row of %s, which was not asked for", s.Table)
+		}
+		if st.schema == nil {
+			sch, err := snapshot.SchemaOf(s.Columns)
+			if err != nil {
+				return fmt.Errorf("table %s: %w", s.Table, err)
+			}
+			w, err := snapshot.NewWriter(store, fmt.Sprintf("%s/%s/%s", stagingPrefix(g), s.Table.DB, s.Table.Table), sch,
+				snapshot.PartitionSpec{}, snapshot.Options{FileOptions: snapshot.FileOptions{Codec: snapshot.Snappy, RowGroupRows: o.RowGroupRows}})
+			if err != nil {
+				return err
+			}
+			st.schema, st.w = s, w
+			st.batcher = newRowBatcher(sch, s, o.BatchRows, func(rec arrow.Record) error { return w.Write(ctx, rec) })
+			st.prog = newProgress(log, "table", s.Table.String(), 0, o.ProgressEvery)
+		} else if s != st.schema && !compatibleSchema(st.schema, s) {
+			return fmt.Errorf("table %s: the source changed its schema during the extract", s.Table)
+		}
+		if current != st && current != nil {
+			if err := finishTable(current); err != nil {
+				return err
+			}
+		}
+		current = st
+		st.prog.add(1)
+		return st.batcher.add(r)
+	}
+	log.Info("ExtractStarted", "event", "ExtractStarted", "tables", len(ids))
+	pos, err := src.Snapshot(ctx, ids, emit)
+	if err == nil && current != nil {
+		err = finishTable(current)
+	}
+	if err != nil {
+		abort()
+		return nil, fmt.Errorf("extracting the tables from the source: %w", err)
+	}
+	b := &base{pos: pos, desc: "source", tables: map[formats.TableID]*baseTable{}}
+	if prev != nil {
+		// Replay the archive from the last generation's cut: the extract
+		// is newer, so its position lies after it.
+		b.afterSeg = prev.CutSegment
+	}
+	var rows int64
+	for _, t := range o.Tables {
+		st := tables[t.ID]
+		bt := &baseTable{schema: st.schema}
+		if st.w != nil {
+			files, err := st.w.Close()
+			st.batcher.release()
+			if err != nil {
+				abort()
+				return nil, fmt.Errorf("extracting %s: %w", t.ID, err)
+			}
+			for _, f := range files {
+				bt.files = append(bt.files, f.Key)
+				bt.rows += f.Rows
+			}
+		}
+		rows += bt.rows
+		b.tables[t.ID] = bt
+	}
+	log.Info("ExtractCompleted", "event", "ExtractCompleted", "position", pos.String(), "rows", rows,
+		"seconds", time.Since(start).Seconds())
+	return b, nil
+}

@@ -1,0 +1,674 @@
+package batch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tidemark/tidemark/batch/changelog"
+	"github.com/tidemark/tidemark/batch/lake"
+	"github.com/tidemark/tidemark/batch/snapshot"
+	"github.com/tidemark/tidemark/formats"
+)
+
+// Source extracts a consistent snapshot of tables from the source database
+// and returns its position: every transaction committed at or before it is
+// in the rows, none after. emit is called once per row with the schema the
+// row was read under. realtime/capture's (*Capture).Snapshot, with its
+// progress argument bound to nil, has this shape.
+type Source interface {
+	Snapshot(ctx context.Context, tables []formats.TableID,
+		emit func(ctx context.Context, s *formats.TableSchema, r formats.Row) error) (formats.Position, error)
+}
+
+// Publisher loads a generation's view results into the serving store and
+// flips readers to them. LoadBatch and PublishAgg are
+// realtime/redisview.Store's; PublishMirrorRows is an adapter over its
+// LoadMirrorBatch and PublishMirror (rows are table rows of the mirror's
+// table at the cut: the adapter keys and projects them).
+type Publisher interface {
+	LoadBatch(ctx context.Context, view *formats.View, gen uint64, groups iter.Seq2[formats.GroupKey, *formats.Agg]) error
+	PublishAgg(ctx context.Context, view *formats.View, gen uint64, cut formats.Position, cutSeg uint64, cutTime time.Time) error
+	PublishMirrorRows(ctx context.Context, view *formats.BoundView, gen uint64, cut formats.Position, cutTime time.Time,
+		rows iter.Seq2[formats.Row, error]) error
+}
+
+// Table is one table the batch layer snapshots.
+type Table struct {
+	ID formats.TableID
+	// Partition is the table's partition spec (snapshot.ParsePartitionSpec);
+	// empty for one unpartitioned folder.
+	Partition []string
+}
+
+// Options configure Rebuild.
+type Options struct {
+	// SourceName names the source's changelog archive (changelog/<name>/).
+	SourceName string
+	Tables     []Table
+	// Views are the views to compute; each must read one of Tables.
+	Views []*formats.View
+	// FromSource re-extracts the tables from the source instead of rolling
+	// the previous generation forward. The first generation always does.
+	FromSource bool
+	// UptoSegment is the cut's segment; 0 means the last sealed one.
+	UptoSegment uint64
+	// Codec and RowGroupRows are the Parquet settings (snapshot.FileOptions).
+	Codec        snapshot.Codec
+	RowGroupRows int
+	// BatchRows is the size of the Arrow record batches rows travel in.
+	// 0 means 65536.
+	BatchRows int
+	// MaxOpenFiles bounds open partition files per table (snapshot.Options).
+	MaxOpenFiles int
+	// Keep is how many generations retention keeps, the new one included.
+	// 0 means 3.
+	Keep int
+	// ArchiveWait is how long a from-source rebuild waits for the archive to
+	// seal a segment at or after the extract's position. 0 means 2 minutes.
+	ArchiveWait time.Duration
+	// Publisher, when not nil, receives the view results after the
+	// generation manifest is written.
+	Publisher Publisher
+	// Logger receives progress and lifecycle events; nil discards.
+	Logger *slog.Logger
+	// ProgressEvery is the interval of progress lines. 0 means 5s.
+	ProgressEvery time.Duration
+}
+
+func (o *Options) defaults() error {
+	if o.SourceName == "" {
+		return errors.New("rebuild: no source name (it names the changelog archive)")
+	}
+	if len(o.Tables) == 0 {
+		return errors.New("rebuild: no tables")
+	}
+	seen := map[formats.TableID]bool{}
+	for i, t := range o.Tables {
+		if seen[t.ID] {
+			return fmt.Errorf("rebuild: tables[%d]: %s listed twice", i, t.ID)
+		}
+		seen[t.ID] = true
+	}
+	names := map[string]bool{}
+	for i, v := range o.Views {
+		if !seen[v.From] {
+			return fmt.Errorf("rebuild: views[%d] %s reads %s, which is not among the batch tables", i, v.Name, v.From)
+		}
+		if names[v.Name] {
+			return fmt.Errorf("rebuild: views[%d]: view %s listed twice", i, v.Name)
+		}
+		names[v.Name] = true
+	}
+	if o.BatchRows <= 0 {
+		o.BatchRows = 64 << 10
+	}
+	if o.Keep <= 0 {
+		o.Keep = 3
+	}
+	if o.ArchiveWait <= 0 {
+		o.ArchiveWait = 2 * time.Minute
+	}
+	if o.ProgressEvery <= 0 {
+		o.ProgressEvery = 5 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// base is what a generation rolls forward.
+type base struct {
+	pos      formats.Position // exact as of this position
+	afterSeg uint64           // replay segments after this one
+	desc     string
+	tables   map[formats.TableID]*baseTable
+}
+
+type baseTable struct {
+	schema *formats.TableSchema // nil: unknown yet
+	files  []string
+	rows   int64
+}
+
+// Rebuild builds and publishes the next generation (see the package doc):
+// it returns the new generation's manifest once the manifest is written
+// and the Publisher, if any, has flipped every view. src may be nil when
+// the rebuild rolls the previous generation forward.
+func Rebuild(ctx context.Context, store lake.Store, src Source, o Options) (*Generation, error) {
+	if err := o.defaults(); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	log := o.Logger
+	prev, err := Latest(ctx, store)
+	if err != nil {
+		return nil, err
+	}
+	var g uint64
+	if prev != nil {
+		g = prev.Generation + 1
+	}
+	log = log.With("generation", g)
+	log.Info("RebuildStarted", "event", "RebuildStarted", "previous", prevName(prev), "from_source", o.FromSource || prev == nil)
+	if err := clearAttempt(ctx, store, g, o); err != nil {
+		return nil, err
+	}
+
+	var b *base
+	if o.FromSource || prev == nil {
+		if src == nil {
+			return nil, fmt.Errorf("rebuilding generation %d: it needs an extract from the source (no previous generation or --from-source), but no source is configured", g)
+		}
+		if b, err = extract(ctx, store, src, g, prev, o, log); err != nil {
+			return nil, err
+		}
+	} else if b, err = baseFromGeneration(prev, o); err != nil {
+		return nil, err
+	}
+
+	cut, err := findCut(ctx, store, b, prev, o, log)
+	if err != nil {
+		return nil, fmt.Errorf("rebuilding generation %d: %w", g, err)
+	}
+	log = log.With("cut", cut.pos.String(), "cut_segment", cut.seg)
+	changes, err := replay(ctx, store, b, cut, o, log)
+	if err != nil {
+		return nil, fmt.Errorf("rebuilding generation %d: %w", g, err)
+	}
+
+	gen := &Generation{
+		Version: generationVersion, Generation: g, Source: o.SourceName,
+		Cut: cut.pos.String(), CutSegment: cut.seg, CutTime: cut.time.UTC(),
+		Base: b.desc, BasePosition: b.pos.String(),
+	}
+	bound := map[string]*formats.BoundView{}
+	deltas := map[string]formats.Delta{}
+	for _, t := range o.Tables {
+		ts, err := writeTable(ctx, store, g, t, b.tables[t.ID], changes[t.ID], o, bound, deltas, log)
+		if err != nil {
+			return nil, fmt.Errorf("rebuilding generation %d: table %s: %w", g, t.ID, err)
+		}
+		gen.Tables = append(gen.Tables, *ts)
+	}
+	for _, v := range o.Views {
+		bv := bound[v.Name]
+		if bv == nil || v.Mirror {
+			continue
+		}
+		vs, err := writeView(ctx, store, g, bv, deltas[v.Name], o)
+		if err != nil {
+			return nil, fmt.Errorf("rebuilding generation %d: view %s: %w", g, v.Name, err)
+		}
+		log.Info("ViewComputed", "event", "ViewComputed", "view", v.Name, "groups", vs.Groups)
+		gen.Views = append(gen.Views, *vs)
+	}
+	gen.CreatedAt = time.Now().UTC()
+	gen.Seconds = time.Since(start).Seconds()
+	if err := putJSON(ctx, store, generationKey(g), gen); err != nil {
+		return nil, fmt.Errorf("rebuilding generation %d: writing its manifest: %w", g, err)
+	}
+	log.Info("GenerationWritten", "event", "GenerationWritten", "tables", len(gen.Tables), "views", len(gen.Views),
+		"seconds", gen.Seconds)
+	if err := store.Delete(ctx, keysUnder(ctx, store, stagingPrefix(g)+"/")...); err != nil {
+		log.Warn("removing the extract's staging files failed; the next rebuild retries", "error", err)
+	}
+	if o.Publisher != nil {
+		if err := publish(ctx, store, gen, o, bound, deltas, log); err != nil {
+			return gen, fmt.Errorf("generation %d is in the lake but publishing it failed (the next rebuild publishes its successor): %w", g, err)
+		}
+	}
+	log.Info("GenerationPublished", "event", "GenerationPublished", "seconds", time.Since(start).Seconds())
+	if err := retire(ctx, store, g, o, log); err != nil {
+		log.Warn("retiring old generations failed; the next rebuild retries", "error", err)
+	}
+	return gen, nil
+}
+
+func prevName(p *Generation) string {
+	if p == nil {
+		return "none"
+	}
+	return fmt.Sprint(p.Generation)
+}
+
+// clearAttempt deletes what an earlier, dead attempt at generation g left.
+func clearAttempt(ctx context.Context, store lake.Store, g uint64, o Options) error {
+	prefixes := []string{stagingPrefix(g) + "/"}
+	for _, t := range o.Tables {
+		prefixes = append(prefixes, TablePrefix(t.ID, g)+"/")
+	}
+	for _, v := range o.Views {
+		prefixes = append(prefixes, ViewPrefix(v.Name, g)+"/")
+	}
+	for _, p := range prefixes {
+		objs, err := store.List(ctx, p)
+		if err != nil {
+			return fmt.Errorf("clearing an earlier attempt at generation %d: %w", g, err)
+		}
+		keys := make([]string, len(objs))
+		for i, ob := range objs {
+			keys[i] = ob.Key
+		}
+		if err := store.Delete(ctx, keys...); err != nil {
+			return fmt.Errorf("clearing an earlier attempt at generation %d: %w", g, err)
+		}
+	}
+	return nil
+}
+
+func keysUnder(ctx context.Context, store lake.Store, prefix string) []string {
+	objs, err := store.List(ctx, prefix)
+	if err != nil {
+		return nil
+	}
+	keys := make([]string, len(objs))
+	for i, ob := range objs {
+		keys[i] = ob.Key
+	}
+	return keys
+}
+
+func baseFromGeneration(prev *Generation, o Options) (*base, error) {
+	pos, err := prev.CutPosition()
+	if err != nil {
+		return nil, err
+	}
+	b := &base{pos: pos, afterSeg: prev.CutSegment, desc: fmt.Sprintf("generation %d", prev.Generation),
+		tables: map[formats.TableID]*baseTable{}}
+	have := map[string]*TableSnapshot{}
+	for i := range prev.Tables {
+		have[prev.Tables[i].Table] = &prev.Tables[i]
+	}
+	for _, t := range o.Tables {
+		ts := have[t.ID.String()]
+		if ts == nil {
+			return nil, fmt.Errorf("rebuilding from generation %d: table %s is not in it; rebuild with --from-source to add a table", prev.Generation, t.ID)
+		}
+		s, err := ts.Schema()
+		if err != nil {
+			return nil, err
+		}
+		bt := &baseTable{schema: s, rows: ts.Rows}
+		for _, f := range ts.Files {
+			bt.files = append(bt.files, f.Key)
+		}
+		b.tables[t.ID] = bt
+	}
+	return b, nil
+}
+
+type cutPoint struct {
+	pos  formats.Position
+	seg  uint64
+	time time.Time
+	ms   []*changelog.Manifest
+}
+
+// findCut picks the cut: the last sealed segment (or UptoSegment), which
+// must be at or after the base; with an empty archive, the base itself.
+func findCut(ctx context.Context, store lake.Store, b *base, prev *Generation, o Options, log *slog.Logger) (*cutPoint, error) {
+	r := changelog.NewReader(store, o.SourceName)
+	last, err := r.Last(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if b.desc == "source" && last != nil {
+		// The cut must be a boundary at or after the extract's position.
+		deadline := time.Now().Add(o.ArchiveWait)
+		for {
+			lp, err := last.LastPosition()
+			if err != nil {
+				return nil, err
+			}
+			if lp.Compare(b.pos) >= 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				return nil, fmt.Errorf("the changelog archive's last sealed segment %d ends at %s, before the extract's position %s, and sealed nothing newer within %s: is the archiver running (and the heartbeat table, on an idle source)?",
+					last.Segment, lp, b.pos, o.ArchiveWait)
+			}
+			log.Info("waiting for the archive to pass the extract's position", "archive_last", lp.String(), "extract", b.pos.String())
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(500 * time.Millisecond):
+			}
+			if last, err = r.Last(ctx); err != nil {
+				return nil, err
+			}
+		}
+	}
+	cut := &cutPoint{pos: b.pos, seg: b.afterSeg, time: time.Now()}
+	if prev != nil && b.desc != "source" {
+		cut.time = prev.CutTime
+	}
+	if last == nil || last.Segment <= b.afterSeg {
+		if o.UptoSegment != 0 && o.UptoSegment != b.afterSeg {
+			return nil, fmt.Errorf("segment %d is not sealed: %w", o.UptoSegment, changelog.ErrNotSealed)
+		}
+		return cut, nil
+	}
+	upto := last.Segment
+	if o.UptoSegment != 0 {
+		if o.UptoSegment < b.afterSeg {
+			return nil, fmt.Errorf("cut segment %d is before the base's segment %d", o.UptoSegment, b.afterSeg)
+		}
+		upto = o.UptoSegment
+	}
+	ms, err := r.Manifests(ctx, b.afterSeg, upto)
+	if err != nil {
+		return nil, err
+	}
+	if len(ms) == 0 {
+		return cut, nil
+	}
+	first := ms[0].PrevLast
+	fp, err := formats.ParsePosition(first)
+	if first != "" && err != nil {
+		return nil, fmt.Errorf("segment %d: previous position %q: %w", ms[0].Segment, first, err)
+	}
+	switch {
+	case b.desc == "source" && fp.Compare(b.pos) > 0:
+		return nil, fmt.Errorf("the archive starts at %s, after the extract's position %s: the changes between them are not archived: %w", first, b.pos, changelog.ErrGap)
+	case b.desc != "source" && first != b.pos.String():
+		return nil, fmt.Errorf("segment %d follows %q, but %s ends at %s: %w", ms[0].Segment, first, b.desc, b.pos, changelog.ErrGap)
+	}
+	m := ms[len(ms)-1]
+	lp, err := m.LastPosition()
+	if err != nil {
+		return nil, err
+	}
+	if b.desc == "source" && lp.Compare(b.pos) < 0 {
+		return nil, fmt.Errorf("cut segment %d ends at %s, before the extract's position %s", m.Segment, lp, b.pos)
+	}
+	return &cutPoint{pos: lp, seg: m.Segment, time: m.LastCommit, ms: ms}, nil
+}
+
+// replay reads the archived changes after the base up to the cut into
+// per-table net changes.
+func replay(ctx context.Context, store lake.Store, b *base, cut *cutPoint, o Options, log *slog.Logger) (map[formats.TableID]*tableChanges, error) {
+	changes := map[formats.TableID]*tableChanges{}
+	for _, t := range o.Tables {
+		changes[t.ID] = newTableChanges(b.tables[t.ID].schema)
+	}
+	if len(cut.ms) == 0 {
+		return changes, nil
+	}
+	var txns, events int64
+	r := changelog.NewReader(store, o.SourceName)
+	for txn, err := range r.ReadSegments(ctx, b.afterSeg, cut.seg) {
+		if err != nil {
+			return nil, err
+		}
+		if txn.Pos.Compare(b.pos) <= 0 {
+			continue
+		}
+		txns++
+		for i := range txn.Events {
+			ev := &txn.Events[i]
+			tc := changes[ev.Table]
+			if tc == nil {
+				continue
+			}
+			if err := tc.apply(ev); err != nil {
+				return nil, err
+			}
+			events++
+		}
+	}
+	log.Info("ChangesReplayed", "event", "ChangesReplayed", "segments", len(cut.ms), "txns", txns, "events", events)
+	return changes, nil
+}
+
+// writeTable writes one table's snapshot at the cut and feeds its rows to
+// the table's aggregate views.
+func writeTable(ctx context.Context, store lake.Store, g uint64, t Table, bt *baseTable, tc *tableChanges,
+	o Options, bound map[string]*formats.BoundView, deltas map[string]formats.Delta, log *slog.Logger) (*TableSnapshot, error) {
+	schema := tc.schema // the base's, or the first change's when the base had none
+	ts := &TableSnapshot{Table: t.ID.String(), Columns: columnSpecs(schema), Partition: t.Partition,
+		Prefix: TablePrefix(t.ID, g), Files: []snapshot.File{}}
+	if schema == nil {
+		log.Warn("table has no rows and no known schema: its snapshot is empty", "table", t.ID.String())
+		return ts, nil
+	}
+	ts.PK = schema.PK
+	spec, err := snapshot.ParsePartitionSpec(t.Partition, schema)
+	if err != nil {
+		return nil, err
+	}
+	sch, err := snapshot.SchemaOf(schema.Columns)
+	if err != nil {
+		return nil, err
+	}
+	w, err := snapshot.NewWriter(store, ts.Prefix, sch, spec, snapshot.Options{
+		FileOptions:  snapshot.FileOptions{Codec: o.Codec, RowGroupRows: o.RowGroupRows},
+		MaxOpenFiles: o.MaxOpenFiles,
+	})
+	if err != nil {
+		return nil, err
+	}
+	var aggs []*formats.BoundView
+	for _, v := range o.Views {
+		if v.From != t.ID {
+			continue
+		}
+		bv, err := v.Bind(schema)
+		if err != nil {
+			w.Abort()
+			return nil, err
+		}
+		bound[v.Name] = bv
+		if !v.Mirror {
+			aggs = append(aggs, bv)
+			deltas[v.Name] = formats.Delta{}
+		}
+	}
+	batcher := newRowBatcher(sch, schema, o.BatchRows, func(rec arrowRecord) error { return w.Write(ctx, rec) })
+	defer batcher.release()
+	prog := newProgress(log, "table", t.ID.String(), bt.rows+tc.size(), o.ProgressEvery)
+	emit := func(r formats.Row) error {
+		for _, bv := range aggs {
+			if err := bv.AccumulateRow(r, 1, deltas[bv.View().Name]); err != nil {
+				return err
+			}
+		}
+		prog.add(1)
+		return batcher.add(r)
+	}
+	if err := mergeTable(ctx, store, bt.files, schema, tc, emit); err != nil {
+		w.Abort()
+		return nil, err
+	}
+	if err := batcher.flush(); err != nil {
+		w.Abort()
+		return nil, err
+	}
+	files, err := w.Close()
+	if err != nil {
+		return nil, err
+	}
+	ts.Files = files
+	ts.Rows = prog.done
+	if ts.Files == nil {
+		ts.Files = []snapshot.File{}
+	}
+	prog.finish("TableSnapshotWritten", "files", len(files))
+	return ts, nil
+}
+
+// writeView writes an aggregate view's result rows, one per group, sorted
+// by group key.
+func writeView(ctx context.Context, store lake.Store, g uint64, bv *formats.BoundView, d formats.Delta, o Options) (*ViewSnapshot, error) {
+	cols := bv.Columns()
+	fcols := make([]formats.Column, len(cols))
+	for i, c := range cols {
+		fcols[i] = formats.Column{Name: c.Name, Type: c.Type, Nullable: true}
+	}
+	vs := &ViewSnapshot{View: bv.View().Name, Columns: columnSpecs(&formats.TableSchema{Columns: fcols}),
+		Prefix: ViewPrefix(bv.View().Name, g)}
+	sch, err := snapshot.SchemaOf(fcols)
+	if err != nil {
+		return nil, err
+	}
+	w, err := snapshot.NewWriter(store, vs.Prefix, sch, snapshot.PartitionSpec{}, snapshot.Options{
+		FileOptions: snapshot.FileOptions{Codec: o.Codec, RowGroupRows: o.RowGroupRows},
+	})
+	if err != nil {
+		return nil, err
+	}
+	batcher := newRowBatcher(sch, &formats.TableSchema{Columns: fcols}, o.BatchRows, func(rec arrowRecord) error { return w.Write(ctx, rec) })
+	defer batcher.release()
+	for _, k := range slices.Sorted(maps.Keys(d)) {
+		row, ok := bv.Result(k, d[k])
+		if !ok {
+			continue
+		}
+		if err := batcher.add(row); err != nil {
+			w.Abort()
+			return nil, err
+		}
+		vs.Groups++
+	}
+	if err := batcher.flush(); err != nil {
+		w.Abort()
+		return nil, err
+	}
+	if vs.Files, err = w.Close(); err != nil {
+		return nil, err
+	}
+	if vs.Files == nil {
+		vs.Files = []snapshot.File{}
+	}
+	return vs, nil
+}
+
+func publish(ctx context.Context, store lake.Store, gen *Generation, o Options, bound map[string]*formats.BoundView,
+	deltas map[string]formats.Delta, log *slog.Logger) error {
+	cut, err := gen.CutPosition()
+	if err != nil {
+		return err
+	}
+	files := map[string][]string{}
+	for _, t := range gen.Tables {
+		for _, f := range t.Files {
+			files[t.Table] = append(files[t.Table], f.Key)
+		}
+	}
+	for _, v := range o.Views {
+		bv := bound[v.Name]
+		if bv == nil {
+			continue // its table had no known schema: nothing to publish yet
+		}
+		if v.Mirror {
+			rows := tableRows(ctx, store, files[v.From.String()], bv.Schema())
+			if err := o.Publisher.PublishMirrorRows(ctx, bv, gen.Generation, cut, gen.CutTime, rows); err != nil {
+				return fmt.Errorf("publishing mirror %s: %w", v.Name, err)
+			}
+		} else {
+			d := deltas[v.Name]
+			groups := func(yield func(formats.GroupKey, *formats.Agg) bool) {
+				for k, a := range d {
+					if !yield(k, a) {
+						return
+					}
+				}
+			}
+			if err := o.Publisher.LoadBatch(ctx, v, gen.Generation, groups); err != nil {
+				return fmt.Errorf("loading view %s: %w", v.Name, err)
+			}
+			if err := o.Publisher.PublishAgg(ctx, v, gen.Generation, cut, gen.CutSegment, gen.CutTime); err != nil {
+				return fmt.Errorf("publishing view %s: %w", v.Name, err)
+			}
+		}
+		log.Info("ViewPublished", "event", "ViewPublished", "view", v.Name)
+	}
+	return nil
+}
+
+// retire deletes generations older than the Keep newest: the manifest
+// first, so no reader starts on it, then every object under its folders.
+func retire(ctx context.Context, store lake.Store, g uint64, o Options, log *slog.Logger) error {
+	gens, err := Generations(ctx, store)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, old := range gens {
+		if old+uint64(o.Keep) > g {
+			continue
+		}
+		gen, err := ReadGeneration(ctx, store, old)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := store.Delete(ctx, generationKey(old)); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		var keys []string
+		for _, t := range gen.Tables {
+			keys = append(keys, keysUnder(ctx, store, t.Prefix+"/")...)
+		}
+		for _, v := range gen.Views {
+			keys = append(keys, keysUnder(ctx, store, v.Prefix+"/")...)
+		}
+		if err := store.Delete(ctx, keys...); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		log.Info("GenerationRetired", "event", "GenerationRetired", "retired", old, "objects", len(keys))
+	}
+	return errors.Join(errs...)
+}
+
+// progress logs a long step's rows done, total and rate.
+type progress struct {
+	log        *slog.Logger
+	attrs      []any
+	total      int64
+	done       int64
+	start      time.Time
+	next       time.Time
+	every      time.Duration
+	checkEvery int64
+}
+
+func newProgress(log *slog.Logger, key, name string, total int64, every time.Duration) *progress {
+	now := time.Now()
+	return &progress{log: log, attrs: []any{key, name}, total: total, start: now, next: now.Add(every), every: every}
+}
+
+func (p *progress) add(n int64) {
+	p.done += n
+	if p.done&4095 != 0 {
+		return
+	}
+	if now := time.Now(); now.After(p.next) {
+		p.next = now.Add(p.every)
+		p.log.Info("rebuild progress", append(p.attrs, "rows", p.done, "total_estimate", p.total,
+			"rows_per_second", int64(float64(p.done)/now.Sub(p.start).Seconds()))...)
+	}
+}
+
+func (p *progress) finish(event string, attrs ...any) {
+	sec := time.Since(p.start).Seconds()
+	p.log.Info(event, append(append([]any{"event", event}, p.attrs...), append([]any{"rows", p.done, "seconds", sec,
+		"rows_per_second", int64(float64(p.done) / max(sec, 1e-9))}, attrs...)...)...)
+}
+
+func putJSON(ctx context.Context, store lake.Store, key string, v any) error {
+	b, err := jsonIndent(v)
+	if err != nil {
+		return err
+	}
+	return store.Put(ctx, key, strings.NewReader(string(b)))
+}
