@@ -67,6 +67,10 @@ type Config struct {
 	// 100,000; negative disables the cache. Aggregate views always keep
 	// their latest decoded snapshot, one per view.
 	MirrorCacheRows int `yaml:"mirror_cache_rows"`
+	// AnswerCacheBytes bounds the memory of encoded answers kept per
+	// (ETag, query string), so a dashboard polled by many clients is
+	// encoded once per change. 0 means 64 MiB; negative disables it.
+	AnswerCacheBytes int `yaml:"answer_cache_bytes"`
 }
 
 // ApplyDefaults fills zero fields with their defaults.
@@ -97,6 +101,9 @@ func (c *Config) ApplyDefaults() {
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = 15 * time.Second
+	}
+	if c.AnswerCacheBytes == 0 {
+		c.AnswerCacheBytes = 64 << 20
 	}
 	if c.MirrorCacheRows == 0 {
 		c.MirrorCacheRows = 100000

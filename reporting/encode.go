@@ -1,6 +1,7 @@
 package reporting
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/csv"
 	"fmt"
@@ -94,20 +95,63 @@ type outColumn struct {
 }
 
 func (a *answer) encode(w io.Writer, f format) error {
-	switch f {
-	case formatCSV:
-		return a.writeCSV(w)
-	case formatArrow:
+	if f == formatArrow {
 		return a.writeArrow(w)
-	case formatGViz:
-		_, err := w.Write(a.appendGViz(nil))
+	}
+	body, err := a.body(f)
+	if err != nil {
 		return err
 	}
-	_, err := w.Write(a.appendJSON(nil))
+	_, err = w.Write(a.appendTail(body, f, a.generated))
 	return err
 }
 
-// appendJSON renders the contract's object:
+// body renders everything of a text answer but its freshness tail, which
+// holds lag_ms and so is rendered per request (appendTail): a body can be
+// cached for as long as the state it reflects is current.
+func (a *answer) body(f format) ([]byte, error) {
+	switch f {
+	case formatCSV:
+		var buf bytes.Buffer
+		err := a.writeCSV(&buf)
+		return buf.Bytes(), err
+	case formatGViz:
+		return a.appendGViz(nil), nil
+	case formatJSON:
+		return a.appendJSON(make([]byte, 0, 256+len(a.rows)*len(a.cols)*24)), nil
+	}
+	return nil, fmt.Errorf("format %s has no text body", f)
+}
+
+// appendTail completes a body: the freshness object(s) and the closing
+// brackets (nothing for CSV, whose freshness travels in headers only).
+func (a *answer) appendTail(b []byte, f format, now time.Time) []byte {
+	switch f {
+	case formatJSON:
+		b = appendFreshness(b, a.fresh, now)
+		if len(a.mirrors) > 0 {
+			b = b[:len(b)-1]
+			b = append(b, `,"mirrors":{`...)
+			for i, name := range sortedKeys(a.mirrors) {
+				if i > 0 {
+					b = append(b, ',')
+				}
+				b = appendJSONString(b, name)
+				b = append(b, ':')
+				b = appendFreshness(b, a.mirrors[name], now)
+			}
+			b = append(b, "}}"...)
+		}
+		return append(b, "}\n"...)
+	case formatGViz:
+		b = appendFreshness(b, a.fresh, now)
+		return append(b, "}}\n"...)
+	}
+	return b
+}
+
+// appendJSON renders the contract's object up to its freshness (see
+// appendTail):
 // {"view","columns":[{"name","type","key"}],"rows":[{col:value}],"freshness":{...}}.
 func (a *answer) appendJSON(b []byte) []byte {
 	b = append(b, '{', '"')
@@ -147,24 +191,7 @@ func (a *answer) appendJSON(b []byte) []byte {
 		}
 		b = append(b, '}')
 	}
-	b = append(b, `],"freshness":`...)
-	b = appendFreshness(b, a.fresh, a.generated)
-	if len(a.mirrors) > 0 {
-		b = b[:len(b)-1]
-		b = append(b, `,"mirrors":{`...)
-		first := true
-		for _, name := range sortedKeys(a.mirrors) {
-			if !first {
-				b = append(b, ',')
-			}
-			first = false
-			b = appendJSONString(b, name)
-			b = append(b, ':')
-			b = appendFreshness(b, a.mirrors[name], a.generated)
-		}
-		b = append(b, "}}"...)
-	}
-	return append(b, "}\n"...)
+	return append(b, `],"freshness":`...)
 }
 
 func appendFreshness(b []byte, f Freshness, now time.Time) []byte {
@@ -525,7 +552,7 @@ func gvizType(t formats.Type) string {
 	return "string"
 }
 
-// appendGViz renders a Google Visualization DataTable (the JSON a
+// appendGViz renders (up to its freshness, see appendTail) a Google Visualization DataTable (the JSON a
 // google.visualization.DataTable constructor takes):
 // {"cols":[{"id","label","type"}],"rows":[{"c":[{"v":...}]}],"p":{freshness}}.
 // DECIMAL cells carry the exact text in "f" beside the numeric "v"; dates
@@ -560,9 +587,7 @@ func (a *answer) appendGViz(b []byte) []byte {
 		}
 		b = append(b, "]}"...)
 	}
-	b = append(b, `],"p":{"freshness":`...)
-	b = appendFreshness(b, a.fresh, a.generated)
-	return append(b, "}}\n"...)
+	return append(b, `],"p":{"freshness":`...)
 }
 
 func appendGVizCell(b []byte, t formats.Type, gt string, v any) []byte {

@@ -384,7 +384,7 @@ func TestEncodersAllTypes(t *testing.T) {
 	var schema map[string]any
 	json.Unmarshal(schemaText, &schema)
 	var doc any
-	d := json.NewDecoder(bytes.NewReader(ans.appendGViz(nil)))
+	d := json.NewDecoder(bytes.NewReader(ans.appendTail(ans.appendGViz(nil), formatGViz, time.Now())))
 	d.UseNumber()
 	if err := d.Decode(&doc); err != nil {
 		t.Fatalf("gviz is not JSON: %v", err)
@@ -392,7 +392,7 @@ func TestEncodersAllTypes(t *testing.T) {
 	if errs := append(validate(schema, doc, "$"), gvizCellTypes(doc.(map[string]any))...); len(errs) > 0 {
 		t.Errorf("gviz: %s", strings.Join(errs, "\n"))
 	}
-	js := ans.appendJSON(nil)
+	js := ans.appendTail(ans.appendJSON(nil), formatJSON, time.Now())
 	if !json.Valid(js) {
 		t.Errorf("json answer invalid: %s", js)
 	}

@@ -101,7 +101,14 @@ func (s *Server) handleView(w http.ResponseWriter, r *http.Request) {
 	setCacheHeaders(w.Header(), etag)
 	if notModified(r, etag) {
 		s.metrics.notMod.Inc()
+		setFreshnessHeaders(w.Header(), meta, s.now())
 		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	cacheKey := etag + "\x00" + v.name + "?" + r.URL.RawQuery
+	if c := s.answers.get(cacheKey); c != nil {
+		s.metrics.answer.WithLabelValues("hit").Inc()
+		s.writeBody(w, r, c.ans, f, c.body)
 		return
 	}
 	snap, serr := s.snapshot(ctx, v, meta)
@@ -123,8 +130,37 @@ func (s *Server) handleView(w http.ResponseWriter, r *http.Request) {
 	// the ETag names what the body holds.
 	if !sameState(ans.fresh, meta) || (q.join != nil && !sameState(ans.mirrors[q.join.mirror.name], mirrorMeta)) {
 		setCacheHeaders(w.Header(), makeETag(f, ans.fresh, ans.mirrors[nameOf(q.join)], q.join != nil))
+		s.write(w, r, ans, f)
+		return
 	}
-	s.write(w, r, ans, f)
+	if f == formatArrow {
+		s.write(w, r, ans, f)
+		return
+	}
+	body, berr := ans.body(f)
+	if berr != nil {
+		writeError(w, &apiError{Status: http.StatusInternalServerError, Msg: fmt.Sprintf("encoding %s answer: %v", f, berr)})
+		return
+	}
+	s.metrics.answer.WithLabelValues("miss").Inc()
+	s.answers.put(cacheKey, &cachedAnswer{ans: &answer{fresh: ans.fresh, mirrors: ans.mirrors}, body: body})
+	s.writeBody(w, r, ans, f, body)
+}
+
+// writeBody answers with a cached or fresh text body completed by its
+// freshness tail as of now.
+func (s *Server) writeBody(w http.ResponseWriter, r *http.Request, ans *answer, f format, body []byte) {
+	now := s.now()
+	tail := ans.appendTail(nil, f, now)
+	h := w.Header()
+	h.Set("Content-Type", f.contentType())
+	h.Set("Content-Length", strconv.Itoa(len(body)+len(tail)))
+	setFreshnessHeaders(h, ans.fresh, now)
+	if r.Method == http.MethodHead {
+		return
+	}
+	w.Write(body)
+	w.Write(tail)
 }
 
 func nameOf(j *joinSpec) string {

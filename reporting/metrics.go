@@ -13,6 +13,7 @@ import (
 type metrics struct {
 	duration *prometheus.HistogramVec // route, code
 	snapshot *prometheus.CounterVec   // result: hit, miss
+	answer   *prometheus.CounterVec   // result: hit, miss
 	notMod   prometheus.Counter
 }
 
@@ -27,12 +28,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "tidemark_api_snapshot_cache_total",
 			Help: "View snapshot lookups: hit (served from memory at the current generation and speed position) or miss (read from the store).",
 		}, []string{"result"}),
+		answer: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tidemark_api_answer_cache_total",
+			Help: "Encoded answer lookups by (ETag, query): hit (body reused, freshness tail rendered now) or miss.",
+		}, []string{"result"}),
 		notMod: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tidemark_api_not_modified_total",
 			Help: "Requests answered 304 Not Modified from If-None-Match.",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.duration, m.snapshot, m.notMod} {
+	for _, c := range []prometheus.Collector{m.duration, m.snapshot, m.answer, m.notMod} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

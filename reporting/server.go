@@ -39,6 +39,7 @@ type Server struct {
 	handler http.Handler
 	snaps   *snapshotCache
 	mirrors *mirrorCache
+	answers *answerCache
 	flight  singleflight.Group
 	now     func() time.Time
 }
@@ -79,6 +80,7 @@ func New(cfg Config, views []*formats.BoundView, store ViewStore, reg *prometheu
 		reg:     reg,
 		snaps:   newSnapshotCache(),
 		mirrors: newMirrorCache(cfg.MirrorCacheRows),
+		answers: newAnswerCache(cfg.AnswerCacheBytes),
 		now:     time.Now,
 	}
 	s.handler = s.routes()

@@ -649,11 +649,16 @@ func TestRequestTimeout(t *testing.T) {
 
 func TestMetricsAndOpenAPI(t *testing.T) {
 	f := newFixture(t, Config{})
-	f.get(t, "/v1/views/revenue")
+	first := f.get(t, "/v1/views/revenue")
+	again := f.get(t, "/v1/views/revenue")
+	if !reflect.DeepEqual(first.rows(t), again.rows(t)) {
+		t.Errorf("cached answer differs")
+	}
 	f.get(t, "/v1/views/nope")
 	r := f.get(t, "/metrics")
 	for _, want := range []string{
-		`tidemark_api_request_duration_seconds_count{code="200",route="GET /v1/views/{name}"} 1`,
+		`tidemark_api_request_duration_seconds_count{code="200",route="GET /v1/views/{name}"} 2`,
+		`tidemark_api_answer_cache_total{result="hit"} 1`,
 		`tidemark_api_request_duration_seconds_count{code="404",route="GET /v1/views/{name}"} 1`,
 		`tidemark_api_snapshot_cache_total{result="miss"} 1`,
 	} {
