@@ -154,8 +154,10 @@ const sumPrecision = 65
 // DECIMAL(P,S) has scale S+4, AVG of an integer scale 4.
 const avgExtraScale = 4
 
-// maxAvgScale is MySQL's DECIMAL_MAX_SCALE, which caps AVG's scale.
-const maxAvgScale = 30
+// maxAvgScale caps AVG's scale: MariaDB's DECIMAL_MAX_SCALE. MySQL caps at
+// 30, so on MySQL avg of a DECIMAL with scale 27..30 differs in scale (a
+// documented gap; such scales are exotic).
+const maxAvgScale = 38
 
 func avgScaleFor(s int) int {
 	if s+avgExtraScale <= maxAvgScale {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // This file compiles a bound view to MySQL/MariaDB SQL for `tidemark
@@ -29,8 +30,10 @@ import (
 //   - FLOAT/DOUBLE keys are read as CAST(col AS DOUBLE), the exact stored
 //     value (the server prints a FLOAT with 6 digits).
 //
-// Known gap: a zero TIMESTAMP ('0000-00-00 00:00:00') is 1970-01-01 to the
-// SQL (UNIX_TIMESTAMP is 0) but the zero date to the evaluator.
+// Zero dates: the evaluator holds '0000-00-00' as the zero time.Time
+// (0001-01-01 00:00:00 UTC). The transforms render it as zeros, as
+// DATE_FORMAT does, and it sorts before every real date in both. Known gap:
+// a literal '0001-01-01' equals the zero date to the evaluator, not to SQL.
 
 // VerifySQL returns a SELECT over the view's source table that answers the
 // view: the group keys and measures in Columns() order, one row per group
@@ -79,9 +82,15 @@ func (b *BoundView) VerifySQL() string {
 }
 
 // sqlUTCDateTime rebuilds a TIMESTAMP column as the UTC DATETIME(6) the
-// evaluator sees, independently of the session time_zone.
+// evaluator sees, independently of the session time_zone. The zero
+// TIMESTAMP (UNIX_TIMESTAMP 0) is the evaluator's zero time.Time,
+// 0001-01-01 00:00:00.
 func sqlUTCDateTime(col string) string {
-	return "(TIMESTAMP'1970-01-01 00:00:00' + INTERVAL ROUND(UNIX_TIMESTAMP(" + col + ") * 1000000) MICROSECOND)"
+	return "IF(UNIX_TIMESTAMP(" + col + ") = 0, TIMESTAMP'0001-01-01 00:00:00', " + sqlEpochPlus(col) + ")"
+}
+
+func sqlEpochPlus(col string) string {
+	return "TIMESTAMP'1970-01-01 00:00:00' + INTERVAL ROUND(UNIX_TIMESTAMP(" + col + ") * 1000000) MICROSECOND"
 }
 
 // sqlCompared is how a column enters a comparison.
@@ -104,7 +113,9 @@ func (k *boundKey) sql() string {
 	switch k.kind {
 	case kkYear, kkMonth, kkDay, kkHour:
 		if k.src.Type.Kind == KindTimestamp {
-			id = sqlUTCDateTime(id)
+			// The zero TIMESTAMP formats as zeros, as a zero DATETIME does.
+			zero := appendTimeKey(nil, time.Time{}, k.kind)
+			return "IF(UNIX_TIMESTAMP(" + id + ") = 0, '" + string(zero) + "', DATE_FORMAT(" + sqlEpochPlus(id) + ", '" + dateFormats[k.kind] + "'))"
 		}
 		return "DATE_FORMAT(" + id + ", '" + dateFormats[k.kind] + "')"
 	case kkTruncInt:

@@ -28,10 +28,10 @@ func TestVerifySQLText(t *testing.T) {
 				" GROUP BY DATE_FORMAT(`created_at`, '%Y-%m-%d'), CAST(`status` AS BINARY) HAVING COUNT(*) > 0"},
 		{aggView("", []string{"truncate(10, qty)", "truncate(10, uqty)", "truncate(3, status)", "truncate(2, bin)", "hour(ts)", "ts", "price", "bits"}),
 			"SELECT ((`qty` DIV 10 - (MOD(`qty`, 10) < 0)) * 10), ((`uqty` DIV 10) * 10), CAST(LEFT(`status`, 3) AS BINARY), LEFT(`bin`, 2)," +
-				" DATE_FORMAT((TIMESTAMP'1970-01-01 00:00:00' + INTERVAL ROUND(UNIX_TIMESTAMP(`ts`) * 1000000) MICROSECOND), '%Y-%m-%d %H')," +
+				" IF(UNIX_TIMESTAMP(`ts`) = 0, '0000-00-00 00', DATE_FORMAT(TIMESTAMP'1970-01-01 00:00:00' + INTERVAL ROUND(UNIX_TIMESTAMP(`ts`) * 1000000) MICROSECOND, '%Y-%m-%d %H'))," +
 				" UNIX_TIMESTAMP(`ts`), CAST(`price` AS DOUBLE), `bits`, COUNT(*) FROM `shop`.`orders` GROUP BY" +
 				" ((`qty` DIV 10 - (MOD(`qty`, 10) < 0)) * 10), ((`uqty` DIV 10) * 10), CAST(LEFT(`status`, 3) AS BINARY), LEFT(`bin`, 2)," +
-				" DATE_FORMAT((TIMESTAMP'1970-01-01 00:00:00' + INTERVAL ROUND(UNIX_TIMESTAMP(`ts`) * 1000000) MICROSECOND), '%Y-%m-%d %H')," +
+				" IF(UNIX_TIMESTAMP(`ts`) = 0, '0000-00-00 00', DATE_FORMAT(TIMESTAMP'1970-01-01 00:00:00' + INTERVAL ROUND(UNIX_TIMESTAMP(`ts`) * 1000000) MICROSECOND, '%Y-%m-%d %H'))," +
 				" UNIX_TIMESTAMP(`ts`), CAST(`price` AS DOUBLE), `bits` HAVING COUNT(*) > 0"},
 		{aggView("", nil, "sum(price)"), "SELECT SUM(`price`) FROM `shop`.`orders` HAVING COUNT(*) > 0"},
 		{ViewSpec{Name: "m", From: "shop.orders", Mirror: true, Columns: []string{"id", "ts", "fl", "status"}},
@@ -57,7 +57,7 @@ func TestWhereSQL(t *testing.T) {
 		{"qty = TRUE OR amount >= -1.50", "(`qty` = 1) OR (`amount` >= -1.50)"},
 		{"NOT (qty IS NULL) AND note IS NOT NULL", "(NOT (`qty` IS NULL)) AND (`note` IS NOT NULL)"},
 		{"created_at >= '2024-01-31'", "`created_at` >= '2024-01-31 00:00:00.000000'"},
-		{"ts < '2024-01-31T10:00:00'", "(TIMESTAMP'1970-01-01 00:00:00' + INTERVAL ROUND(UNIX_TIMESTAMP(`ts`) * 1000000) MICROSECOND) < '2024-01-31 10:00:00.000000'"},
+		{"ts < '2024-01-31T10:00:00'", "IF(UNIX_TIMESTAMP(`ts`) = 0, TIMESTAMP'0001-01-01 00:00:00', TIMESTAMP'1970-01-01 00:00:00' + INTERVAL ROUND(UNIX_TIMESTAMP(`ts`) * 1000000) MICROSECOND) < '2024-01-31 10:00:00.000000'"},
 		{"dur > '-1:00:00'", "`dur` > '-01:00:00.000000'"},
 		{"bin = 'x'", "`bin` = 'x'"},
 		{"status = note AND bin < status", "(CAST(`status` AS BINARY) = CAST(`note` AS BINARY)) AND (`bin` < CAST(`status` AS BINARY))"},
@@ -142,11 +142,22 @@ func TestVerifyMatchesMariaDB(t *testing.T) {
 		}
 	}
 	initial := readRows(t, db, s)
+	zeros := 0
+	for _, row := range initial {
+		if ts, ok := row[s.ColumnIndex("ts")].(time.Time); ok && ts.IsZero() {
+			zeros++
+		}
+	}
+	if zeros == 0 {
+		t.Fatal("no zero TIMESTAMP among the rows; the zero-date cases go untested")
+	}
 
 	views := []ViewSpec{
 		{Name: "by_day", From: "shop.facts", Where: "grp <> 'a' AND amount > 0", GroupBy: []string{"day(created) AS day", "grp"},
 			Measures: []string{"count()", "sum(amount)", "avg(amount)", "count(price)", "sum(price)", "avg(n)"}},
 		{Name: "transforms", From: "shop.facts", GroupBy: []string{"truncate(10, n)", "truncate(2, grp)", "month(ts)", "hour(created)", "truncate(1, b)", "truncate(1000000000000000000, u)"},
+			Measures: []string{"count()", "sum(u)", "avg(u)", "sum(f)", "avg(price)", "avg(f)"}},
+		{Name: "time_transforms", From: "shop.facts", GroupBy: []string{"day(ts)", "year(created)", "month(d)"},
 			Measures: []string{"count()", "sum(u)", "avg(u)", "sum(f)", "avg(price)", "avg(f)"}},
 		{Name: "filters", From: "shop.facts", Where: "n IN (1, 2, 3, -5) OR e = 'y' OR (d >= '2024-06-01' AND t < '12:00:00') OR u > 18446744073709551000 OR ts < '2024-03-01 12:00:00' OR b = 'ab'",
 			GroupBy: []string{"e", "year(d)", "yr"}, Measures: []string{"sum(n)", "avg(amount)", "count(t)"}},
@@ -225,7 +236,7 @@ func TestVerifyMatchesMariaDB(t *testing.T) {
 
 	// Exact rounding ties: avg of 1/32 = 0.03125 rounds to 0.0313, and
 	// -0.03125 to -0.0313 (half away from zero), at scale 4 and at S+4.
-	m.Exec(t, "CREATE TABLE shop.ties (id INT PRIMARY KEY, g CHAR(1), n INT, amount DECIMAL(12,2))")
+	m.Exec(t, "CREATE TABLE shop.ties (id INT PRIMARY KEY, g CHAR(1), n INT, amount DECIMAL(12,2), w DECIMAL(38,30))")
 	id := 0
 	for _, g := range []struct {
 		name   string
@@ -238,14 +249,14 @@ func TestVerifyMatchesMariaDB(t *testing.T) {
 			if i == 0 {
 				n, amount = g.n, g.amount
 			}
-			if _, err := db.ExecContext(ctx, "INSERT INTO ties VALUES (?,?,?,?)", id, g.name, n, amount); err != nil {
+			if _, err := db.ExecContext(ctx, "INSERT INTO ties VALUES (?,?,?,?,?)", id, g.name, n, amount, amount); err != nil {
 				t.Fatal(err)
 			}
 			id++
 		}
 	}
 	ts := readSchema(t, db, "shop", "ties")
-	tb := bindView(t, ts, ViewSpec{Name: "ties", From: "shop.ties", GroupBy: []string{"g"}, Measures: []string{"avg(n)", "avg(amount)", "sum(amount)"}})
+	tb := bindView(t, ts, ViewSpec{Name: "ties", From: "shop.ties", GroupBy: []string{"g"}, Measures: []string{"avg(n)", "avg(amount)", "sum(amount)", "avg(w)"}})
 	td := Delta{}
 	for _, row := range readRows(t, db, ts) {
 		if err := tb.AccumulateRow(row, 1, td); err != nil {
@@ -253,7 +264,7 @@ func TestVerifyMatchesMariaDB(t *testing.T) {
 		}
 	}
 	checkView(t, "with rounding ties", db, tb, td)
-	if row, _ := tb.Result("m", td["m"]); fmt.Sprint(row) != "[m -0.0313 -0.000313 -0.01]" {
+	if row, _ := tb.Result("m", td["m"]); fmt.Sprint(row[:4]) != "[m -0.0313 -0.000313 -0.01]" {
 		t.Errorf("tie group m = %v", row)
 	}
 }
@@ -273,6 +284,10 @@ func randomFact(r *rand.Rand) []any {
 	when := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(r.Int64N(int64(365 * 24 * time.Hour))))
 	ts := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(r.Int64N(int64(365*24*time.Hour)) / 1000 * 1000))
 	dur := time.Duration(r.Int64N(int64(2*838*time.Hour))) - 838*time.Hour
+	created, tsText, date := when.Format("2006-01-02 15:04:05.000"), ts.In(time.FixedZone("", 5*3600+1800)).Format("2006-01-02 15:04:05.000000"), when.Format("2006-01-02")
+	if r.IntN(25) == 0 { // zero dates, allowed by MariaDB's default sql_mode
+		created, tsText, date = "0000-00-00 00:00:00", "0000-00-00 00:00:00", "0000-00-00"
+	}
 	return []any{
 		maybe(grps[r.IntN(len(grps))]),
 		maybe(r.Int64N(101) - 50),
@@ -280,10 +295,10 @@ func randomFact(r *rand.Rand) []any {
 		maybe(string(DecimalFromScaled(big.NewInt(r.Int64N(2e8)-1e8), 2))),
 		maybe(r.Float64()*1000 - 500),
 		maybe(float64(float32(r.NormFloat64() * 100))),
-		maybe(when.Format("2006-01-02 15:04:05.000")),
+		maybe(created),
 		// The session is at +05:30: the server converts this text to UTC.
-		maybe(ts.In(time.FixedZone("", 5*3600+1800)).Format("2006-01-02 15:04:05.000000")),
-		maybe(when.Format("2006-01-02")),
+		maybe(tsText),
+		maybe(date),
 		maybe(FormatText(Type{Kind: KindTime}, dur.Truncate(time.Second))),
 		maybe([]string{"x", "y", "z"}[r.IntN(3)]),
 		maybe(bs[r.IntN(len(bs))]),
