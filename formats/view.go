@@ -7,6 +7,31 @@ import (
 	"sync/atomic"
 )
 
+// This file and view_*.go hold the view language. A view is declared once
+// (ViewSpec, from config), parsed without a schema (ParseView: syntax, names,
+// the where grammar), then bound to its table's schema (View.Bind: column
+// names and types, output types) into a BoundView that is compiled:
+//
+//   - an incremental Go evaluator (Accumulate, AccumulateRow): a row change
+//     becomes +1/-1 contributions to mergeable group states (Agg) in a Delta;
+//     Result turns a merged state into the answer row;
+//   - MySQL/MariaDB SQL for `tidemark verify` (VerifySQL, ParseVerifyRow)
+//     and the where clause alone (WhereSQL).
+//
+// Semantics are SQL's, made exact and independent of server settings:
+//   - NULL compares as unknown and unknown rows are excluded; NULL keys form
+//     their own group; sum and avg skip NULLs and are NULL over no input; a
+//     group whose row count is <= 0 is absent.
+//   - Strings compare and group byte-wise (as a _bin collation); the SQL
+//     compiles them with CAST(col AS BINARY) to agree.
+//   - Integers and DECIMAL compare and sum exactly (a literal 1.5 against an
+//     INT column is compared as 1.5); FLOAT/DOUBLE compare as doubles.
+//   - Temporal literals ('2024-01-31', '2024-01-31 10:00:00') compare with
+//     DATE/DATETIME/TIMESTAMP columns as UTC instants; TIMESTAMP values are
+//     UTC throughout.
+//   - avg of an integer or DECIMAL(P,S) column is DECIMAL with scale S+4,
+//     rounded half away from zero, as MySQL's AVG; of a float, a double.
+
 // ViewSpec is a view as declared in configuration (the `views:` list).
 // ParseView validates it; nothing reads these strings after that.
 type ViewSpec struct {
