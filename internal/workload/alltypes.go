@@ -13,6 +13,11 @@ var allTypesColumns = []string{"ti", "tiu", "si", "siu", "mi", "miu", "i", "iu",
 
 // allTypesEdges holds, per column, values that stress the type map: the
 // extremes of each range, negative zero-ish decimals, multi-byte text.
+// DECIMAL(65,30) stays 6 digits below its maximum because MySQL's SUM
+// saturates at DECIMAL(65) (Tidemark's exact sum would not), and
+// FLOAT/DOUBLE avoid magnitudes near their maximum, whose sums cancel
+// catastrophically under incremental updates in any engine: such
+// comparisons would measure float rounding order, not Tidemark.
 var allTypesEdges = map[string][]any{
 	"ti":   {int64(-128), int64(127), int64(0), int64(-1)},
 	"tiu":  {uint64(0), uint64(255), uint64(128)},
@@ -25,9 +30,9 @@ var allTypesEdges = map[string][]any{
 	"bi":   {int64(-9223372036854775808), int64(9223372036854775807), int64(-1)},
 	"biu":  {"18446744073709551615", "9223372036854775808", "1"},
 	"dc":   {"-99999999999999.999999", "0.000001", "-0.000001", "12345.5"},
-	"dw":   {"99999999999999999999999999999999999.999999999999999999999999999999", "-0.000000000000000000000000000001", "1.5"},
-	"f":    {float32(1.5), float32(-3.25), float32(0.1), float32(3.4e38)},
-	"d":    {1.0 / 3.0, -2.5e-300, 1e300, 0.0},
+	"dw":   {"99999999999999999999999999999.999999999999999999999999999999", "-0.000000000000000000000000000001", "-12345678901234567890123456789.123456789012345678901234567891", "1.5"},
+	"f":    {float32(1.5), float32(-3.25), float32(0.1), float32(65504)},
+	"d":    {1.0 / 3.0, -2.5e-300, 123456.789, -0.001, 0.0},
 	"dt":   {"1000-01-01", "9999-12-31", "2026-02-28"},
 	"dtm":  {"1000-01-01 00:00:00", "9999-12-31 23:59:59", "2026-11-24 12:34:56"},
 	"dtm6": {"2026-11-24 12:34:56.123456", "1970-01-01 00:00:00.000001", "2038-01-19 03:14:07.999999"},

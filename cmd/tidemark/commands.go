@@ -1,0 +1,229 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tidemark/tidemark/formats"
+	"github.com/tidemark/tidemark/internal/serving"
+	"github.com/tidemark/tidemark/realtime"
+	"github.com/tidemark/tidemark/reporting"
+)
+
+// cmdValidate checks the config (loadConfig already did), every source's
+// prerequisites, the views against the live schemas, and Redis. It prints
+// one line per check and exits 1 if any failed.
+func cmdValidate(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	cfg, err := loadConfig(fs, args)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "ok   config")
+	a, err := newApp(cfg, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		return &exitError{2, err}
+	}
+	defer a.Close()
+	failed := 0
+	for _, s := range a.sources {
+		problems := s.cap.Prerequisites(ctx)
+		for _, p := range problems {
+			failed++
+			fmt.Fprintf(stdout, "FAIL source %s: %s: found %s\n     fix: %s\n", s.cfg.Name, p.Check, p.Found, p.Fix)
+		}
+		if len(problems) == 0 {
+			fmt.Fprintf(stdout, "ok   source %s (%s:%d): binlog on, ROW, FULL row image and metadata, replication privileges, server_id %d unique\n", s.cfg.Name, s.cfg.Host, s.cfg.Port, s.cfg.ServerID)
+		}
+	}
+	if failed == 0 {
+		if bound, err := a.bind(ctx); err != nil {
+			failed++
+			fmt.Fprintf(stdout, "FAIL %v\n", err)
+		} else {
+			fmt.Fprintf(stdout, "ok   %d views bound to their tables\n", len(bound))
+		}
+	}
+	if err := a.rdb.Ping(ctx).Err(); err != nil {
+		failed++
+		fmt.Fprintf(stdout, "FAIL redis: %v\n     fix: check redis.addr / redis.cluster and that Redis is running\n", err)
+	} else {
+		fmt.Fprintln(stdout, "ok   redis reachable")
+	}
+	if failed > 0 {
+		return &exitError{1, fmt.Errorf("%d check(s) failed", failed)}
+	}
+	return nil
+}
+
+// multiFlag collects a repeated flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+// parseInterspersed parses flags that may follow positional arguments
+// (tidemark query -c F VIEW --format csv), which package flag alone stops at.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// cmdQuery prints a view's current answer: exactly what the reporting API
+// answers, from the same code, in process.
+func cmdQuery(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("query", flag.ContinueOnError)
+	path := fs.String("c", os.Getenv("TIDEMARK_CONFIG"), "config `FILE` (YAML)")
+	var where, groupBy multiFlag
+	fs.Var(&where, "where", "filter `col=value` (also col.from=v, col.to=v); repeatable")
+	fs.Var(&groupBy, "group-by", "re-aggregate to these group `keys`; repeatable")
+	join := fs.String("join", "", "enrich with a mirror: `mirror:key`")
+	order := fs.String("order", "", "sort by `col` (-col descending)")
+	limit := fs.Int("limit", 0, "at most `n` rows (default: the API's)")
+	format := fs.String("format", "json", "output `format`: json or csv")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return &exitError{2, errSilent}
+	}
+	if len(pos) != 1 {
+		return &exitError{2, fmt.Errorf("query: want exactly one VIEW name, got %d", len(pos))}
+	}
+	if *format != "json" && *format != "csv" {
+		return &exitError{2, fmt.Errorf("query: --format %q: want json or csv", *format)}
+	}
+	cfg, err := loadConfig(flag.NewFlagSet("query", flag.ContinueOnError), []string{"-c", *path})
+	if err != nil {
+		return err
+	}
+	a, err := newApp(cfg, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		return &exitError{2, err}
+	}
+	defer a.Close()
+	bound, err := a.bind(ctx)
+	if err != nil {
+		return err
+	}
+	srv, err := reporting.New(cfg.API, bound, serving.New(a.store, bound), prometheus.NewRegistry(), nil)
+	if err != nil {
+		return err
+	}
+	q := url.Values{}
+	for _, w := range where {
+		k, v, ok := strings.Cut(w, "=")
+		if !ok {
+			return &exitError{2, fmt.Errorf("query: --where %q: want col=value", w)}
+		}
+		q.Add(k, v)
+	}
+	if len(groupBy) > 0 {
+		q.Set("group_by", strings.Join(groupBy, ","))
+	}
+	if *join != "" {
+		q.Set("join", *join)
+	}
+	if *order != "" {
+		q.Set("order", *order)
+	}
+	if *limit > 0 {
+		q.Set("limit", fmt.Sprint(*limit))
+	}
+	if *format == "csv" {
+		q.Set("format", "csv")
+	}
+	req := httptest.NewRequestWithContext(ctx, http.MethodGet, "/v1/views/"+url.PathEscape(pos[0])+"?"+q.Encode(), nil)
+	if len(cfg.API.Tokens) > 0 {
+		req.Header.Set("Authorization", "Bearer "+cfg.API.Tokens[0].Secret)
+	}
+	rec := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		return &exitError{1, fmt.Errorf("query %s: %d %s", pos[0], rec.Code, strings.TrimSpace(rec.Body.String()))}
+	}
+	_, err = stdout.Write(rec.Body.Bytes())
+	return err
+}
+
+// cmdVerify compares views with the source; exit 1 lists every difference.
+func cmdVerify(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
+	path := fs.String("c", os.Getenv("TIDEMARK_CONFIG"), "config `FILE` (YAML)")
+	wait := fs.Duration("wait", 60*time.Second, "how long to wait for the speed layer to catch up with the source")
+	names, err := parseInterspersed(fs, args)
+	if err != nil {
+		return &exitError{2, errSilent}
+	}
+	cfg, err := loadConfig(flag.NewFlagSet("verify", flag.ContinueOnError), []string{"-c", *path})
+	if err != nil {
+		return err
+	}
+	a, err := newApp(cfg, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		return &exitError{2, err}
+	}
+	defer a.Close()
+	for _, n := range names {
+		if !slices.ContainsFunc(cfg.Views, func(v formats.ViewSpec) bool { return v.Name == n }) {
+			return &exitError{2, fmt.Errorf("verify: unknown view %q", n)}
+		}
+	}
+	differ := 0
+	for _, s := range a.sources {
+		bound, err := (&app{cfg: a.cfg, sources: []*source{s}}).bind(ctx)
+		if err != nil {
+			return err
+		}
+		for _, bv := range bound {
+			if len(names) > 0 && !slices.Contains(names, bv.View().Name) {
+				continue
+			}
+			diffs, err := realtime.Verify(ctx, s.cap.DB(), a.store, bv, realtime.VerifyOptions{CatchUp: *wait})
+			if err != nil {
+				return &exitError{2, err}
+			}
+			if len(diffs) == 0 {
+				fmt.Fprintf(stdout, "ok   %s\n", bv.View().Name)
+				continue
+			}
+			differ++
+			fmt.Fprintf(stdout, "DIFF %s: %d group(s) differ\n", bv.View().Name, len(diffs))
+			for _, d := range diffs {
+				fmt.Fprintf(stdout, "     [%s] source %s\n          tidemark %s\n", d.Key, d.Source, d.Tidemark)
+			}
+		}
+	}
+	if differ > 0 {
+		return &exitError{1, fmt.Errorf("%d view(s) differ from the source", differ)}
+	}
+	return nil
+}
+
+func cmdBatch(ctx context.Context, args []string, stderr io.Writer) error {
+	return &exitError{2, fmt.Errorf("batch: not available in this build yet")}
+}
+
+func cmdAthena(ctx context.Context, args []string, stdout io.Writer) error {
+	return &exitError{2, fmt.Errorf("athena: not available in this build yet")}
+}

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tidemark/tidemark/formats"
+	"github.com/tidemark/tidemark/internal/config"
+	"github.com/tidemark/tidemark/realtime/capture"
+	"github.com/tidemark/tidemark/realtime/redisview"
+)
+
+// app holds the clients every command builds from the config. Close
+// releases them.
+type app struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	rdb     redis.UniversalClient
+	store   *redisview.Store
+	sources []*source
+}
+
+// source is one configured source with its capture and views.
+type source struct {
+	cfg   config.Source
+	cap   *capture.Capture
+	views []*formats.View
+}
+
+func newApp(cfg *config.Config, log *slog.Logger, metrics capture.Metrics) (*app, error) {
+	a := &app{cfg: cfg, log: log}
+	if len(cfg.Redis.Cluster) > 0 {
+		a.rdb = redis.NewClusterClient(&redis.ClusterOptions{Addrs: cfg.Redis.Cluster, Password: string(cfg.Redis.Password)})
+	} else {
+		a.rdb = redis.NewClient(&redis.Options{Addr: cfg.Redis.Addr, Password: string(cfg.Redis.Password), DB: cfg.Redis.DB})
+	}
+	a.store = redisview.New(a.rdb, redisview.Options{Prefix: cfg.Redis.Prefix})
+	for i, sc := range cfg.Sources {
+		tables := make([]formats.TableID, 0, len(sc.Tables))
+		for _, t := range sc.Tables {
+			id, _ := formats.ParseTableID(t) // validated with the config
+			tables = append(tables, id)
+		}
+		c, err := capture.New(capture.Config{
+			Flavor: sc.Flavor, Host: sc.Host, Port: sc.Port, User: sc.User, Password: string(sc.Password),
+			ServerID: sc.ServerID, Databases: sc.Databases, Tables: tables,
+			Logger: log.With("source", sc.Name), Metrics: metrics,
+		})
+		if err != nil {
+			a.Close()
+			return nil, fmt.Errorf("sources[%d]: %w", i, err)
+		}
+		a.sources = append(a.sources, &source{cfg: sc, cap: c})
+	}
+	for i, spec := range cfg.Views {
+		v, err := formats.ParseView(spec)
+		if err != nil {
+			a.Close()
+			return nil, fmt.Errorf("views[%d]: %w", i, err)
+		}
+		var owner *source
+		for _, s := range a.sources {
+			if s.captures(v.From) {
+				if owner != nil {
+					a.Close()
+					return nil, fmt.Errorf("views[%d].from: %s is captured by two sources (%s and %s); capture it from one", i, v.From, owner.cfg.Name, s.cfg.Name)
+				}
+				owner = s
+			}
+		}
+		if owner == nil {
+			a.Close()
+			return nil, fmt.Errorf("views[%d].from: %s is not captured by any source; add %q to a source's databases or %q to its tables", i, v.From, v.From.DB, v.From.String())
+		}
+		owner.views = append(owner.views, v)
+	}
+	return a, nil
+}
+
+func (s *source) captures(t formats.TableID) bool {
+	return slices.Contains(s.cfg.Databases, t.DB) || slices.Contains(s.cfg.Tables, t.String())
+}
+
+// bind binds every view to its table's current schema on its source. The
+// errors name the view's config path.
+func (a *app) bind(ctx context.Context) ([]*formats.BoundView, error) {
+	index := map[string]int{}
+	for i, v := range a.cfg.Views {
+		index[v.Name] = i
+	}
+	var out []*formats.BoundView
+	for _, s := range a.sources {
+		if len(s.views) == 0 {
+			continue
+		}
+		var tables []formats.TableID
+		for _, v := range s.views {
+			if !slices.Contains(tables, v.From) {
+				tables = append(tables, v.From)
+			}
+		}
+		schemas, err := s.cap.Schemas(ctx, tables)
+		if err != nil {
+			return nil, fmt.Errorf("reading table schemas from source %s: %w", s.cfg.Name, err)
+		}
+		for _, v := range s.views {
+			sch, ok := schemas[v.From]
+			if !ok || sch == nil {
+				return nil, fmt.Errorf("views[%d].from: table %s does not exist on source %s", index[v.Name], v.From, s.cfg.Name)
+			}
+			bv, err := v.Bind(sch)
+			if err != nil {
+				return nil, fmt.Errorf("views[%d]: %w", index[v.Name], err)
+			}
+			out = append(out, bv)
+		}
+	}
+	return out, nil
+}
+
+func (a *app) Close() {
+	for _, s := range a.sources {
+		_ = s.cap.Close()
+	}
+	if a.rdb != nil {
+		_ = a.rdb.Close()
+	}
+}
