@@ -10,9 +10,25 @@ import (
 	"github.com/apache/arrow/go/v15/arrow/array"
 	"github.com/apache/arrow/go/v15/arrow/decimal128"
 	"github.com/apache/arrow/go/v15/arrow/memory"
+
+	"github.com/tidemark/tidemark/formats"
 )
 
-// ordersSchema is a 10-column orders table as formats.ArrowType maps it.
+// ordersColumns is a 10-column orders table.
+var ordersColumns = []formats.Column{
+	{Name: "id", Type: formats.Type{Kind: formats.KindBigInt}},
+	{Name: "customer_id", Type: formats.Type{Kind: formats.KindBigInt}},
+	{Name: "status", Type: formats.Type{Kind: formats.KindVarChar, Precision: 16}},
+	{Name: "amount", Type: formats.Type{Kind: formats.KindDecimal, Precision: 10, Scale: 2}},
+	{Name: "discount", Type: formats.Type{Kind: formats.KindDouble}, Nullable: true},
+	{Name: "quantity", Type: formats.Type{Kind: formats.KindInt, Unsigned: true}},
+	{Name: "created_at", Type: formats.Type{Kind: formats.KindDateTime, FSP: 6}},
+	{Name: "ship_date", Type: formats.Type{Kind: formats.KindDate}, Nullable: true},
+	{Name: "note", Type: formats.Type{Kind: formats.KindVarChar, Precision: 100}, Nullable: true},
+	{Name: "updated_at", Type: formats.Type{Kind: formats.KindTimestamp, FSP: 6}},
+}
+
+// ordersSchema is ordersColumns as formats.ArrowType maps them.
 func ordersSchema() *arrow.Schema {
 	return arrow.NewSchema([]arrow.Field{
 		{Name: "id", Type: arrow.PrimitiveTypes.Int64},
@@ -66,6 +82,16 @@ type countingWriter struct{ n int64 }
 
 func (c *countingWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
 
+func TestOrdersSchemaMatchesTypeMap(t *testing.T) {
+	s, err := SchemaOf(ordersColumns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.Arrow().Equal(ordersSchema()) {
+		t.Fatalf("type map gives %s, benchmark builds %s", s.Arrow(), ordersSchema())
+	}
+}
+
 // BenchmarkParquetEncode encodes a 1,000,000-row, 10-column orders table
 // from Arrow record batches of 64Ki rows, on one goroutine.
 func BenchmarkParquetEncode(b *testing.B) {
@@ -104,7 +130,7 @@ func BenchmarkParquetEncode(b *testing.B) {
 }
 
 func encodeAll(out io.Writer, recs []arrow.Record, codec Codec) error {
-	s, err := SchemaFromArrow(recs[0].Schema())
+	s, err := SchemaOf(ordersColumns)
 	if err != nil {
 		return err
 	}
