@@ -216,3 +216,20 @@ func (e *env) verify(t testing.TB) {
 func (e *env) workload(seed uint64, space int64) *workload.Generator {
 	return workload.New(e.db, "shop", seed, space)
 }
+
+func readFile(t testing.TB, path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// enableRebootstrap turns speed.rebootstrap_on_purge on in the config.
+func (e *env) enableRebootstrap(t testing.TB) {
+	s := readFile(t, e.cfg)
+	s = strings.Replace(s, "speed:\n", "speed:\n  rebootstrap_on_purge: true\n", 1)
+	if err := os.WriteFile(e.cfg, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

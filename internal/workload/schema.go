@@ -79,6 +79,10 @@ func Views(db string) string {
   - name: customers
     from: %[1]s.customers
     mirror: true
+  - name: orders
+    from: %[1]s.orders
+    mirror: true
+    columns: [id, customer_id, status, amount, created_at]
   - name: alltypes
     from: %[1]s.alltypes
     mirror: true
