@@ -39,7 +39,7 @@ type counters struct {
 	events     atomic.Int64
 }
 
-func (c *counters) Reconnected()                        { c.reconnects.Add(1) }
+func (c *counters) Reconnected()                      { c.reconnects.Add(1) }
 func (c *counters) Event(formats.TableID, formats.Op) { c.events.Add(1) }
 
 // source is a throwaway MariaDB with database "shop" and a Capture of it.

@@ -66,7 +66,8 @@ func (c *Capture) Stream(ctx context.Context, from formats.Position, out chan<- 
 		delay := backoff(c.cfg.ReconnectMin, c.cfg.ReconnectMax, failures)
 		c.log.Warn("binlog connection broken; reconnecting",
 			slog.String("source", c.addr()), slog.String("resume", st.resume.String()),
-			slog.Int("attempt", failures), slog.Duration("delay", delay), slog.Any("error", err))
+			slog.Int("attempt", failures), slog.Duration("delay", delay),
+			slog.String("error", err.Error())) // not Any: slog prints %+v, and go-mysql's errors carry stacks
 		select {
 		case <-ctx.Done():
 			return nil
