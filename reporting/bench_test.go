@@ -91,7 +91,7 @@ func BenchmarkViewQuery(b *testing.B) {
 	}
 }
 
-func loadBench(b *testing.B, st *redisview.Store, views map[string]*formats.BoundView, orders, customers []formats.Row) {
+func loadBench(b testing.TB, st *redisview.Store, views map[string]*formats.BoundView, orders, customers []formats.Row) {
 	b.Helper()
 	// Everything in generation 1 but the last 100 orders, which come
 	// through the speed layer.

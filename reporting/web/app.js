@@ -6,11 +6,11 @@
 
 const $ = (id) => document.getElementById(id);
 const TIME_NAME = /(^|_)(day|date|hour|month|year|week|time|ts)($|_)|_at$/i;
-const TIME_TYPE = /^(DATE|DATETIME|TIMESTAMP)/;
-const NUM_TYPE = /^(TINYINT|SMALLINT|MEDIUMINT|INT|BIGINT|DECIMAL|FLOAT|DOUBLE|YEAR)/;
+const TIME_TYPE = /^(date|datetime|timestamp)/i;
+const NUM_TYPE = /^(tinyint|smallint|mediumint|int|bigint|decimal|float|double|year)/i;
 const PAGE_ROWS = 500;
 
-const state = { views: [], view: null, order: [], timer: null, busy: false };
+const state = { views: [], view: null, order: [], timer: null, busy: false, again: false };
 
 function token() { return localStorage.getItem("tidemark.token") || ""; }
 
@@ -109,6 +109,9 @@ function buildControls(saved) {
   const msel = $("measure");
   const measures = view.columns.filter((c) => !c.key && isNumeric(c));
   msel.replaceChildren(...measures.map((c) => new Option(c.name, c.name)));
+  // Prefer a sum of money or amounts over a plain count for the picture.
+  const sum = measures.find((c) => /^(decimal|double|float)/i.test(c.type));
+  if (sum) msel.value = sum.name;
 }
 
 // The table's query: filters, the group_by subset (all keys checked means
@@ -144,8 +147,13 @@ function chartQuery(tk) {
 }
 
 async function refresh() {
-  if (!state.view || state.busy) return;
+  if (!state.view) return;
+  if (state.busy) {
+    state.again = true; // controls changed mid-request: ask again after it
+    return;
+  }
   state.busy = true;
+  state.again = false;
   try {
     const tq = tableQuery();
     const tk = timeKey(state.view);
@@ -162,6 +170,7 @@ async function refresh() {
     showError(err);
   } finally {
     state.busy = false;
+    if (state.again) refresh();
   }
 }
 
@@ -199,7 +208,7 @@ function renderTable(body, query) {
     const i = state.order.indexOf(c.name), j = state.order.indexOf("-" + c.name);
     th.textContent = c.name + (i >= 0 ? " ▲" : j >= 0 ? " ▼" : "");
     th.title = c.type;
-    if (c.key) th.className = "key";
+    th.className = (c.key ? "key " : "") + (isNumeric(c) ? "num" : "");
     th.addEventListener("click", () => {
       state.order = i >= 0 ? ["-" + c.name] : j >= 0 ? [] : [c.name];
       refresh();
