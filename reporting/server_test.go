@@ -5,9 +5,11 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"reflect"
 	"strings"
 	"testing"
@@ -732,3 +734,28 @@ func serve(srv *Server, path string) recorded {
 }
 
 func nil2reg() *prometheus.Registry { return prometheus.NewRegistry() }
+
+// Query (what `tidemark query` prints) is byte for byte the API's body.
+func TestQueryEqualsAPI(t *testing.T) {
+	f := newFixture(t, Config{})
+	now := time.Now()
+	f.srv.now = func() time.Time { return now } // lag_ms is part of the body
+	for _, q := range []string{"group_by=status", "join=customers:customer_id&format=csv", "format=gviz"} {
+		params, _ := url.ParseQuery(q)
+		var buf strings.Builder
+		if err := f.srv.Query(context.Background(), "revenue", params, &buf); err != nil {
+			t.Fatal(err)
+		}
+		if api := f.get(t, "/v1/views/revenue?"+q); buf.String() != string(api.body) {
+			t.Errorf("%s:\nQuery %s\nAPI   %s", q, buf.String(), api.body)
+		}
+	}
+	err := f.srv.Query(context.Background(), "revenue", url.Values{"limit": {"x"}}, io.Discard)
+	var qe *QueryError
+	if !errors.As(err, &qe) || qe.Status != 400 || qe.Param != "limit" {
+		t.Errorf("bad limit: %#v", err)
+	}
+	if err := f.srv.Query(context.Background(), "nope", nil, io.Discard); !errors.As(err, &qe) || qe.Status != 404 {
+		t.Errorf("unknown view: %v", err)
+	}
+}
