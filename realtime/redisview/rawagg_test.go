@@ -138,6 +138,12 @@ func TestAggEncoded(t *testing.T) {
 			if err := s.applyEncoded(ctx, []encodedApply{bad})[0]; err == nil {
 				t.Fatal("malformed state accepted")
 			}
+			dup := encodedApply{view: v, layout: layout, from: pos(200), to: pos(300), toSeg: 12, segs: []encodedSeg{
+				{seg: 12, fields: []string{"a", "1 1 1 1 1", "a", "1 1 1 1 1"}},
+			}}
+			if err := s.applyEncoded(ctx, []encodedApply{dup})[0]; err == nil {
+				t.Fatal("a group twice in one segment accepted")
+			}
 			if got := hgetall(t, b, "tm:{idem}:speed"); got["a"] != "1 1 99999999999999999999 1 0.25" {
 				t.Fatalf("speed after refused batch: %v", got)
 			}
@@ -180,8 +186,13 @@ func TestAggEncoded(t *testing.T) {
 				for range 1 + r.IntN(2) {
 					seg += uint64(r.IntN(2))
 					var fields []string
+					seen := map[string]bool{} // a segment's delta names each group once
 					for range 1 + r.IntN(6) {
-						fields = append(fields, "g"+strconv.Itoa(r.IntN(8)), randState())
+						g := "g" + strconv.Itoa(r.IntN(8))
+						if !seen[g] {
+							seen[g] = true
+							fields = append(fields, g, randState())
+						}
 					}
 					a.segs = append(a.segs, encodedSeg{seg: seg, fields: fields})
 					if segModel[seg] == nil {
