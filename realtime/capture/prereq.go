@@ -163,21 +163,18 @@ func (c *Capture) checkServerID(ctx context.Context, sourceID string) []Problem 
 	return nil
 }
 
-// tryReplication registers as a replica at the current position and reads
-// the first event: exactly what Stream needs of the account. It registers
+// tryReplication registers as a replica and reads the first event of the
+// oldest binlog (an empty file name asks for it, so the check needs no
+// other privilege): exactly what Stream needs of the account. It registers
 // under ServerID with its top bit flipped, because a second connection with
 // the capture's own id would make the source drop a running capture.
 func (c *Capture) tryReplication(ctx context.Context) error {
-	pos, err := c.CurrentPosition(ctx)
-	if err != nil {
-		return err
-	}
 	cfg := c.syncerConfig()
 	cfg.ServerID ^= 1 << 31
 	cfg.HeartbeatPeriod = 0
 	s := replication.NewBinlogSyncer(cfg)
 	defer s.Close()
-	st, err := s.StartSync(gomysql.Position{Name: pos.File, Pos: pos.Offset})
+	st, err := s.StartSync(gomysql.Position{Name: "", Pos: 4})
 	if err != nil {
 		return fmt.Errorf("registering as a replica: %w", err)
 	}
