@@ -110,7 +110,9 @@ func TablePrefix(t formats.TableID, g uint64) string {
 // ViewPrefix is the folder of a view's result in generation g.
 func ViewPrefix(view string, g uint64) string { return fmt.Sprintf("views/%s/gen=%d", view, g) }
 
-func stagingPrefix(g uint64) string { return fmt.Sprintf("_staging/gen=%d", g) }
+const stagingDir = "_staging/"
+
+func stagingPrefix(g uint64) string { return fmt.Sprintf("%sgen=%d", stagingDir, g) }
 
 // Generations returns the numbers of the published generations, ascending.
 func Generations(ctx context.Context, store lake.Store) ([]uint64, error) {

@@ -239,9 +239,10 @@ func prevName(p *Generation) string {
 	return fmt.Sprint(p.Generation)
 }
 
-// clearAttempt deletes what an earlier, dead attempt at generation g left.
+// clearAttempt deletes what an earlier, dead attempt at generation g left,
+// and any staged extract (only a running rebuild has one).
 func clearAttempt(ctx context.Context, store lake.Store, g uint64, o Options) error {
-	prefixes := []string{stagingPrefix(g) + "/"}
+	prefixes := []string{stagingDir}
 	for _, t := range o.Tables {
 		prefixes = append(prefixes, TablePrefix(t.ID, g)+"/")
 	}

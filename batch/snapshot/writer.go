@@ -50,6 +50,8 @@ type Writer struct {
 	part   *partitioner
 	opts   Options
 	open   map[string]*partFile
+	groups []rowGroup     // scratch of Write
+	index  map[string]int // scratch of Write
 	tick   int64
 	seq    map[string]int
 	files  []File
@@ -64,7 +66,6 @@ type partFile struct {
 	count     *countWriter
 	done      chan error
 	used      int64
-	rows      []int32 // this batch's rows of the partition
 }
 
 // NewWriter starts a snapshot under prefix ("tables/shop/orders/gen=3").
@@ -81,7 +82,7 @@ func NewWriter(store lake.Store, prefix string, s *Schema, spec PartitionSpec, o
 	}
 	return &Writer{
 		store: store, prefix: prefix, schema: s, part: p, opts: o,
-		open: map[string]*partFile{}, seq: map[string]int{},
+		open: map[string]*partFile{}, seq: map[string]int{}, index: map[string]int{},
 	}, nil
 }
 
@@ -99,31 +100,46 @@ func (w *Writer) Write(ctx context.Context, rec arrow.Record) error {
 		}
 		return w.writeRows(ctx, f, rec, nil)
 	}
-	var order []*partFile
+	// Group the rows by partition first, then write group by group: a
+	// file is done with this batch before the next one opens, so at most
+	// MaxOpenFiles are ever open.
+	groups := w.groups[:0]
+	index := w.index
+	clear(index)
 	for i := 0; i < n; i++ {
 		p, err := w.part.path(rec, i)
 		if err != nil {
 			return fmt.Errorf("partitioning %s: %w", w.prefix, err)
 		}
-		f := w.open[string(p)]
-		if f == nil {
-			if f, err = w.file(ctx, string(p)); err != nil {
-				return err
+		gi, ok := index[string(p)]
+		if !ok {
+			gi = len(groups)
+			index[string(p)] = gi
+			if gi < cap(groups) {
+				groups = groups[:gi+1]
+				groups[gi].path, groups[gi].rows = string(p), groups[gi].rows[:0]
+			} else {
+				groups = append(groups, rowGroup{path: string(p)})
 			}
 		}
-		if len(f.rows) == 0 {
-			order = append(order, f)
-		}
-		f.rows = append(f.rows, int32(i))
+		groups[gi].rows = append(groups[gi].rows, int32(i))
 	}
-	for _, f := range order {
-		rows := f.rows
-		f.rows = f.rows[:0]
-		if err := w.writeRows(ctx, f, rec, rows); err != nil {
+	w.groups = groups
+	for _, g := range groups {
+		f, err := w.file(ctx, g.path)
+		if err != nil {
+			return err
+		}
+		if err := w.writeRows(ctx, f, rec, g.rows); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+type rowGroup struct {
+	path string
+	rows []int32
 }
 
 func (w *Writer) writeRows(ctx context.Context, f *partFile, rec arrow.Record, rows []int32) error {
@@ -174,14 +190,12 @@ func (w *Writer) file(ctx context.Context, partition string) (*partFile, error) 
 	if len(w.open) >= w.opts.MaxOpenFiles {
 		var lru *partFile
 		for _, f := range w.open {
-			if len(f.rows) == 0 && (lru == nil || f.used < lru.used) {
+			if lru == nil || f.used < lru.used {
 				lru = f
 			}
 		}
-		if lru != nil {
-			if err := w.finish(lru); err != nil {
-				return nil, err
-			}
+		if err := w.finish(lru); err != nil {
+			return nil, err
 		}
 	}
 	seq := w.seq[partition]
