@@ -30,6 +30,7 @@ Usage:
   tidemark verify   -c FILE [VIEW ...]                    compare views with the source (exit 1 on difference)
   tidemark batch    -c FILE [--from-source]               one rebuild now
   tidemark athena ddl -c FILE                             Athena/Glue DDL for the lake
+  tidemark demo     -c FILE                               sample shop workload + service (make demo)
   tidemark version
 
 Every config key can be overridden by an environment variable, e.g.
@@ -86,6 +87,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdBatch(ctx, rest, stderr)
 	case "athena":
 		return cmdAthena(ctx, rest, stdout)
+	case "demo":
+		return cmdDemo(ctx, rest, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "tidemark", version)
 		return nil

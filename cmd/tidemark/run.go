@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/tidemark/tidemark/formats"
+	"github.com/tidemark/tidemark/internal/config"
 	"github.com/tidemark/tidemark/internal/serving"
 	"github.com/tidemark/tidemark/realtime"
 	"github.com/tidemark/tidemark/reporting"
@@ -33,8 +34,13 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	return cmdRunConfig(ctx, cfg, *roles, stderr)
+}
+
+// cmdRunConfig runs the service roles (comma-separated) until ctx ends.
+func cmdRunConfig(ctx context.Context, cfg *config.Config, roles string, stderr io.Writer) error {
 	want := map[string]bool{}
-	for _, r := range strings.Split(*roles, ",") {
+	for _, r := range strings.Split(roles, ",") {
 		r = strings.TrimSpace(r)
 		if !slices.Contains(allRoles, r) {
 			return &exitError{2, fmt.Errorf("--roles: unknown role %q (want %s)", r, strings.Join(allRoles, ", "))}

@@ -48,7 +48,16 @@ func applyEnv(c *Config, env []string) error {
 // isToolVariable exempts variables that configure tooling around the binary
 // rather than the service (test stack directories and the like).
 func isToolVariable(key string) bool {
-	return strings.HasPrefix(key, "STACK_") || strings.HasPrefix(key, "TEST_") || strings.HasPrefix(key, "BENCH_") || key == "CONFIG"
+	for _, p := range []string{"STACK_", "TEST_", "BENCH_", "DEMO_"} {
+		if strings.HasPrefix(key, p) {
+			return true
+		}
+	}
+	switch key {
+	case "CONFIG", "SCRIPTS", "BIN", "ROOT":
+		return true
+	}
+	return false
 }
 
 func collectLeaves(v reflect.Value, prefix string, out map[string]reflect.Value) {
