@@ -90,8 +90,7 @@ func TestDDLMidStream(t *testing.T) {
 		"ALTER TABLE shop.orders MODIFY COLUMN note VARCHAR(300) CHARACTER SET utf8mb4 NULL",
 		"ALTER TABLE shop.orders MODIFY COLUMN qty BIGINT NOT NULL",
 		"ALTER TABLE shop.orders DROP COLUMN extra",
-		"RENAME TABLE shop.customers TO shop.customers_old",
-		"RENAME TABLE shop.customers_old TO shop.customers",
+		"RENAME TABLE shop.customers TO shop.customers_old; INSERT INTO shop.customers_old (id, name, country, created_at) VALUES (-1, 'renamed', 'SE', NOW()); RENAME TABLE shop.customers_old TO shop.customers",
 		"ALTER TABLE shop.customers ADD COLUMN vip BOOL NOT NULL DEFAULT FALSE FIRST",
 	}
 	for _, s := range steps {
@@ -191,28 +190,7 @@ func TestBinlogPurged(t *testing.T) {
 	if err := g.Run(ctx, 100, 0); err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []string{"FLUSH BINARY LOGS", "FLUSH BINARY LOGS"} {
-		if _, err := e.db.ExecContext(ctx, q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var last string
-	rows, err := e.db.QueryContext(ctx, "SHOW BINARY LOGS")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var name string
-		var size any
-		if err := rows.Scan(&name, &size); err != nil {
-			t.Fatal(err)
-		}
-		last = name
-	}
-	rows.Close()
-	if _, err := e.db.ExecContext(ctx, "PURGE BINARY LOGS TO '"+last+"'"); err != nil {
-		t.Fatal(err)
-	}
+	e.purgeBinlogs(t)
 	p = e.start(t)
 	select {
 	case <-p.done:

@@ -233,3 +233,48 @@ func (e *env) enableRebootstrap(t testing.TB) {
 		t.Fatal(err)
 	}
 }
+
+// purgeBinlogs rotates the binlog and purges every file but the newest.
+// MariaDB keeps a file until InnoDB has checkpointed its transactions (the
+// binlog checkpoint), warning instead of purging, so it retries until the
+// oldest file left is the newest one.
+func (e *env) purgeBinlogs(t testing.TB) {
+	t.Helper()
+	ctx := context.Background()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, err := e.db.ExecContext(ctx, "FLUSH BINARY LOGS"); err != nil {
+			t.Fatal(err)
+		}
+		var files []string
+		rows, err := e.db.QueryContext(ctx, "SHOW BINARY LOGS")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cols, _ := rows.Columns()
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			var name string
+			vals[0] = &name
+			for i := 1; i < len(cols); i++ {
+				vals[i] = new(any)
+			}
+			if err := rows.Scan(vals...); err != nil {
+				t.Fatal(err)
+			}
+			files = append(files, name)
+		}
+		rows.Close()
+		last := files[len(files)-1]
+		if len(files) == 1 {
+			return
+		}
+		if _, err := e.db.ExecContext(ctx, "PURGE BINARY LOGS TO '"+last+"'"); err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("MariaDB would not purge binlogs before %s: %v", last, files)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
