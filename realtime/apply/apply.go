@@ -97,7 +97,7 @@ func New(store Store, in <-chan *formats.Txn, cfg Config) (*Applier, error) {
 			return nil, fmt.Errorf("view %s listed twice", v.Name)
 		}
 		seen[v.Name] = true
-		vs := &viewState{view: v, bound: map[*formats.TableSchema]*formats.BoundView{}}
+		vs := &viewState{view: v, bound: map[*formats.TableSchema]binding{}}
 		a.views = append(a.views, vs)
 		a.byTable[v.From] = append(a.byTable[v.From], vs)
 	}

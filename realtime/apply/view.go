@@ -8,10 +8,16 @@ import (
 	"github.com/tidemark/tidemark/realtime/redisview"
 )
 
+// binding is the view bound to one schema.
+type binding struct {
+	b  *formats.BoundView
+	fp string // mirror: redisview.MirrorFingerprint(b)
+}
+
 // viewState is one view's position and its pending batch.
 type viewState struct {
 	view  *formats.View
-	bound map[*formats.TableSchema]*formats.BoundView
+	bound map[*formats.TableSchema]binding
 
 	// As stored in Redis (after the last successful apply).
 	ckpt        formats.Position
@@ -50,19 +56,23 @@ func (vs *viewState) commit() {
 // bind returns the view bound to schema s, binding it on first sight of s:
 // rows decode with the schema they were written under, and a DDL gives
 // later events a new schema pointer.
-func (vs *viewState) bind(s *formats.TableSchema) (*formats.BoundView, error) {
+func (vs *viewState) bind(s *formats.TableSchema) (binding, error) {
 	if s == nil {
-		return nil, fmt.Errorf("view %s: event without schema", vs.view.Name)
+		return binding{}, fmt.Errorf("view %s: event without schema", vs.view.Name)
 	}
 	if b, ok := vs.bound[s]; ok {
 		return b, nil
 	}
-	b, err := vs.view.Bind(s)
+	bv, err := vs.view.Bind(s)
 	if err != nil {
 		if errors.Is(err, formats.ErrShapeChanged) {
-			return nil, fmt.Errorf("view %s: %w; reset and bootstrap the view again", vs.view.Name, err)
+			return binding{}, fmt.Errorf("view %s: %w; reset and bootstrap the view again", vs.view.Name, err)
 		}
-		return nil, fmt.Errorf("binding view %s: %w", vs.view.Name, err)
+		return binding{}, fmt.Errorf("binding view %s: %w", vs.view.Name, err)
+	}
+	b := binding{b: bv}
+	if vs.view.Mirror {
+		b.fp = redisview.MirrorFingerprint(bv)
 	}
 	// Schemas are few; dropping the cache when it grows keeps memory
 	// bounded across many DDLs without tracking which schemas are gone.
@@ -80,7 +90,7 @@ func (vs *viewState) add(t *formats.Txn, ev *formats.Event) error {
 		return err
 	}
 	if vs.view.Mirror {
-		return vs.addMirror(b, t, ev)
+		return vs.addMirror(b.b, b.fp, t, ev)
 	}
 	var d formats.Delta
 	if n := len(vs.segs); n > 0 && vs.segs[n-1].Seg == vs.pendSeg {
@@ -89,11 +99,11 @@ func (vs *viewState) add(t *formats.Txn, ev *formats.Event) error {
 		d = formats.Delta{}
 		vs.segs = append(vs.segs, redisview.SegDelta{Seg: vs.pendSeg, Delta: d})
 	}
-	return b.Accumulate(*ev, d)
+	return b.b.Accumulate(*ev, d)
 }
 
-func (vs *viewState) addMirror(b *formats.BoundView, t *formats.Txn, ev *formats.Event) error {
-	if fp := redisview.MirrorFingerprint(b); fp != vs.lastFP {
+func (vs *viewState) addMirror(b *formats.BoundView, fp string, t *formats.Txn, ev *formats.Event) error {
+	if fp != vs.lastFP {
 		if vs.lastFP != "" && len(vs.changes) > 0 {
 			// Rows of two layouts must not share one batch: the store
 			// refuses the batch, and the view must be rebuilt anyway.
