@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -387,4 +388,124 @@ func TestClassify(t *testing.T) {
 			t.Errorf("purged error %q does not name %s", err, pos.File)
 		}
 	}
+}
+
+// proxy forwards TCP connections to a server; freeze stalls the
+// connections open at that moment forever (a network partition that
+// sends no reset) while new connections go through.
+type proxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	frozen []chan struct{}
+	live   []chan struct{}
+}
+
+func newProxy(t testing.TB, target string) *proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln, target: target}
+	t.Cleanup(func() {
+		ln.Close()
+		p.mu.Lock()
+		for _, f := range append(p.frozen, p.live...) {
+			select {
+			case <-f:
+			default:
+				close(f)
+			}
+		}
+		p.mu.Unlock()
+	})
+	go p.serve()
+	return p
+}
+
+func (p *proxy) port() int { return p.ln.Addr().(*net.TCPAddr).Port }
+
+func (p *proxy) serve() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		s, err := net.Dial("tcp", p.target)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		gate := make(chan struct{}) // closed: the connection is dropped
+		p.mu.Lock()
+		p.live = append(p.live, gate)
+		p.mu.Unlock()
+		frozen := func() bool {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			return slices.Contains(p.frozen, gate)
+		}
+		pipe := func(dst, src net.Conn) {
+			buf := make([]byte, 32<<10)
+			for {
+				n, err := src.Read(buf)
+				for frozen() {
+					select {
+					case <-gate:
+						return
+					case <-time.After(10 * time.Millisecond):
+					}
+				}
+				if n > 0 {
+					if _, werr := dst.Write(buf[:n]); werr != nil {
+						return
+					}
+				}
+				if err != nil {
+					dst.Close()
+					return
+				}
+			}
+		}
+		go pipe(s, c)
+		go pipe(c, s)
+	}
+}
+
+func (p *proxy) freeze() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.frozen = append(p.frozen, p.live...)
+	p.live = nil
+}
+
+// TestStreamReconnectAfterSilence: a replication connection that goes
+// silent (no data, no reset) is given up after three heartbeat periods and
+// the stream resumes exactly; a healthy idle one is kept.
+func TestStreamReconnectAfterSilence(t *testing.T) {
+	s := newSource(t, nil)
+	s.exec(t, "CREATE TABLE shop.t (id BIGINT PRIMARY KEY, v INT)")
+	p := newProxy(t, s.m.Addr())
+	c := s.clone(t, func(c *Config) { c.Port = p.port(); c.Metrics = s.metrics })
+	col := collect(t, c, s.pos(t))
+	w := startWriter(t, s.db)
+	time.Sleep(500 * time.Millisecond)
+	w.stop()
+	time.Sleep(4 * time.Second) // idle, heartbeats only
+	if n := s.metrics.reconnects.Load(); n != 0 {
+		t.Fatalf("%d reconnects on a healthy idle connection", n)
+	}
+	p.freeze()
+	w = startWriter(t, s.db)
+	deadline := time.Now().Add(20 * time.Second)
+	for s.metrics.reconnects.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no reconnect after the connection went silent")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	w.stop()
+	checkExactlyOnce(t, s, col.wait(t, s.pos(t), 30*time.Second))
 }

@@ -120,18 +120,19 @@ func (c *Capture) session(ctx context.Context, st *streamState, out chan<- *form
 
 	var pending *formats.Txn // newest empty Txn not sent yet
 	lastEvent := time.Now()
+	w := &waiter{parent: ctx}
+	defer w.stop()
 	for {
-		wait := time.Duration(-1)
+		var deadline time.Time
 		if c.cfg.Heartbeat > 0 {
-			wait = time.Until(lastEvent.Add(3 * c.cfg.Heartbeat))
+			deadline = lastEvent.Add(3 * c.cfg.Heartbeat)
 		}
 		if pending != nil {
-			due := time.Until(st.lastEmpty.Add(c.cfg.IdleTxnInterval))
-			if wait < 0 || due < wait {
-				wait = due
+			if due := st.lastEmpty.Add(c.cfg.IdleTxnInterval); deadline.IsZero() || due.Before(deadline) {
+				deadline = due
 			}
 		}
-		ev, err := getEvent(ctx, streamer, wait)
+		ev, err := w.get(streamer, deadline)
 		if errors.Is(err, errWaited) {
 			if pending != nil && time.Since(st.lastEmpty) >= c.cfg.IdleTxnInterval {
 				if !c.send(ctx, st, out, pending) {
@@ -194,22 +195,39 @@ func (c *Capture) send(ctx context.Context, st *streamState, out chan<- *formats
 
 var errWaited = errors.New("no event within the wait")
 
-// getEvent waits for the next event; wait < 0 waits until ctx is done,
-// otherwise errWaited is returned after wait.
-func getEvent(ctx context.Context, s *replication.BinlogStreamer, wait time.Duration) (*replication.BinlogEvent, error) {
-	if wait < 0 {
-		return s.GetEvent(ctx)
+// waiter bounds the waits for events without a timer per event: its
+// context is replaced only when it has fired or a nearer deadline is
+// wanted. A wait may so end before the deadline asked for; the caller
+// re-checks what it waits for and waits again.
+type waiter struct {
+	parent   context.Context
+	ctx      context.Context
+	cancel   context.CancelFunc
+	deadline time.Time
+}
+
+// get returns the next event, or errWaited once the wait's deadline has
+// passed; a zero deadline waits until parent is done.
+func (w *waiter) get(s *replication.BinlogStreamer, deadline time.Time) (*replication.BinlogEvent, error) {
+	if deadline.IsZero() {
+		return s.GetEvent(w.parent)
 	}
-	if wait == 0 {
-		wait = time.Millisecond
+	if w.ctx == nil || w.ctx.Err() != nil || deadline.Before(w.deadline) {
+		w.stop()
+		w.ctx, w.cancel = context.WithDeadline(w.parent, deadline)
+		w.deadline = deadline
 	}
-	wctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	ev, err := s.GetEvent(wctx)
-	if err != nil && ctx.Err() == nil && wctx.Err() != nil {
+	ev, err := s.GetEvent(w.ctx)
+	if err != nil && w.parent.Err() == nil && w.ctx.Err() != nil {
 		return nil, errWaited
 	}
 	return ev, err
+}
+
+func (w *waiter) stop() {
+	if w.cancel != nil {
+		w.cancel()
+	}
 }
 
 // syncerConfig is the go-mysql replication client configuration. Retries
