@@ -3,6 +3,7 @@ package capture
 import (
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 // copied again.
 type assembler struct {
 	flavor string
+	log    *slog.Logger
 	tables *tableCache
 	// file is the binlog file the events come from, advanced by rotate
 	// events (the first event of every session is a rotate naming the
@@ -41,8 +43,8 @@ type savepoint struct {
 	n    int
 }
 
-func newAssembler(flavor string, tables *tableCache, file string) *assembler {
-	return &assembler{flavor: flavor, tables: tables, file: file}
+func newAssembler(flavor string, log *slog.Logger, tables *tableCache, file string) *assembler {
+	return &assembler{flavor: flavor, log: log, tables: tables, file: file}
 }
 
 // at names the position of the event with header h, for error messages.
@@ -169,6 +171,17 @@ func (a *assembler) query(h *replication.EventHeader, e *replication.QueryEvent,
 	case "SAVEPOINT":
 		a.savepoints = append(a.savepoints, savepoint{name: strings.Trim(strings.TrimSpace(rest), "`"), n: len(a.events)})
 		return nil, nil
+	case "TRUNCATE", "DROP":
+		truncated, dropped := a.unloggedDelete(string(e.Schema), q)
+		if len(truncated) > 0 {
+			return nil, fatal(fmt.Errorf("%w: %s at %s (%.80s): the binlog does not list the deleted rows; "+
+				"re-bootstrap with --rebootstrap (and use DELETE, which is logged row by row, to empty a captured table)",
+				ErrUnloggedDelete, truncated[0], a.at(h), q))
+		}
+		for _, t := range dropped {
+			a.log.Warn("a captured table was dropped on the source; its last rows stay in the captured state",
+				slog.String("table", t.String()), slog.String("at", a.at(h)))
+		}
 	case "XA":
 		return nil, fatal(fmt.Errorf("%w: binlog at %s: XA transactions are not supported (%.60s)", ErrPrerequisite, a.at(h), q))
 	case "INSERT", "UPDATE", "DELETE", "REPLACE", "LOAD":

@@ -71,7 +71,8 @@ type Config struct {
 // caller (Prometheus in cmd/tidemark).
 type Metrics interface {
 	// Reconnected is called each time Stream has re-established a broken
-	// replication session.
+	// replication session (the server sent the first event from the
+	// resume position).
 	Reconnected()
 	// Event is called once per row change delivered on the out channel.
 	Event(table formats.TableID, op formats.Op)

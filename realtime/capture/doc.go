@@ -50,6 +50,10 @@
 // half read is dropped and read again whole, so nothing is sent twice or
 // skipped. Errors that reconnecting cannot cure end Stream: ErrPurged (the
 // binlog file needed is gone: re-bootstrap), ErrPrerequisite (the binlog
-// shows a source not configured for ROW/FULL/FULL capture), access errors
-// and decoding errors.
+// shows a source not configured for ROW/FULL/FULL capture: a statement-logged
+// row change in a captured database, partial row images, missing row
+// metadata, XA transactions), ErrUnloggedDelete (TRUNCATE of a captured
+// table, whose deleted rows the binlog does not list), access errors and
+// decoding errors. DROP TABLE of a captured table is logged at Warn only:
+// the table is gone, its last rows stay wherever they were delivered.
 package capture

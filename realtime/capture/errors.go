@@ -21,6 +21,12 @@ var ErrPurged = errors.New("binlog position purged on the source")
 // (statement-based logging, partial row images, no full row metadata).
 var ErrPrerequisite = errors.New("source prerequisite not met")
 
+// ErrUnloggedDelete is matched by the error Stream returns when a
+// statement emptied a captured table without logging its rows (TRUNCATE
+// TABLE): the deletes cannot be delivered, so the captured state would
+// silently diverge from the source. Re-bootstrap the table.
+var ErrUnloggedDelete = errors.New("rows of a captured table were deleted without row events")
+
 // purgedError names the position that is gone and how to recover.
 type purgedError struct {
 	pos    formats.Position

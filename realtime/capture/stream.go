@@ -113,10 +113,7 @@ func (c *Capture) session(ctx context.Context, st *streamState, out chan<- *form
 	if err != nil {
 		return fmt.Errorf("starting replication at %s: %w", st.resume, err)
 	}
-	if st.reconnect && c.cfg.Metrics != nil {
-		c.cfg.Metrics.Reconnected()
-	}
-	asm := newAssembler(c.cfg.Flavor, newTableCache(c.captured), st.resume.File)
+	asm := newAssembler(c.cfg.Flavor, c.log, newTableCache(c.captured), st.resume.File)
 
 	var pending *formats.Txn // newest empty Txn not sent yet
 	lastEvent := time.Now()
@@ -153,6 +150,10 @@ func (c *Capture) session(ctx context.Context, st *streamState, out chan<- *form
 			return err
 		}
 		lastEvent = time.Now()
+		if !st.progressed && st.reconnect && c.cfg.Metrics != nil {
+			// The server accepted the position: the session is re-established.
+			c.cfg.Metrics.Reconnected()
+		}
 		st.progressed = true
 		txn, err := asm.feed(ev)
 		if err != nil {
