@@ -499,6 +499,11 @@ func quoteEnumValue(s string) string {
 // "point", ...). Display widths and ZEROFILL do not change the type;
 // "tinyint(1)" is a TINYINT. An unknown type (MariaDB's uuid or inet6, MySQL's
 // vector) is an error naming it.
+//
+// MariaDB (10.11 at least) writes 4-byte characters of ENUM and SET values
+// as '?' in COLUMN_TYPE and SHOW CREATE TABLE; where that matters (decoding
+// the binlog's indexes, ordering) take Elems from the binlog table map
+// (binlog_row_metadata=FULL), which has them right.
 func ParseColumnType(columnType string) (Type, error) {
 	t, err := parseColumnType(strings.TrimSpace(columnType))
 	if err != nil {
@@ -949,7 +954,11 @@ const typeDocNotes = `
   "[-]HH:MM:SS[.ffffff]"; Arrow duration[us]; microseconds as a BIGINT in Parquet, Athena and
   Redshift; interval in PostgreSQL.
 - **ENUM** is its label ("" for MySQL's invalid-value 0), **SET** its labels in declaration
-  order joined by ",". They sort as MySQL sorts them: by index and by bit mask.
+  order joined by ",". They sort as MySQL sorts them: by index and by bit mask. MariaDB
+  writes 4-byte characters of ENUM/SET values as '?' in information_schema and SHOW CREATE
+  TABLE: the values of a column's Type come from the binlog table map, which has them right.
+- **YEAR** is an ` + "`int64`" + ` (0 for the zero year); YEAR(2) is the full year (24 is 2024), which
+  needs the column's type from information_schema on the snapshot path.
 - **JSON** columns are their text with insignificant white space removed (key order and
   number spellings as the server gives them), in the API inside a JSON string. MariaDB's JSON
   is a LONGTEXT and maps as text.

@@ -546,7 +546,9 @@ func normalizeJSON(s string) string {
 // only right when the session time_zone is '+00:00'). GEOMETRY is selected
 // as stored (SRID then WKB, exactly the binlog's bytes), not ST_AsBinary,
 // which may reorder axes for geographic SRIDs on MySQL 8. BIT arrives as
-// its big-endian bytes, YEAR(2) as two digits.
+// its big-endian bytes. YEAR(2) arrives as its last two digits, so t must
+// say YEAR(2) (Precision 2), as ParseColumnType does; the binlog table map
+// cannot tell it.
 //
 // raw is copied; the caller may reuse it.
 func FromText(t Type, raw []byte) (any, error) {
@@ -573,7 +575,9 @@ func fromText(t Type, raw []byte) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		if len(s) == 2 { // YEAR(2): 70..99 are 19xx, 00..69 are 20xx
+		// YEAR(2) travels as its two digits, unpadded ("5" is 2005):
+		// 70..99 are 19xx, 0..69 are 20xx.
+		if t.Precision == 2 && y < 100 {
 			if y < 70 {
 				y += 2000
 			} else {

@@ -261,6 +261,8 @@ func TestFromText(t *testing.T) {
 		{"year(4)", "0000", int64(0)},
 		{"year(2)", "24", int64(2024)},
 		{"year(2)", "70", int64(1970)},
+		{"year(2)", "0", int64(2000)},
+		{"year(2)", "5", int64(2005)},
 		{"bit(64)", "\xff\xff\xff\xff\xff\xff\xff\xff", uint64(math.MaxUint64)},
 		{"bit(10)", "\x02\x01", uint64(513)},
 		{"decimal(12,2)", "-12.50", Decimal("-12.50")},
