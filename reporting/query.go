@@ -269,7 +269,7 @@ func (q *query) parseFilter(param string, vals []string) (filter, *apiError) {
 		}
 		return filter{}, err
 	}
-	if !c.Mirror && !q.view.cols[c.Index].Key {
+	if !c.Mirror && !q.view.cols[c.Index].Key && !q.view.mirror {
 		return filter{}, badParam(param, "%q is a measure; filters apply to group keys (%s) and joined mirror columns", name, q.view.keyNames())
 	}
 	f := filter{col: c, param: param}

@@ -319,6 +319,10 @@ func TestMirrorAndRowLookup(t *testing.T) {
 	if rows := r.rows(t); len(rows) != 2 || rows[0]["name"] != `"Ada"` || rows[1]["name"] != `"Linus"` {
 		t.Errorf("mirror view rows %v (%s)", rows, r.body)
 	}
+	r = f.get(t, "/v1/views/customers?id=1&id=2&id=3&country=US")
+	if rows := r.rows(t); len(rows) != 1 || rows[0]["name"] != `"Grace"` {
+		t.Errorf("mirror rows filtered by a column %v (%s)", rows, r.body)
+	}
 	if r := f.get(t, "/v1/views/customers"); r.code != 400 || !strings.Contains(string(r.body), "primary key") {
 		t.Errorf("mirror without key: %d %s", r.code, r.body)
 	}
