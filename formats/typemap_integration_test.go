@@ -37,7 +37,7 @@ const allTypesDDL = "CREATE TABLE tm_types.alltypes (" +
 	") DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci"
 
 // allTypesRows are the edge values, one INSERT per row, in a lax sql_mode so
-// that the zero dates and ENUM's ” error value can be stored.
+// that the zero dates and ENUM's empty error value can be stored.
 var allTypesRows = []string{
 	// minimums and negatives
 	`(1, -128, 0, -32768, 0, -8388608, 0, -2147483648, 0, -9223372036854775808, 0, -1,

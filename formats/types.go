@@ -436,8 +436,8 @@ const (
 )
 
 // String returns t in MySQL's COLUMN_TYPE spelling without display widths,
-// e.g. "int unsigned", "decimal(12,2)", "datetime(6)", "enum('a','b”c')";
-// ParseColumnType reads it back.
+// e.g. "int unsigned", "decimal(12,2)", "datetime(6)", "enum('a','b')" (a quote inside a value
+// doubled, a backslash escaped); ParseColumnType reads it back.
 func (t Type) String() string {
 	k := t.Kind.String()
 	switch t.Kind {
@@ -495,7 +495,7 @@ func quoteEnumValue(s string) string {
 
 // ParseColumnType parses a column type as information_schema.COLUMNS.COLUMN_TYPE
 // spells it ("int(10) unsigned", "decimal(12,2)", "datetime(6)",
-// "enum('a','b”c')", "bit(5)", "varchar(20)", "longtext", "year(4)",
+// "enum('a','b')", "bit(5)", "varchar(20)", "longtext", "year(4)",
 // "point", ...). Display widths and ZEROFILL do not change the type;
 // "tinyint(1)" is a TINYINT. An unknown type (MariaDB's uuid or inet6, MySQL's
 // vector) is an error naming it.
@@ -668,8 +668,8 @@ func parseTypeArgs(s string) ([]int, string, error) {
 	return args, s[end+1:], nil
 }
 
-// parseTypeElems parses "('a','b”c')..." (quotes doubled or backslash-escaped,
-// as COLUMN_TYPE writes them) into its values and what follows.
+// parseTypeElems parses "('a','b')..." (a quote inside a value doubled or
+// backslash-escaped, as COLUMN_TYPE writes them) into its values and what follows.
 func parseTypeElems(s string) ([]string, string, error) {
 	elems := []string{}
 	i := 1 // past "("

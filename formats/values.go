@@ -253,7 +253,7 @@ func cmpDecimal(a, b Decimal) int {
 //   - DECIMAL: its text; FLOAT: float32; DOUBLE: float64.
 //   - DATE, DATETIME, TIMESTAMP, TIME: text, with exactly fsp fraction digits.
 //   - YEAR: int, 0 or 1901..2155.
-//   - ENUM: int64 index, 1-based, 0 for the ” error value; SET: int64 bit
+//   - ENUM: int64 index, 1-based, 0 for the empty error value; SET: int64 bit
 //     mask. Both need t.Elems (binlog_row_metadata=FULL or the schema).
 //   - BIT: int64 (BIT(64) may be negative: reinterpreted as uint64).
 //   - CHAR, VARCHAR, BINARY, VARBINARY: string; TEXT, BLOB, MariaDB JSON
@@ -710,7 +710,7 @@ func kindIsNumeric(k Kind) bool {
 // FormatText returns v, a canonical value of type t, as text: the spellings
 // of AppendJSON without JSON quoting or escaping (DECIMAL "-12.50", dates
 // "YYYY-MM-DD", binary as base64, a JSON column as its text). NULL is "":
-// a caller that must tell NULL from ” checks v == nil first. It is the
+// a caller that must tell NULL from the empty string checks v == nil first. It is the
 // form CSV output and API query parameters use; ParseText reads it back.
 func FormatText(t Type, v any) string {
 	switch x := v.(type) {
@@ -857,7 +857,7 @@ func CompareValues(t Type, a, b any) int {
 	return strings.Compare(FormatText(t, a), FormatText(t, b))
 }
 
-// enumIndexOf is a label's 1-based declaration index; ” and unknown labels
+// enumIndexOf is a label's 1-based declaration index; the empty error value and unknown labels
 // are 0, as MySQL's error value is.
 func enumIndexOf(t Type, label string) int {
 	for i, e := range t.Elems {
