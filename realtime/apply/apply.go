@@ -42,7 +42,7 @@ type Config struct {
 	// (formats.ParseView); the applier binds them to each event's schema.
 	Views []*formats.View
 	// SegmentWidth is the time span of a speed segment (see
-	// redisview.NextSegment); it must be the same for every sink of a
+	// redisview.SegmentOf); it must be the same for every sink of a
 	// source. 0 means 10s.
 	SegmentWidth time.Duration
 	// MaxBatchEvents and MaxBatchTxns bound one batch (and so the
@@ -127,7 +127,7 @@ func (a *Applier) reload(ctx context.Context, vs *viewState) error {
 	if err != nil {
 		return fmt.Errorf("reading checkpoint of view %s: %w", vs.view.Name, err)
 	}
-	vs.ckpt, vs.seg, vs.cutSeg = m.Checkpoint, m.Segment, m.CutSegment
+	vs.ckpt, vs.seg = m.Checkpoint, m.Segment
 	vs.fingerprint = m.Fingerprint
 	return nil
 }
@@ -288,7 +288,7 @@ func (a *Applier) accumulate(txns []*formats.Txn, views []*viewState) error {
 		for _, vs := range views {
 			vs.active = vs.pendTo.Less(t.Pos)
 			if vs.active {
-				vs.pendSeg = redisview.NextSegment(vs.pendSeg, vs.cutSeg, t.CommitTime, a.cfg.SegmentWidth)
+				vs.pendSeg = redisview.SegmentOf(vs.pendSeg, t.CommitTime, a.cfg.SegmentWidth)
 				vs.pendTo = t.Pos
 				vs.advance = true
 			}

@@ -165,7 +165,7 @@ func bootstrap(t testing.TB, s *redisview.Store, w *workload, views []*formats.V
 	t.Helper()
 	ctx := context.Background()
 	cut := w.pos()
-	cutSeg := uint64(w.now.Unix()) / uint64(width/time.Second)
+	const cutSeg = 0 // a snapshot position is no segment boundary: generation 0 covers no segment
 	for _, v := range views {
 		if err := s.Reset(ctx, v.Name); err != nil {
 			t.Fatal(err)
@@ -437,12 +437,11 @@ func TestPublishWhileLagging(t *testing.T) {
 	ctx := context.Background()
 	w := newWorkload(t, 5)
 	bootstrap(t, s, w, testViews(t), width)
-	seg := uint64(w.now.Unix()) / uint64(width/time.Second) // the bootstrap's cut segment
-	cutSeg0 := seg
+	var seg uint64 // the bootstrap's cut segment
 	var txns []*formats.Txn
 	for range 100 {
 		tx := w.txn()
-		seg = redisview.NextSegment(seg, cutSeg0, tx.CommitTime, width)
+		seg = redisview.SegmentOf(seg, tx.CommitTime, width)
 		txns = append(txns, tx)
 	}
 	cut, cutTime, cutSeg := w.pos(), w.now, seg

@@ -27,7 +27,7 @@
 // view, every transaction at or before that view's checkpoint. A batch
 // that was applied before a crash is a no-op when replayed (the script
 // sees the checkpoint at or past the batch's end). Segments follow
-// redisview.NextSegment from the stored (checkpoint, segment), so the
+// redisview.SegmentOf from the stored (checkpoint, segment), so the
 // replay files every transaction in the same segment.
 //
 // A publish of a batch generation whose cut is past a lagging view's

@@ -21,7 +21,7 @@ type viewState struct {
 
 	// As stored in Redis (after the last successful apply).
 	ckpt        formats.Position
-	seg, cutSeg uint64
+	seg         uint64
 	fingerprint string // of the stored state
 
 	// The pending batch: the transactions after ckpt up to pendTo, whose

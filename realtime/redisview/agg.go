@@ -54,9 +54,11 @@ func tokenLayout(fp string) string {
 //     after a crash);
 //   - checkpoint != from: a *FenceError (ErrFenced);
 //   - else every segment's delta is added to the segment and to the
-//     running total, except segments the published generation covers
-//     (Seg <= its cut segment: the batch has them), and the checkpoint
-//     becomes (to, toSeg).
+//     running total, and the checkpoint becomes (to, toSeg).
+//
+// Positions, not segment ids, decide what is applied: a batch at or before
+// the published cut never gets here (the publish moved the checkpoint to
+// the cut, so its writer is fenced or the batch is a no-op).
 func (s *Store) ApplyAgg(ctx context.Context, view *formats.View, from, to formats.Position, toSeg uint64, deltas []SegDelta) error {
 	return s.ApplyAggs(ctx, []AggApply{{View: view, From: from, To: to, ToSeg: toSeg, Deltas: deltas}})[0]
 }
@@ -209,8 +211,10 @@ func (s *Store) LoadBatch(ctx context.Context, view *formats.View, gen uint64, g
 // If the view's checkpoint is before cut (or absent: the bootstrap), it
 // becomes (cut, cutSeg).
 //
-// cut must be the last commit of segment cutSeg: every later transaction
-// is in a later segment (see the package documentation). Publishing the
+// cut must be the last commit of segment cutSeg (SegmentOf): every later
+// transaction is in a later segment. The bootstrap's cut, a snapshot
+// position, is no segment boundary, so generation 0 publishes cutSeg 0
+// (it covers no segment; see the package documentation). Publishing the
 // published generation again with the same cut is a no-op; an older
 // generation or cut is refused with ErrStaleGeneration.
 func (s *Store) PublishAgg(ctx context.Context, view *formats.View, gen uint64, cut formats.Position, cutSeg uint64, cutTime time.Time) error {

@@ -58,24 +58,31 @@
 // The stream is cut into segments at transaction boundaries. A
 // transaction's segment is
 //
-//	seg = max(prev, ⌊commit_time / width⌋, cutSeg + 1)
+//	seg = max(prev, ⌊commit_time / width⌋)
 //
-// (NextSegment): prev is the segment of the transaction before it (the
-// checkpointed seg after a restart), and cutSeg the segment of the last
-// published cut. The rule depends only on the stream and the checkpoint,
-// so every sink reproduces the same boundaries after a restart, and
-// segment ids never decrease. The cutSeg + 1 term matters only right after
-// the bootstrap, whose cut (a snapshot position) is not a natural boundary:
-// transactions after it must not share its segment. Every later cut is the
-// last commit of a segment, so the term changes nothing there.
+// (SegmentOf, the same rule as the changelog archive's): prev is the
+// segment of the transaction before it, which after a restart is the seg
+// checkpointed with the view. The rule depends only on the stream and the
+// checkpoint, so every sink reproduces the same boundaries after a
+// restart, and segment ids never decrease. A segment ends when a
+// transaction of a later segment arrives, so a generation's cut E(k), the
+// last commit of segment k, is followed only by transactions of segments
+// > k.
 //
-// Publishing generation g with cut in segment k drops segments <= k (the
-// batch covers them) and recomputes the running total from the rest, in
-// one script step; ApplyAgg skips deltas of segments <= k for the same
-// reason, which makes a lagging writer crossing the cut harmless. When the
-// speed layer is behind the cut, the publish moves its checkpoint to the
-// cut; the writer's next batch is then fenced (its from is older), and the
-// writer resumes from the stored checkpoint (see realtime/apply).
+// Publishing generation g with cut E(k) drops segments <= k (the batch
+// covers them) and recomputes the running total from the rest, in one
+// script step. The bootstrap is the exception: its cut is a snapshot
+// position inside some segment, so generation 0 is published with cut
+// segment 0 and drops nothing; the views' checkpoint (cut, 0) makes the
+// first transaction after it land in ⌊commit_time / width⌋, as in the
+// archive.
+//
+// Positions, not segment ids, decide what a view applies: when the speed
+// layer is behind a publish's cut, the publish moves its checkpoint to the
+// cut, the writer's next batch is fenced (its from is older) and the writer
+// resumes from the stored checkpoint (see realtime/apply). ApplyAgg
+// therefore never skips a segment: a transaction after the checkpoint is
+// after the cut.
 //
 // # Mirrors and their generations
 //

@@ -312,15 +312,13 @@ local from, to, toseg, fp = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local layout = string.match(fp, '^[^#]*')
 local stop = checkpoint(meta, from, to)
 if stop then return stop end
-local m = redis.call('HMGET', meta, 'layout', 'cut_seg')
+local stored = redis.call('HGET', meta, 'layout')
 local nsegs = tonumber(ARGV[6])
 if fp == '' then
   if nsegs > 0 then return redis.error_reply('TMBADSTATE deltas without a fingerprint') end
-elseif m[1] and m[1] ~= fp then
-  return redis.error_reply('TMLAYOUT state was written for ' .. m[1] .. ', batch is for ' .. fp)
+elseif stored and stored ~= fp then
+  return redis.error_reply('TMLAYOUT state was written for ' .. stored .. ', batch is for ' .. fp)
 end
-local cutseg = -1
-if m[2] then cutseg = tonumber(m[2]) end
 local kinds = kindsof(layout)
 if not kinds then return redis.error_reply('TMBADSTATE layout ' .. layout) end
 local nk = #layout
@@ -346,7 +344,7 @@ for s = 1, nsegs do
       fs[cnt], ds[cnt], ts[cnt] = f, d, t
     end
   end
-  if tonumber(seg) > cutseg and cnt > 0 then
+  if cnt > 0 then
     segs[#segs + 1] = {seg, fs, ds, ts, cnt}
   end
   i = i + 2 + 2 * n

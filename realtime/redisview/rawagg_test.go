@@ -168,7 +168,7 @@ func TestAggEncoded(t *testing.T) {
 			}
 		})
 
-		t.Run("random batches, publish, skip", func(t *testing.T) {
+		t.Run("random batches, publish", func(t *testing.T) {
 			v := "rand"
 			r := rand.New(rand.NewPCG(7, 8))
 			randState := func() string {
@@ -306,10 +306,8 @@ func TestAggEncoded(t *testing.T) {
 				t.Fatalf("older generation: %v, want ErrStaleGeneration", err)
 			}
 
-			// A late batch whose deltas fall in covered segments is skipped
-			// for those segments only.
+			// The speed layer goes on after the publish.
 			late := encodedApply{view: v, layout: layout, from: ckpt, to: pos(5000), toSeg: seg + 1, segs: []encodedSeg{
-				{seg: cutSeg, fields: []string{"g0", "100 100 100 100 100"}},
 				{seg: seg + 1, fields: []string{"g0", "1 1 1 1 1"}},
 			}}
 			if err := s.applyEncoded(ctx, []encodedApply{late})[0]; err != nil {

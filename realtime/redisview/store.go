@@ -322,23 +322,27 @@ func isNoScript(err error) bool {
 	return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT")
 }
 
-// NextSegment returns the segment id of a transaction committed at commit
-// that follows a transaction in segment prev, on a view (or sink) whose last
-// published cut is in segment cutSeg, with segments width long. See the
-// package documentation for why the rule is what it is.
+// SegmentOf returns the segment id of a transaction committed at commit
+// whose predecessor in the stream is in segment prev, with segments width
+// long: max(prev, ⌊commit.Unix() / width⌋). It is the rule the changelog
+// archive uses (batch/changelog.SegmentOf), so the speed layer and the
+// archive cut the stream at the same boundaries. See the package
+// documentation.
+func SegmentOf(prev uint64, commit time.Time, width time.Duration) uint64 {
+	w := int64(width / time.Second)
+	t := commit.Unix()
+	if w <= 0 || t <= 0 {
+		return prev
+	}
+	return max(prev, uint64(t/w))
+}
+
+// NextSegment is SegmentOf; cutSeg is ignored.
+//
+// Deprecated: use SegmentOf. Kept until realtime's bootstrap stops calling
+// it (a bootstrap publishes cut segment 0).
 func NextSegment(prev, cutSeg uint64, commit time.Time, width time.Duration) uint64 {
-	seg := prev
-	if w := int64(width / time.Second); w > 0 {
-		if t := commit.Unix(); t > 0 {
-			if bySecond := uint64(t / w); bySecond > seg {
-				seg = bySecond
-			}
-		}
-	}
-	if seg <= cutSeg {
-		seg = cutSeg + 1
-	}
-	return seg
+	return SegmentOf(prev, commit, width)
 }
 
 func redisZ(id uint64) redis.Z {
