@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidemark/tidemark/formats"
 	"github.com/tidemark/tidemark/internal/stack"
 	"github.com/tidemark/tidemark/internal/workload"
 )
@@ -234,11 +235,19 @@ func (e *env) enableRebootstrap(t testing.TB) {
 	}
 }
 
-// purgeBinlogs rotates the binlog and purges every file but the newest.
-// MariaDB keeps a file until InnoDB has checkpointed its transactions (the
-// binlog checkpoint), warning instead of purging, so it retries until the
-// oldest file left is the newest one.
+// purgeBinlogs rotates the binlog and purges files until the one holding
+// Tidemark's checkpoint is gone. MariaDB keeps a file until InnoDB has
+// checkpointed its transactions (the binlog checkpoint), warning instead of
+// purging, so it retries.
 func (e *env) purgeBinlogs(t testing.TB) {
+	ckpt, err := e.redis.Client(t).HGet(context.Background(), "tm:{revenue_by_day}:meta", "ckpt").Result()
+	if err != nil {
+		t.Fatalf("reading the checkpoint: %v", err)
+	}
+	pos, err := formats.ParsePosition(ckpt)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Helper()
 	ctx := context.Background()
 	deadline := time.Now().Add(60 * time.Second)
@@ -266,7 +275,7 @@ func (e *env) purgeBinlogs(t testing.TB) {
 		}
 		rows.Close()
 		last := files[len(files)-1]
-		if len(files) == 1 {
+		if files[0] > pos.File {
 			return
 		}
 		if _, err := e.db.ExecContext(ctx, "PURGE BINARY LOGS TO '"+last+"'"); err != nil {
