@@ -79,13 +79,17 @@ async function compare(shown) {
 }
 
 async function check(page, label) {
-  for (let attempt = 0; attempt < 10; attempt++) {
+  for (let attempt = 0; attempt < 20; attempt++) {
     await page.waitForFunction(() => document.getElementById("rows").dataset.query && document.getElementById("freshness").dataset.generation);
     const shown = await readPage(page);
     if (shown.error) throw new Error(`${label}: the page shows an error: ${shown.error}`);
     const diffs = await compare(shown);
     if (diffs === null) {
-      await page.waitForTimeout(700); // the view moved; the page refreshes itself
+      // The view moved on since the page read it: have the page read it
+      // again now (as its auto-refresh would) and compare once more.
+      const renders = await page.evaluate(() => document.getElementById("rows").dataset.renders);
+      await page.click("#apply");
+      await page.waitForFunction((n) => document.getElementById("rows").dataset.renders !== n, renders, { timeout: 15000 });
       continue;
     }
     if (diffs.length) throw new Error(`${label}: page and API differ:\n  ${diffs.slice(0, 20).join("\n  ")}`);

@@ -201,6 +201,7 @@ function cellText(v) { return v === null || v === undefined ? "NULL" : String(v)
 function renderTable(body, query) {
   const table = $("rows");
   table.dataset.query = query;
+  table.dataset.renders = String(Number(table.dataset.renders || 0) + 1);
   const cols = body.columns;
   const tr = document.createElement("tr");
   for (const c of cols) {
