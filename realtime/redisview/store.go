@@ -337,14 +337,6 @@ func SegmentOf(prev uint64, commit time.Time, width time.Duration) uint64 {
 	return max(prev, uint64(t/w))
 }
 
-// NextSegment is SegmentOf; cutSeg is ignored.
-//
-// Deprecated: use SegmentOf. Kept until realtime's bootstrap stops calling
-// it (a bootstrap publishes cut segment 0).
-func NextSegment(prev, cutSeg uint64, commit time.Time, width time.Duration) uint64 {
-	return SegmentOf(prev, commit, width)
-}
-
 func redisZ(id uint64) redis.Z {
 	return redis.Z{Score: float64(id), Member: strconv.FormatUint(id, 10)}
 }
