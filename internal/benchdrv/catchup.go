@@ -1,0 +1,150 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// catchUp starts tidemark on the backlog and measures how fast it applies
+// it. It returns the still running process (the lag phase reuses it).
+func (b *bench) catchUp(ctx context.Context, bl *backlog, rep *report) (*tidemark, error) {
+	mariaPid, redisPid := pidFromFile(b.o.mariaPidFile), pidFromFile(b.o.redisPidFile)
+	start := time.Now()
+	p, err := b.startTidemark("catchup")
+	if err != nil {
+		return nil, err
+	}
+	cpu := newCPUMeter([]string{"tidemark", "mariadbd", "redis-server"}, []int{p.pid(), mariaPid, redisPid})
+	rss := sampleRSS(p.pid(), 50*time.Millisecond)
+	var firstMove time.Duration
+	for {
+		ps, err := b.checkpoints(ctx)
+		if err != nil {
+			p.kill()
+			return nil, err
+		}
+		m, _ := minCheckpoint(ps)
+		if firstMove == 0 {
+			for _, c := range ps {
+				if bl.start.Less(c) {
+					firstMove = time.Since(start)
+				}
+			}
+		}
+		if !m.Less(bl.end) {
+			break
+		}
+		if err := p.alive(); err != nil {
+			return nil, err
+		}
+		if time.Since(start) > 10*time.Minute {
+			p.kill()
+			return nil, fmt.Errorf("not caught up after 10 minutes (checkpoint %s, target %s; log %s)", m, bl.end, p.logPath)
+		}
+		if err := sleep(ctx, 10*time.Millisecond); err != nil {
+			p.kill()
+			return nil, err
+		}
+	}
+	took := time.Since(start)
+	cpu.stop()
+	peakSampled, samples := rss.stop()
+	_, hwm, err := procStatus(p.pid())
+	if err != nil {
+		p.kill()
+		return nil, err
+	}
+	rate := float64(bl.rows) / took.Seconds()
+	rep.catchUp = rate
+	rep.add("catch-up", "row changes/s, process start → every checkpoint at the end", fmtRate(rate), "≥ 250,000",
+		fmt.Sprintf("%s row changes in %s", fmtInt(bl.rows), fmtDur(took)))
+	rep.add("catch-up", "  start → first checkpoint move", fmtDur(firstMove), "", "connect, bind, first batch")
+	rep.add("catch-up", "peak RSS of tidemark (VmHWM)", fmtMiB(hwm), "≤ 256 MiB", fmt.Sprintf("max of %d VmRSS samples: %s", samples, fmtMiB(peakSampled)))
+	rep.peakRSS = hwm
+	for i, name := range cpu.names {
+		if cpu.pids[i] == 0 {
+			continue
+		}
+		rep.add("catch-up", "CPU "+name, fmt.Sprintf("%.2f cores", cpu.cores(i)),
+			"", fmt.Sprintf("%.1f s CPU; %.1f µs per row change", cpu.used[i].Seconds(), 1e6*cpu.used[i].Seconds()/float64(bl.rows)))
+	}
+	rep.cpu = cpu
+	if mc := cpu.machineCores(); mc > 0 {
+		rep.add("catch-up", "CPU whole machine (all processes)", fmt.Sprintf("%.2f of %d cores", mc, numCPU()), "", "the rest is other work on the shared machine")
+	}
+	if m, err := b.scrape(ctx); err == nil {
+		n, sum := m["tidemark_apply_duration_seconds_count"], m["tidemark_apply_duration_seconds_sum"]
+		ev := m["tidemark_apply_batch_events_sum"]
+		if n > 0 {
+			rep.add("catch-up", "batches applied (tidemark_apply_duration_seconds)", fmt.Sprintf("%.0f", n), "",
+				fmt.Sprintf("mean %.0f row changes, %.1f ms each (accumulate + Redis); %.0f%% of the wall time", ev/n, 1000*sum/n, 100*sum/took.Seconds()))
+		}
+		if v, ok := m["process_resident_memory_bytes"]; ok {
+			rep.add("catch-up", "process_resident_memory_bytes after catch-up", fmtMiB(int64(v)), "", "")
+		}
+		if v, ok := m["go_memstats_heap_inuse_bytes"]; ok {
+			rep.add("catch-up", "Go heap in use after catch-up", fmtMiB(int64(v)), "", "")
+		}
+	} else {
+		progress("note: scraping metrics: %v", err)
+	}
+	return p, nil
+}
+
+// scrape reads tidemark's /metrics into name → value (unlabelled series,
+// and histogram _sum/_count).
+func (b *bench) scrape(ctx context.Context) (map[string]float64, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("http://127.0.0.1:%d/metrics", b.metricsPort), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "#") || strings.Contains(line, "{") {
+			continue
+		}
+		name, val, ok := strings.Cut(line, " ")
+		if !ok {
+			continue
+		}
+		if v, err := strconv.ParseFloat(strings.TrimSpace(val), 64); err == nil {
+			out[name] = v
+		}
+	}
+	return out, sc.Err()
+}
+
+// verify runs `tidemark verify` over the caught-up views: a fast catch-up
+// that is wrong would be worth nothing.
+func (b *bench) verify(ctx context.Context, rep *report) error {
+	start := time.Now()
+	out, err := exec.CommandContext(ctx, b.o.bin, "verify", "-c", b.cfg, "--wait", "60s").CombinedOutput()
+	took := time.Since(start)
+	if err != nil {
+		rep.add("catch-up", "tidemark verify", "FAILED", "exact", strings.TrimSpace(string(out)))
+		return fmt.Errorf("tidemark verify: %v\n%s", err, out)
+	}
+	rep.add("catch-up", "tidemark verify (views = source queries)", "ok", "exact", fmt.Sprintf("%d views in %s", len(b.views), fmtDur(took)))
+	return nil
+}
+
+func numCPU() int { return runtime.NumCPU() }
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

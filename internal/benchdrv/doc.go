@@ -1,0 +1,37 @@
+// Command benchdrv is the driver behind `make bench` (scripts/bench.sh): it
+// measures Tidemark's speed layer end to end, on a MariaDB and a Redis the
+// script started, with the real `tidemark run --roles speed` as a child
+// process, and prints one results table (docs/benchmarks.md explains it).
+//
+// # Phases, in order
+//
+//  1. Bootstrap: the shop schema with a small seed, then `tidemark run`
+//     until every view has a checkpoint in Redis; SIGTERM.
+//  2. Backlog: with Tidemark stopped, a writer commits large transactions
+//     of 1,000-row INSERT ... SELECT and UPDATE statements into shop.orders
+//     as fast as MariaDB takes them (at least 1,000,000 row changes), and
+//     notes the source's binlog position after its last commit.
+//  3. Ceilings of the same binlog range, with nothing applied to Redis:
+//     go-mysql's BinlogSyncer decoding and counting rows (the library's raw
+//     rate); capture.Stream (rows converted to canonical values and grouped
+//     into transactions); and capture.Stream feeding apply.Applier with a
+//     store that discards the batches (everything Tidemark does in Go).
+//  4. Catch-up: `tidemark run` again; row changes per second until every
+//     view's checkpoint (HGET tm:{view}:meta ckpt) reaches the position of
+//     phase 2, with the child's RSS (VmRSS, VmHWM) and the CPU time of
+//     Tidemark, MariaDB and Redis sampled from /proc; then `tidemark
+//     verify` proves the views equal the source.
+//  5. Redis memory: MEMORY USAGE of every key of the views, per mirrored
+//     row and per aggregate group, and INFO used_memory against the empty
+//     server.
+//  6. Lag: a steady paced writer (default 200 transactions/s of 10 row
+//     updates) against the running Tidemark; each transaction's GTID is
+//     read right after its commit returns, and a poller sees the views'
+//     checkpoints reach it. Commit-to-visible p50/p99/max.
+//  7. Redis ceilings: redis-benchmark (-P 64) for HSET, HINCRBY and EVAL of
+//     a small script, and a Lua script that HSETs 1,000 mirror-sized rows
+//     per call, as the mirror apply script does.
+//
+// The driver never starts or stops the servers: scripts/bench.sh owns them.
+// It stops the Tidemark processes it started, by their own pid.
+package main

@@ -1,0 +1,233 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// lagSample is one paced transaction of the lag phase.
+type lagSample struct {
+	sent, committed, visible time.Time
+}
+
+// lag measures commit-to-visible latency under a steady write rate with
+// the caught-up tidemark p running.
+//
+// The writer runs one UPDATE of lagRows orders per transaction (autocommit)
+// on a fixed schedule, notes when the statement was sent and when its
+// commit returned, then reads the transaction's GTID (@@last_gtid). The
+// observer learns of every checkpoint move from a Redis keyspace
+// notification on the views' meta hashes (hset events), then reads the
+// three checkpoints in one round trip: a transaction is visible once every
+// view's checkpoint carries its GTID sequence number or a later one, and
+// its visible time is when that read returned (an upper bound). Go's
+// timers cannot sleep below about a millisecond here, so a sleeping poller
+// would quantize the result, and a spinning one would take a core from the
+// processes under test.
+func (b *bench) lag(ctx context.Context, p *tidemark, rep *report) error {
+	if err := b.rdb.ConfigSet(ctx, "notify-keyspace-events", "Kh").Err(); err != nil {
+		return fmt.Errorf("enabling keyspace notifications: %w", err)
+	}
+	defer b.rdb.ConfigSet(context.WithoutCancel(ctx), "notify-keyspace-events", "")
+	channels := make([]string, len(benchViews))
+	for i, v := range benchViews {
+		channels[i] = "__keyspace@0__:tm:{" + v + "}:meta"
+	}
+	sub := b.rdb.Subscribe(ctx, channels...)
+	defer sub.Close()
+	if _, err := sub.Receive(ctx); err != nil {
+		return fmt.Errorf("subscribing to keyspace notifications: %w", err)
+	}
+
+	var mu sync.Mutex
+	samples := map[int64]*lagSample{}
+	visibleAt := map[int64]time.Time{}
+	seen, err := b.minGTIDSeq(ctx)
+	if err != nil {
+		return err
+	}
+	octx, stopObserver := context.WithCancel(ctx)
+	defer stopObserver()
+	observerDone := make(chan error, 1)
+	go func() {
+		msgs := sub.Channel(redis.WithChannelSize(1000))
+		tick := time.NewTicker(5 * time.Millisecond) // in case a notification is lost
+		defer tick.Stop()
+		for {
+			select {
+			case <-octx.Done():
+				observerDone <- nil
+				return
+			case <-msgs:
+			case <-tick.C:
+			}
+			seq, err := b.minGTIDSeq(octx)
+			if err != nil {
+				if octx.Err() != nil {
+					observerDone <- nil
+					return
+				}
+				observerDone <- err
+				return
+			}
+			if seq > seen {
+				now := time.Now()
+				mu.Lock()
+				for s := seen + 1; s <= seq; s++ {
+					visibleAt[s] = now
+				}
+				mu.Unlock()
+				seen = seq
+			}
+		}
+	}()
+
+	conn, err := b.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	interval := time.Second / time.Duration(b.o.lagRate)
+	n := int(b.o.lagSeconds * float64(b.o.lagRate))
+	cpu := newCPUMeter([]string{"tidemark", "mariadbd", "redis-server"},
+		[]int{p.pid(), pidFromFile(b.o.mariaPidFile), pidFromFile(b.o.redisPidFile)})
+	start := time.Now()
+	behind := 0
+	for i := range n {
+		next := start.Add(time.Duration(i) * interval)
+		if d := time.Until(next); d > 0 {
+			if err := sleep(ctx, d); err != nil {
+				return err
+			}
+		} else if -d > interval {
+			behind++
+		}
+		id := 1 + int64(i*b.o.lagRows)%int64(max(1, b.o.seedOrders-b.o.lagRows))
+		s := &lagSample{sent: time.Now()}
+		if _, err := conn.ExecContext(ctx, fmt.Sprintf(
+			"UPDATE shop.orders SET amount = amount + 0.01, qty = qty + 1, status = 1 + (id + %d) %% 4 WHERE id BETWEEN %d AND %d",
+			i, id, id+int64(b.o.lagRows)-1)); err != nil {
+			return err
+		}
+		s.committed = time.Now()
+		var gtid string
+		if err := conn.QueryRowContext(ctx, "SELECT @@last_gtid").Scan(&gtid); err != nil {
+			return err
+		}
+		seq, err := gtidSeq(gtid)
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		samples[seq] = s
+		mu.Unlock()
+	}
+	wrote := time.Since(start)
+	cpu.stop()
+	// Wait for the last transactions to become visible.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		mu.Lock()
+		missing := 0
+		for seq := range samples {
+			if _, ok := visibleAt[seq]; !ok {
+				missing++
+			}
+		}
+		mu.Unlock()
+		if missing == 0 {
+			break
+		}
+		select {
+		case err := <-observerDone:
+			return fmt.Errorf("observer ended: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d transactions not visible 30s after the last commit", missing)
+		}
+		if err := sleep(ctx, 10*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	stopObserver()
+	if err := <-observerDone; err != nil {
+		return err
+	}
+
+	var fromCommit, fromSend []time.Duration
+	early := 0
+	for seq, s := range samples {
+		v := visibleAt[seq]
+		d := v.Sub(s.committed)
+		if d < 0 {
+			early++
+		}
+		fromCommit = append(fromCommit, d)
+		fromSend = append(fromSend, v.Sub(s.sent))
+	}
+	slices.Sort(fromCommit)
+	slices.Sort(fromSend)
+	rate := float64(len(samples)) / wrote.Seconds()
+	rep.add("lag", "load", fmt.Sprintf("%.0f txns/s × %d rows", rate, b.o.lagRows), "2,000 row changes/s",
+		fmt.Sprintf("%s row changes/s for %s; %d txns started late", fmtRate(rate*float64(b.o.lagRows)), fmtDur(wrote), behind))
+	rep.lagP50, rep.lagP99 = pct(fromCommit, 50), pct(fromCommit, 99)
+	rep.add("lag", "commit→visible p50", fmtMs(pct(fromCommit, 50)), "≤ 1 ms", fmt.Sprintf("%d samples; visible = all 3 views' checkpoints", len(fromCommit)))
+	rep.add("lag", "commit→visible p99", fmtMs(pct(fromCommit, 99)), "≤ 5 ms", "")
+	rep.add("lag", "commit→visible max", fmtMs(fromCommit[len(fromCommit)-1]), "", fmt.Sprintf("min %s; %d seen before COMMIT returned", fmtMs(fromCommit[0]), early))
+	rep.add("lag", "statement sent→visible p50 / p99", fmtMs(pct(fromSend, 50))+" / "+fmtMs(pct(fromSend, 99)), "", "includes the UPDATE's own execution")
+	for i, name := range cpu.names {
+		if cpu.pids[i] != 0 {
+			rep.add("lag", "CPU "+name, fmt.Sprintf("%.2f cores", cpu.cores(i)), "", "")
+		}
+	}
+	return nil
+}
+
+// minGTIDSeq is the smallest GTID sequence number among the views'
+// checkpoints (MariaDB GTID domain-server-seq; one domain and server here).
+func (b *bench) minGTIDSeq(ctx context.Context) (int64, error) {
+	ps, err := b.checkpoints(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var m int64 = -1
+	for i, p := range ps {
+		if p.GTID == "" {
+			return 0, fmt.Errorf("checkpoint of view %s has no GTID", benchViews[i])
+		}
+		s, err := gtidSeq(p.GTID)
+		if err != nil {
+			return 0, err
+		}
+		if m < 0 || s < m {
+			m = s
+		}
+	}
+	return m, nil
+}
+
+func gtidSeq(gtid string) (int64, error) {
+	i := strings.LastIndexByte(gtid, '-')
+	if i < 0 || strings.Contains(gtid, ",") {
+		return 0, fmt.Errorf("GTID %q: want one domain-server-seq", gtid)
+	}
+	return strconv.ParseInt(gtid[i+1:], 10, 64)
+}
+
+// pct is the q-th percentile (nearest rank) of sorted ds.
+func pct(ds []time.Duration, q float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	i := int(q/100*float64(len(ds)) + 0.5)
+	i = min(max(i-1, 0), len(ds)-1)
+	return ds[i]
+}

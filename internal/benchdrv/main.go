@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// options are the driver's flags.
+type options struct {
+	mariaPort, redisPort int
+	mariaPidFile         string // DIR/pid of scripts/mariadb.sh, for CPU accounting
+	redisPidFile         string
+	bin                  string // bin/tidemark
+	dir                  string // work dir: config, logs, profiles
+
+	seedOrders    int // rows before the bootstrap
+	txns          int // backlog transactions
+	insertsPerTxn int // 1,000-row INSERT statements per transaction
+	updatesPerTxn int // 1,000-row UPDATE statements per transaction
+	stmtRows      int
+
+	lagSeconds float64
+	lagRate    int // transactions per second
+	lagRows    int // row changes per transaction
+
+	cpuProfile string // profile of the in-process Go ceiling stages
+	skipRedis  bool   // skip redis-benchmark
+}
+
+func main() {
+	var o options
+	flag.IntVar(&o.mariaPort, "maria-port", 0, "MariaDB `port` on 127.0.0.1 (user root, no password)")
+	flag.IntVar(&o.redisPort, "redis-port", 0, "Redis `port` on 127.0.0.1")
+	flag.StringVar(&o.mariaPidFile, "maria-pid", "", "`file` holding mariadbd's pid (CPU accounting; optional)")
+	flag.StringVar(&o.redisPidFile, "redis-pid", "", "`file` holding redis-server's pid (CPU accounting; optional)")
+	flag.StringVar(&o.bin, "bin", "bin/tidemark", "tidemark `binary`")
+	flag.StringVar(&o.dir, "dir", "", "work `dir` for config, logs and profiles (default: a new temp dir)")
+	flag.IntVar(&o.seedOrders, "seed-orders", 10000, "orders present at bootstrap")
+	flag.IntVar(&o.txns, "txns", 200, "backlog transactions")
+	flag.IntVar(&o.insertsPerTxn, "inserts", 3, "INSERT statements per backlog transaction")
+	flag.IntVar(&o.updatesPerTxn, "updates", 2, "UPDATE statements per backlog transaction")
+	flag.IntVar(&o.stmtRows, "stmt-rows", 1000, "rows per backlog statement")
+	flag.Float64Var(&o.lagSeconds, "lag-seconds", 15, "duration of the lag phase")
+	flag.IntVar(&o.lagRate, "lag-rate", 200, "transactions per second in the lag phase")
+	flag.IntVar(&o.lagRows, "lag-rows", 10, "row changes per transaction in the lag phase")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the in-process ceiling stages to `file`")
+	flag.BoolVar(&o.skipRedis, "skip-redis-benchmark", false, "do not run redis-benchmark")
+	flag.Parse()
+	if o.mariaPort == 0 || o.redisPort == 0 {
+		fmt.Fprintln(os.Stderr, "benchdrv: -maria-port and -redis-port are required (scripts/bench.sh starts the servers)")
+		os.Exit(2)
+	}
+	if o.dir == "" {
+		d, err := os.MkdirTemp("", "tidemark-bench")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "benchdrv:", err)
+			os.Exit(1)
+		}
+		o.dir = d
+	}
+	if abs, err := filepath.Abs(o.bin); err == nil {
+		o.bin = abs
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	rep := &report{}
+	err := run(ctx, o, rep)
+	rep.print(os.Stdout)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "benchdrv:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o options, rep *report) error {
+	b, err := newBench(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer b.close()
+	rep.machine(b)
+
+	progress("bootstrap: seeding %d orders and bootstrapping the views", o.seedOrders)
+	if err := b.bootstrap(ctx, rep); err != nil {
+		return fmt.Errorf("bootstrapping: %w", err)
+	}
+	progress("backlog: %d transactions of %d statements × %d rows, Tidemark stopped", o.txns, o.insertsPerTxn+o.updatesPerTxn, o.stmtRows)
+	bl, err := b.writeBacklog(ctx, rep)
+	if err != nil {
+		return fmt.Errorf("writing the backlog: %w", err)
+	}
+	progress("ceilings: decoding the backlog without applying it")
+	if err := b.ceilings(ctx, bl, rep); err != nil {
+		return fmt.Errorf("measuring decode ceilings: %w", err)
+	}
+	progress("catch-up: tidemark run until every checkpoint reaches %s", bl.end)
+	p, err := b.catchUp(ctx, bl, rep)
+	if err != nil {
+		return fmt.Errorf("measuring catch-up: %w", err)
+	}
+	defer p.kill()
+	progress("verify: tidemark verify")
+	if err := b.verify(ctx, rep); err != nil {
+		return err
+	}
+	progress("redis memory")
+	if err := b.redisMemory(ctx, rep); err != nil {
+		return fmt.Errorf("measuring Redis memory: %w", err)
+	}
+	progress("lag: %d txns/s × %d rows for %.0fs", o.lagRate, o.lagRows, o.lagSeconds)
+	if err := b.lag(ctx, p, rep); err != nil {
+		return fmt.Errorf("measuring lag: %w", err)
+	}
+	code, err := p.term(60 * time.Second)
+	if err != nil {
+		return err
+	}
+	rep.add("lag", "tidemark exit code after SIGTERM", fmt.Sprint(code), "0", "")
+	if code != 0 {
+		return fmt.Errorf("tidemark exited %d after SIGTERM (log %s)", code, p.logPath)
+	}
+	if !o.skipRedis {
+		progress("redis ceilings: redis-benchmark and a mirror-like Lua HSET loop")
+		if err := b.redisCeilings(ctx, rep); err != nil {
+			return fmt.Errorf("measuring Redis ceilings: %w", err)
+		}
+	}
+	rep.summary()
+	if ctx.Err() != nil {
+		return errors.New("interrupted")
+	}
+	return nil
+}
+
+// progress prints a phase line on stderr (stdout is the results table).
+func progress(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s bench: %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// report collects the results table and the figures the summary compares.
+type report struct {
+	rows []row
+
+	ceilRaw, ceilStream, ceilGo float64 // rows/s
+	catchUp                     float64
+	peakRSS                     int64
+	cpu                         *cpuMeter
+	lagP50, lagP99              time.Duration
+	mirrorRowBytes              float64
+	groupBytes                  []float64
+	redisCeil                   []float64
+	luaHSet                     float64
+}
+
+type row struct{ section, metric, value, target, note string }
+
+func (r *report) add(section, metric, value, target, note string) {
+	r.rows = append(r.rows, row{section, metric, value, target, note})
+}
+
+// machine records what the numbers were measured on.
+func (r *report) machine(b *bench) {
+	model := "?"
+	if s, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(s), "\n") {
+			if v, ok := strings.CutPrefix(line, "model name"); ok {
+				model = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+				break
+			}
+		}
+	}
+	mem := "?"
+	if s, err := os.ReadFile("/proc/meminfo"); err == nil {
+		line, _, _ := strings.Cut(string(s), "\n")
+		var kb int64
+		fmt.Sscanf(strings.TrimPrefix(line, "MemTotal:"), "%d", &kb)
+		mem = fmt.Sprintf("%.1f GiB", float64(kb)/(1<<20))
+	}
+	load := "?"
+	if s, err := os.ReadFile("/proc/loadavg"); err == nil {
+		load = strings.Join(strings.Fields(string(s))[:3], " ")
+	}
+	var mariaVer string
+	_ = b.db.QueryRowContext(context.Background(), "SELECT VERSION()").Scan(&mariaVer)
+	redisVer := "?"
+	if info, err := b.rdb.Info(context.Background(), "server").Result(); err == nil {
+		for _, line := range strings.Split(info, "\r\n") {
+			if v, ok := strings.CutPrefix(line, "redis_version:"); ok {
+				redisVer = v
+			}
+		}
+	}
+	r.add("machine", "CPU", fmt.Sprintf("%d × %s", runtime.NumCPU(), model), "", "shared by MariaDB, Redis, Tidemark and the driver")
+	r.add("machine", "RAM", mem, "", "")
+	r.add("machine", "load average at start (1/5/15 min)", load, "", "other work on the machine")
+	r.add("machine", "Go / MariaDB / Redis", runtime.Version()+" / "+mariaVer+" / "+redisVer, "", "")
+}
+
+// summary adds how close the catch-up came to each ceiling.
+func (r *report) summary() {
+	if r.catchUp == 0 {
+		return
+	}
+	ratio := func(c float64) string {
+		if c == 0 {
+			return "n/a"
+		}
+		return fmt.Sprintf("%.0f%%", 100*r.catchUp/c)
+	}
+	r.add("summary", "catch-up vs go-mysql decode ceiling", ratio(r.ceilRaw), "", "")
+	r.add("summary", "catch-up vs capture.Stream ceiling", ratio(r.ceilStream), "", "")
+	r.add("summary", "catch-up vs Go pipeline with a null store", ratio(r.ceilGo), "", "")
+	r.add("summary", "catch-up vs Lua HSET of mirror rows", ratio(r.luaHSet), "", "Redis's share: 1 HSET per row change for the mirror")
+	pass := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "NOT met"
+	}
+	r.add("summary", "target catch-up ≥ 250,000 row changes/s", pass(r.catchUp >= 250000), "", fmtRate(r.catchUp))
+	if r.peakRSS > 0 {
+		r.add("summary", "target peak RSS ≤ 256 MiB", pass(r.peakRSS <= 256<<20), "", fmtMiB(r.peakRSS))
+	}
+	if r.lagP50 != 0 {
+		r.add("summary", "target lag p50 ≤ 1 ms", pass(r.lagP50 <= time.Millisecond), "", fmtMs(r.lagP50))
+		r.add("summary", "target lag p99 ≤ 5 ms", pass(r.lagP99 <= 5*time.Millisecond), "", fmtMs(r.lagP99))
+	}
+}
+
+// print writes the table as Markdown.
+func (r *report) print(w io.Writer) {
+	fmt.Fprintln(w, "| phase | measure | result | target | notes |")
+	fmt.Fprintln(w, "| --- | --- | --- | --- | --- |")
+	for _, x := range r.rows {
+		note := strings.ReplaceAll(strings.ReplaceAll(x.note, "|", `\|`), "\n", " ")
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", x.section, x.metric, x.value, x.target, note)
+	}
+}
+
+func fmtInt(n int64) string {
+	s := fmt.Sprint(n)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var out []byte
+	for i := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			out = append(out, ',')
+		}
+		out = append(out, s[i])
+	}
+	if neg {
+		return "-" + string(out)
+	}
+	return string(out)
+}
+
+func fmtRate(r float64) string { return fmtInt(int64(r + 0.5)) }
+
+func fmtDur(d time.Duration) string {
+	if d < time.Second {
+		return fmtMs(d)
+	}
+	return fmt.Sprintf("%.2f s", d.Seconds())
+}
+
+func fmtMs(d time.Duration) string {
+	return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))
+}
+
+func fmtMiB(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+func fmtBytes(n int64) string {
+	switch {
+	case n >= 1<<20 || n <= -1<<20:
+		return fmtMiB(n)
+	case n >= 1<<10 || n <= -1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
