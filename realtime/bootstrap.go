@@ -127,7 +127,10 @@ func (p *Pipeline) Bootstrap(ctx context.Context, views []*formats.View) error {
 	}
 	closeRows()
 	now := time.Now()
-	cutSeg := redisview.NextSegment(0, 0, now, p.opts.SegmentWidth)
+	// A bootstrap cut is a snapshot position, not a segment boundary: it
+	// publishes segment 0, so every streamed transaction after it lands in
+	// a later segment (see redisview's package documentation).
+	const cutSeg = 0
 	for _, b := range all {
 		v := b.view
 		if v.Mirror {
