@@ -1,6 +1,8 @@
 package realtime
 
 import (
+	"math"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,6 +24,8 @@ type Metrics struct {
 	headroom     prometheus.Gauge
 	bootRows     *prometheus.CounterVec
 	restarts     *prometheus.CounterVec
+	applied      *prometheus.CounterVec
+	lastLag      atomic.Int64 // nanoseconds, for the retention headroom
 }
 
 // NewMetrics registers the speed layer's series with reg.
@@ -60,7 +64,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "tidemark_pipeline_restarts_total", Help: "Speed pipeline restarts, by reason.",
 		}, []string{"reason"}),
 	}
-	reg.MustRegister(m.events, m.txns, m.reconnects, m.applySeconds, m.batchEvents, m.lag, m.ckptTime, m.headroom, m.bootRows, m.restarts)
+	m.applied = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tidemark_apply_events_total", Help: "Row changes applied to the views, by table and operation.",
+	}, []string{"table", "op"})
+	reg.MustRegister(m.applied, m.events, m.txns, m.reconnects, m.applySeconds, m.batchEvents, m.lag, m.ckptTime, m.headroom, m.bootRows, m.restarts)
 	return m
 }
 
@@ -73,7 +80,9 @@ func (m *Metrics) Event(table formats.TableID, op formats.Op) {
 }
 
 // EventsApplied implements apply.Metrics.
-func (m *Metrics) EventsApplied(table formats.TableID, op formats.Op, n int) {}
+func (m *Metrics) EventsApplied(table formats.TableID, op formats.Op, n int) {
+	m.applied.WithLabelValues(table.String(), op.String()).Add(float64(n))
+}
 
 // BatchApplied implements apply.Metrics.
 func (m *Metrics) BatchApplied(txns, events int, took time.Duration) {
@@ -84,7 +93,10 @@ func (m *Metrics) BatchApplied(txns, events int, took time.Duration) {
 }
 
 // Lag implements apply.Metrics.
-func (m *Metrics) Lag(d time.Duration) { m.lag.Set(d.Seconds()) }
+func (m *Metrics) Lag(d time.Duration) {
+	m.lag.Set(d.Seconds())
+	m.lastLag.Store(int64(d))
+}
 
 // BootstrapRows counts n rows read by a bootstrap snapshot of table.
 func (m *Metrics) BootstrapRows(table formats.TableID, n int64) {
@@ -94,5 +106,14 @@ func (m *Metrics) BootstrapRows(table formats.TableID, n int64) {
 // Restarted counts a pipeline restart for reason.
 func (m *Metrics) Restarted(reason string) { m.restarts.WithLabelValues(reason).Inc() }
 
-// Headroom records the binlog retention headroom.
-func (m *Metrics) Headroom(d time.Duration) { m.headroom.Set(d.Seconds()) }
+// Headroom records the binlog retention headroom: how long until the
+// source may purge the file the checkpoint is in. The file was written at
+// least until the checkpoint's commit, so retention minus the lag is a
+// lower bound. Retention 0 (never purged) is +Inf.
+func (m *Metrics) Headroom(retention time.Duration) {
+	if retention <= 0 {
+		m.headroom.Set(math.Inf(1))
+		return
+	}
+	m.headroom.Set((retention - time.Duration(m.lastLag.Load())).Seconds())
+}

@@ -74,6 +74,11 @@ func NewPipeline(c *capture.Capture, s *redisview.Store, opts Options) (*Pipelin
 // Run runs sessions until ctx ends (then it returns nil after the batch in
 // flight is applied) or an error no new session can cure.
 func (p *Pipeline) Run(ctx context.Context) error {
+	if p.opts.Metrics != nil {
+		hctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go p.watchRetention(hctx)
+	}
 	failures := 0
 	for {
 		err := p.session(ctx)
@@ -243,4 +248,21 @@ func (p *Pipeline) session(ctx context.Context) error {
 		return fmt.Errorf("capturing binlog: %w", cerr)
 	}
 	return nil
+}
+
+// watchRetention refreshes the binlog retention headroom metric every
+// 30 seconds; the source's retention setting can change at any time.
+func (p *Pipeline) watchRetention(ctx context.Context) {
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		if r, err := p.cap.Retention(ctx); err == nil {
+			p.opts.Metrics.Headroom(r)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

@@ -50,8 +50,13 @@ type source struct {
 	metrics *counters
 }
 
+// newSource starts its own server; a *testing.T caller runs in parallel
+// with the package's other server tests (most of their time is waiting).
 func newSource(t testing.TB, mutate func(*Config), extraArgs ...string) *source {
 	t.Helper()
+	if tt, ok := t.(*testing.T); ok {
+		tt.Parallel()
+	}
 	m := stack.MariaDBWith(t, extraArgs...)
 	m.Exec(t, "CREATE DATABASE shop", "CREATE DATABASE other")
 	s := &source{m: m, db: m.DB(t, "shop"), metrics: &counters{}}
