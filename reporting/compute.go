@@ -11,15 +11,20 @@ import (
 	"github.com/tidemark/tidemark/formats"
 )
 
-// snapshot is an aggregate view's groups at one state, decoded: rows[i] is
-// the view's answer row (keys, then measures, in Columns order) for
-// keys[i] and aggs[i]. Rows are sorted by the key columns. A snapshot is
-// immutable once built and shared by concurrent requests.
+// snapshot is an aggregate view's groups at one state, decoded and sorted
+// by the key columns. A snapshot is immutable once built and shared by
+// concurrent requests.
 type snapshot struct {
-	fresh Freshness
-	keys  []formats.GroupKey
-	aggs  []*formats.Agg
-	rows  []formats.Row
+	fresh  Freshness
+	groups []snapGroup
+}
+
+// snapGroup is one group: its key, merged state and answer row (keys, then
+// measures, in Columns order).
+type snapGroup struct {
+	key formats.GroupKey
+	agg *formats.Agg
+	row formats.Row
 }
 
 // sameState reports whether two freshness stamps name the same store state.
@@ -102,12 +107,7 @@ func (s *Server) snapshot(ctx context.Context, v *viewDef, meta Freshness) (*sna
 }
 
 func buildSnapshot(v *viewDef, as AggSnapshot) (*snapshot, error) {
-	snap := &snapshot{
-		fresh: as.Freshness,
-		keys:  make([]formats.GroupKey, 0, len(as.Groups)),
-		aggs:  make([]*formats.Agg, 0, len(as.Groups)),
-		rows:  make([]formats.Row, 0, len(as.Groups)),
-	}
+	snap := &snapshot{fresh: as.Freshness, groups: make([]snapGroup, 0, len(as.Groups))}
 	for _, g := range as.Groups {
 		row, ok := v.bound.Result(g.Key, g.Agg)
 		if !ok {
@@ -117,24 +117,14 @@ func buildSnapshot(v *viewDef, as AggSnapshot) (*snapshot, error) {
 			}
 			continue
 		}
-		snap.keys = append(snap.keys, g.Key)
-		snap.aggs = append(snap.aggs, g.Agg)
-		snap.rows = append(snap.rows, row)
+		snap.groups = append(snap.groups, snapGroup{key: g.Key, agg: g.Agg, row: row})
 	}
 	order := make([]orderTerm, len(v.keys))
 	for i, k := range v.keys {
 		order[i] = orderTerm{col: colRef{Index: k, Type: v.cols[k].Type}}
 	}
-	idx := make([]int, len(snap.rows))
-	for i := range idx {
-		idx[i] = i
-	}
-	slices.SortStableFunc(idx, func(a, b int) int { return compareRows(order, snap.rows[a], nil, snap.rows[b], nil) })
-	sorted := &snapshot{fresh: snap.fresh, keys: make([]formats.GroupKey, len(idx)), aggs: make([]*formats.Agg, len(idx)), rows: make([]formats.Row, len(idx))}
-	for i, j := range idx {
-		sorted.keys[i], sorted.aggs[i], sorted.rows[i] = snap.keys[j], snap.aggs[j], snap.rows[j]
-	}
-	return sorted, nil
+	slices.SortFunc(snap.groups, func(a, b snapGroup) int { return compareRows(order, a.row, nil, b.row, nil) })
+	return snap, nil
 }
 
 // compareRows orders two working rows (a view row and its joined mirror
@@ -226,9 +216,9 @@ func (s *Server) runAgg(ctx context.Context, q *query, snap *snapshot, mirrorMet
 		}
 	}
 	// 1. Filters on the view's own keys, before anything is looked up.
-	idx := make([]int, 0, len(snap.rows))
-	for i, row := range snap.rows {
-		if matches(viewFilters, row, nil) {
+	idx := make([]int, 0, len(snap.groups))
+	for i, g := range snap.groups {
+		if matches(viewFilters, g.row, nil) {
 			idx = append(idx, i)
 		}
 	}
@@ -237,7 +227,7 @@ func (s *Server) runAgg(ctx context.Context, q *query, snap *snapshot, mirrorMet
 	if q.join != nil {
 		pks := make([]formats.Row, len(idx))
 		for n, i := range idx {
-			pks[n] = joinKey(q.join, snap.rows[i])
+			pks[n] = joinKey(q.join, snap.groups[i].row)
 		}
 		rows, mfresh, err := s.mirrorRows(ctx, q.join.mirror, mirrorMeta, pks)
 		if err != nil {
@@ -248,7 +238,7 @@ func (s *Server) runAgg(ctx context.Context, q *query, snap *snapshot, mirrorMet
 		if len(mirrorFilters) > 0 {
 			kept, keptM := idx[:0], mrows[:0]
 			for n, i := range idx {
-				if matches(mirrorFilters, snap.rows[i], mrows[n]) {
+				if matches(mirrorFilters, snap.groups[i].row, mrows[n]) {
 					kept, keptM = append(kept, i), append(keptM, mrows[n])
 				}
 			}
@@ -289,7 +279,7 @@ func (s *Server) runAgg(ctx context.Context, q *query, snap *snapshot, mirrorMet
 			kb = kb[:0]
 			vals := make(formats.Row, len(q.groupBy))
 			for j, c := range q.groupBy {
-				vals[j] = cell(c, snap.rows[i], mrow(n))
+				vals[j] = cell(c, snap.groups[i].row, mrow(n))
 				kb = appendKeyPart(kb, c.Type, vals[j])
 			}
 			g := groups[string(kb)]
@@ -297,17 +287,17 @@ func (s *Server) runAgg(ctx context.Context, q *query, snap *snapshot, mirrorMet
 				if len(groups) >= s.cfg.MaxGroups {
 					return nil, &apiError{Status: 422, Param: "group_by", Msg: fmt.Sprintf("more than %d groups; filter the view first", s.cfg.MaxGroups)}
 				}
-				g = &merged{first: i, agg: snap.aggs[i].Clone(), vals: vals}
+				g = &merged{first: i, agg: snap.groups[i].agg.Clone(), vals: vals}
 				groups[string(kb)] = g
 				order = append(order, g)
 				continue
 			}
-			g.agg.Add(snap.aggs[i])
+			g.agg.Add(snap.groups[i].agg)
 		}
 		measures := measureIndexes(v)
 		rows = make([]formats.Row, 0, len(order))
 		for _, g := range order {
-			full, ok := v.bound.Result(snap.keys[g.first], g.agg)
+			full, ok := v.bound.Result(snap.groups[g.first].key, g.agg)
 			if !ok {
 				continue
 			}
@@ -325,11 +315,11 @@ func (s *Server) runAgg(ctx context.Context, q *query, snap *snapshot, mirrorMet
 		rows = make([]formats.Row, len(idx))
 		for n, i := range idx {
 			if q.join == nil {
-				rows[n] = snap.rows[i] // shared, never modified
+				rows[n] = snap.groups[i].row // shared, never modified
 				continue
 			}
 			row := make(formats.Row, 0, len(out))
-			row = append(row, snap.rows[i]...)
+			row = append(row, snap.groups[i].row...)
 			if m := mrow(n); m != nil {
 				row = append(row, m...)
 			} else {

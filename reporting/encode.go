@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/apache/arrow/go/v15/arrow/array"
@@ -656,23 +655,8 @@ func appendGVizCell(b []byte, t formats.Type, gt string, v any) []byte {
 	return append(b, '}')
 }
 
-// appendJSONString quotes s as a JSON string (strconv.AppendQuote would
-// write Go escapes such as \x00 that JSON does not have). Invalid UTF-8
-// becomes U+FFFD.
+// appendJSONString quotes s as a JSON string, as formats writes every
+// string value (strconv.AppendQuote would write Go escapes such as \x00).
 func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	for _, r := range s {
-		switch {
-		case r == '"':
-			b = append(b, '\\', '"')
-		case r == '\\':
-			b = append(b, '\\', '\\')
-		case r < 0x20 || r == 0x2028 || r == 0x2029:
-			b = append(b, '\\', 'u', hex[r>>12&0xf], hex[r>>8&0xf], hex[r>>4&0xf], hex[r&0xf])
-		default:
-			b = utf8.AppendRune(b, r)
-		}
-	}
-	return append(b, '"')
+	return formats.AppendJSON(b, formats.Type{Kind: formats.KindText}, s)
 }

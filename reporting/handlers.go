@@ -254,11 +254,11 @@ func (s *Server) handleRow(w http.ResponseWriter, r *http.Request) {
 	}
 	m, ok := s.catalog.byTable[tid]
 	if !ok {
-		var names []string
+		names := map[string]bool{}
 		for t := range s.catalog.byTable {
-			names = append(names, t.String())
+			names[t.String()] = true
 		}
-		writeError(w, &apiError{Status: http.StatusNotFound, Msg: fmt.Sprintf("table %s is not mirrored; mirrored tables: %s", tid, strings.Join(sortedStrings(names), ", "))})
+		writeError(w, &apiError{Status: http.StatusNotFound, Msg: fmt.Sprintf("table %s is not mirrored; mirrored tables: %s", tid, strings.Join(sortedKeys(names), ", "))})
 		return
 	}
 	params, perr := url.ParseQuery(r.URL.RawQuery)
@@ -316,14 +316,6 @@ func (s *Server) handleRow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.write(w, r, &answer{kind: "table", name: tid.String(), cols: m.cols, rows: rows, fresh: fresh, generated: s.now()}, f)
-}
-
-func sortedStrings(s []string) []string {
-	m := make(map[string]bool, len(s))
-	for _, x := range s {
-		m[x] = true
-	}
-	return sortedKeys(m)
 }
 
 // write encodes ans into a buffer first, so an encoding failure is still a
