@@ -84,6 +84,19 @@ func extract(ctx context.Context, store lake.Store, src Source, g uint64, prev *
 		abort()
 		return nil, fmt.Errorf("extracting the tables from the source: %w", err)
 	}
+	var empty []formats.TableID
+	for _, t := range o.Tables {
+		if tables[t.ID].schema == nil {
+			empty = append(empty, t.ID)
+		}
+	}
+	known := map[formats.TableID]*formats.TableSchema{}
+	if ss, ok := src.(SchemaSource); ok && len(empty) > 0 {
+		if known, err = ss.Schemas(ctx, empty); err != nil {
+			abort()
+			return nil, fmt.Errorf("reading the schemas of empty tables: %w", err)
+		}
+	}
 	b := &base{pos: pos, desc: "source", tables: map[formats.TableID]*baseTable{}}
 	if prev != nil {
 		// Replay the archive from the last generation's cut: the extract
@@ -94,6 +107,9 @@ func extract(ctx context.Context, store lake.Store, src Source, g uint64, prev *
 	for _, t := range o.Tables {
 		st := tables[t.ID]
 		bt := &baseTable{schema: st.schema}
+		if bt.schema == nil {
+			bt.schema = known[t.ID] // nil when the source cannot say
+		}
 		if st.w != nil {
 			files, err := st.w.Close()
 			st.batcher.release()

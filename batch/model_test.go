@@ -214,6 +214,20 @@ func (m *model) Snapshot(ctx context.Context, tables []formats.TableID,
 	return pos, nil
 }
 
+// Schemas makes the model a SchemaSource.
+func (m *model) Schemas(ctx context.Context, tables []formats.TableID) (map[formats.TableID]*formats.TableSchema, error) {
+	out := map[formats.TableID]*formats.TableSchema{}
+	for _, t := range tables {
+		switch t {
+		case ordersID:
+			out[t] = ordersSchema
+		case eventsID:
+			out[t] = eventsSchema
+		}
+	}
+	return out, nil
+}
+
 // recordingPublisher keeps what a Publisher is given, and when it was
 // given relative to the generation manifest.
 type recordingPublisher struct {

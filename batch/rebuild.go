@@ -27,6 +27,14 @@ type Source interface {
 		emit func(ctx context.Context, s *formats.TableSchema, r formats.Row) error) (formats.Position, error)
 }
 
+// SchemaSource is optionally implemented by a Source: Rebuild asks it for
+// the schemas of tables the extract emitted no row of, so that an empty
+// table gets a typed (empty) snapshot and its views are published.
+// realtime/capture's (*Capture).Schemas has this shape.
+type SchemaSource interface {
+	Schemas(ctx context.Context, tables []formats.TableID) (map[formats.TableID]*formats.TableSchema, error)
+}
+
 // Publisher loads a generation's view results into the serving store and
 // flips readers to them. LoadBatch and PublishAgg are
 // realtime/redisview.Store's; PublishMirrorRows is an adapter over its

@@ -242,6 +242,48 @@ func TestRebuildGenerations(t *testing.T) {
 	}
 }
 
+// TestEmptyTables bootstraps from a source whose tables are empty: with a
+// SchemaSource the snapshots are typed and every view is published (empty);
+// without one the table's schema stays unknown until the archive shows it.
+func TestEmptyTables(t *testing.T) {
+	ctx := context.Background()
+	m := newModel(3)
+	m.step()
+	m.snapAt = 0
+	empty := &model{txns: m.txns, states: []state{{orders: map[int64]formats.Row{}}}, snapAt: 0}
+	store, _ := lake.OpenDir(t.TempDir())
+	pub := &recordingPublisher{}
+	g, err := Rebuild(ctx, store, empty, testOptions(pub))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ts := range g.Tables {
+		if ts.Columns == nil || ts.Rows != 0 || len(ts.Files) != 0 {
+			t.Errorf("%s: columns %v, %d rows, %d files", ts.Table, ts.Columns, ts.Rows, len(ts.Files))
+		}
+	}
+	if len(g.Views) != 2 || len(pub.calls) != 5 {
+		t.Fatalf("views %v, publisher calls %q", g.Views, pub.calls)
+	}
+
+	store2, _ := lake.OpenDir(t.TempDir())
+	g, err = Rebuild(ctx, store2, snapshotOnly{empty}, testOptions(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Tables[0].Columns != nil || len(g.Views) != 0 {
+		t.Fatalf("without a SchemaSource: %+v", g)
+	}
+}
+
+// snapshotOnly hides the model's Schemas method.
+type snapshotOnly struct{ m *model }
+
+func (s snapshotOnly) Snapshot(ctx context.Context, tables []formats.TableID,
+	emit func(ctx context.Context, s *formats.TableSchema, r formats.Row) error) (formats.Position, error) {
+	return s.m.Snapshot(ctx, tables, emit)
+}
+
 func TestRebuildRefusals(t *testing.T) {
 	ctx := context.Background()
 	store, _ := lake.OpenDir(t.TempDir())

@@ -30,6 +30,12 @@ func (s captureSource) Snapshot(ctx context.Context, tables []formats.TableID,
 	return s.c.Snapshot(ctx, tables, emit, nil)
 }
 
+func (s captureSource) Schemas(ctx context.Context, tables []formats.TableID) (map[formats.TableID]*formats.TableSchema, error) {
+	return s.c.Schemas(ctx, tables)
+}
+
+var _ batch.SchemaSource = captureSource{}
+
 // redisPublisher adapts realtime/redisview to batch.Publisher: the
 // aggregate methods are the Store's; mirrors are keyed and encoded here.
 type redisPublisher struct{ *redisview.Store }
@@ -115,6 +121,9 @@ func TestEndToEndOnRealServers(t *testing.T) {
 		t.Fatal(err)
 	}
 	p0, _ := gen0.CutPosition()
+	if len(gen0.Views) != 4 { // shop.alltypes is empty: its view is typed through Schemas
+		t.Fatalf("generation 0 has %d aggregate views, want 4", len(gen0.Views))
+	}
 
 	// The speed side of the wiring: capture from the bootstrap position
 	// into the archiver.

@@ -83,7 +83,7 @@ func TestS3ServerDiesMidUpload(t *testing.T) {
 	}
 
 	t.Run("back in time: retried", func(t *testing.T) {
-		s := openMinIO(t, m, "tm/retry", S3Options{PartSize: 5 << 20, Concurrency: 1, MaxAttempts: 30, MaxBackoff: time.Second})
+		s := openMinIO(t, m, "tm/retry", S3Options{PartSize: 5 << 20, Concurrency: 1, MaxAttempts: 150, MaxBackoff: time.Second})
 		resume, done := upload(s, "obj")
 		m.Kill(t)
 		resume()
