@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tidemark/tidemark/formats"
+	"github.com/tidemark/tidemark/internal/stack"
 )
 
 func TestUnloggedDelete(t *testing.T) {
@@ -37,11 +38,11 @@ func TestUnloggedDelete(t *testing.T) {
 	}
 }
 
-// TestStreamTruncateRefused: CREATE TABLE ... SELECT is captured as rows;
+// testStreamTruncateRefused: CREATE TABLE ... SELECT is captured as rows;
 // TRUNCATE of a captured table stops the stream with ErrUnloggedDelete,
 // TRUNCATE of another table does not.
-func TestStreamTruncateRefused(t *testing.T) {
-	s := newSource(t, nil)
+func testStreamTruncateRefused(t *testing.T, srv *stack.MariaDBServer) {
+	s := sharedSource(t, srv, nil)
 	s.exec(t, "CREATE TABLE shop.t (id INT PRIMARY KEY)", "CREATE TABLE other.x (id INT PRIMARY KEY)",
 		"INSERT INTO shop.t VALUES (1), (2)")
 	st := startStream(t, s.c, s.pos(t))
@@ -52,7 +53,7 @@ func TestStreamTruncateRefused(t *testing.T) {
 	}
 	s.exec(t, "USE shop", "TRUNCATE t")
 	err := st.waitErr(t, 10*time.Second)
-	if msg := errIs(err, ErrUnloggedDelete); msg != "" || !strings.Contains(err.Error(), "shop.t") {
+	if msg := errIs(err, ErrUnloggedDelete); msg != "" || !strings.Contains(err.Error(), s.shop+".t") {
 		t.Fatalf("%s (%v)", msg, err)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/replication"
 
 	"github.com/tidemark/tidemark/formats"
+	"github.com/tidemark/tidemark/internal/stack"
 )
 
 // collector reads a Stream's output in the background.
@@ -332,10 +333,10 @@ func TestStreamPurged(t *testing.T) {
 	}
 }
 
-// TestStreamRefusesStatementFormat: a statement-logged change in a captured
+// testStreamRefusesStatementFormat: a statement-logged change in a captured
 // database stops the stream with ErrPrerequisite instead of missing it.
-func TestStreamRefusesStatementFormat(t *testing.T) {
-	s := newSource(t, nil)
+func testStreamRefusesStatementFormat(t *testing.T, srv *stack.MariaDBServer) {
+	s := sharedSource(t, srv, nil)
 	s.exec(t, "CREATE TABLE shop.t (id INT PRIMARY KEY)", "CREATE TABLE other.x (id INT PRIMARY KEY)")
 	st := startStream(t, s.c, s.pos(t))
 	s.exec(t, "SET SESSION binlog_format=STATEMENT", "INSERT INTO other.x VALUES (1)")

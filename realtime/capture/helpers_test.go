@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -42,12 +43,17 @@ type counters struct {
 func (c *counters) Reconnected()                      { c.reconnects.Add(1) }
 func (c *counters) Event(formats.TableID, formats.Op) { c.events.Add(1) }
 
-// source is a throwaway MariaDB with database "shop" and a Capture of it.
+// source is a MariaDB with a "shop" and an "other" database and a Capture
+// of "shop". On a shared server the databases get unique names of one
+// width (so no name contains another): SQL passed to exec and q is
+// rewritten from "shop." and "other." to them.
 type source struct {
-	m       *stack.MariaDBServer
-	db      *sql.DB
-	c       *Capture
-	metrics *counters
+	m           *stack.MariaDBServer
+	db          *sql.DB
+	c           *Capture
+	metrics     *counters
+	shop, other string
+	rep         *strings.Replacer
 }
 
 // newSource starts its own server; a *testing.T caller runs in parallel
@@ -58,11 +64,28 @@ func newSource(t testing.TB, mutate func(*Config), extraArgs ...string) *source 
 		tt.Parallel()
 	}
 	m := stack.MariaDBWith(t, extraArgs...)
-	m.Exec(t, "CREATE DATABASE shop", "CREATE DATABASE other")
-	s := &source{m: m, db: m.DB(t, "shop"), metrics: &counters{}}
+	return attach(t, m, "shop", "other", 4242, mutate)
+}
+
+var forks atomic.Int64
+
+// sharedSource gives a test its own databases and replication client id on
+// srv, a server other tests use at the same time.
+func sharedSource(t *testing.T, srv *stack.MariaDBServer, mutate func(*Config)) *source {
+	t.Helper()
+	t.Parallel()
+	n := forks.Add(1)
+	return attach(t, srv, fmt.Sprintf("s%03d_shop", n), fmt.Sprintf("s%03d_other", n), uint32(5000+n), mutate)
+}
+
+func attach(t testing.TB, m *stack.MariaDBServer, shop, other string, serverID uint32, mutate func(*Config)) *source {
+	t.Helper()
+	m.Exec(t, "CREATE DATABASE "+shop, "CREATE DATABASE "+other)
+	s := &source{m: m, db: m.DB(t, ""), metrics: &counters{}, shop: shop, other: other,
+		rep: strings.NewReplacer("shop.", shop+".", "other.", other+".", "USE shop", "USE "+shop)}
 	cfg := Config{
 		Flavor: FlavorMariaDB, Host: m.Host, Port: m.Port, User: m.User, Password: m.Password,
-		ServerID: 4242, Databases: []string{"shop"}, Logger: testLogger(t), Metrics: s.metrics,
+		ServerID: serverID, Databases: []string{shop}, Logger: testLogger(t), Metrics: s.metrics,
 		ReconnectMin: 50 * time.Millisecond, ReconnectMax: 500 * time.Millisecond,
 		Heartbeat: time.Second, IdleTxnInterval: 200 * time.Millisecond,
 	}
@@ -78,7 +101,40 @@ func newSource(t testing.TB, mutate func(*Config), extraArgs ...string) *source 
 	return s
 }
 
-func (s *source) exec(t testing.TB, stmts ...string) { t.Helper(); s.m.Exec(t, stmts...) }
+// TestShared runs the tests that leave their server as it was on one
+// server, in parallel, each in its own databases.
+func TestShared(t *testing.T) {
+	srv := stack.MariaDB(t)
+	for _, tc := range []struct {
+		name string
+		f    func(*testing.T, *stack.MariaDBServer)
+	}{
+		{"Transactions", testStreamTransactions},
+		{"EmptyTxnThrottle", testStreamEmptyTxnThrottle},
+		{"LargeTransaction", testStreamLargeTransaction},
+		{"DDL", testStreamDDL},
+		{"Resume", testStreamResume},
+		{"RefusesStatementFormat", testStreamRefusesStatementFormat},
+		{"TruncateRefused", testStreamTruncateRefused},
+		{"ResolveTables", testResolveTables},
+		{"SnapshotThenStream", testSnapshotThenStream},
+		{"BinlogEqualsSnapshot", testBinlogEqualsSnapshot},
+	} {
+		t.Run(tc.name, func(t *testing.T) { tc.f(t, srv) })
+	}
+}
+
+func (s *source) q(sql string) string { return s.rep.Replace(sql) }
+
+func (s *source) table(name string) formats.TableID { return formats.TableID{DB: s.shop, Table: name} }
+
+func (s *source) exec(t testing.TB, stmts ...string) {
+	t.Helper()
+	for i := range stmts {
+		stmts[i] = s.q(stmts[i])
+	}
+	s.m.Exec(t, stmts...)
+}
 
 func (s *source) pos(t testing.TB) formats.Position {
 	t.Helper()

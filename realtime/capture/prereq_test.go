@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tidemark/tidemark/formats"
+	"github.com/tidemark/tidemark/internal/stack"
 )
 
 func problemFor(probs []Problem, check string) (Problem, bool) {
@@ -112,20 +113,20 @@ func (s *source) clone(t testing.TB, mutate func(*Config)) *Capture {
 	return c
 }
 
-func TestResolveTables(t *testing.T) {
-	s := newSource(t, nil)
+func testResolveTables(t *testing.T, srv *stack.MariaDBServer) {
+	s := sharedSource(t, srv, nil)
 	s.exec(t, "CREATE TABLE shop.b (id INT)", "CREATE TABLE shop.a (id INT)", "CREATE VIEW shop.v AS SELECT * FROM shop.a",
 		"CREATE TABLE other.x (id INT)", "CREATE TABLE other.y (id INT)")
 	c := s.clone(t, func(c *Config) {
-		c.Tables = []formats.TableID{{DB: "other", Table: "x"}, {DB: "shop", Table: "a"}}
+		c.Tables = []formats.TableID{{DB: s.other, Table: "x"}, s.table("a")}
 	})
 	got, err := c.ResolveTables(context.Background())
-	want := []formats.TableID{{DB: "other", Table: "x"}, {DB: "shop", Table: "a"}, {DB: "shop", Table: "b"}}
+	want := []formats.TableID{{DB: s.other, Table: "x"}, s.table("a"), s.table("b")}
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Errorf("ResolveTables = %v, %v; want %v", got, err, want)
 	}
-	c = s.clone(t, func(c *Config) { c.Tables = []formats.TableID{{DB: "other", Table: "nope"}} })
-	if _, err := c.ResolveTables(context.Background()); err == nil || !strings.Contains(err.Error(), "other.nope") {
+	c = s.clone(t, func(c *Config) { c.Tables = []formats.TableID{{DB: s.other, Table: "nope"}} })
+	if _, err := c.ResolveTables(context.Background()); err == nil || !strings.Contains(err.Error(), s.other+".nope") {
 		t.Errorf("missing table: %v", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tidemark/tidemark/formats"
+	"github.com/tidemark/tidemark/internal/stack"
 	"github.com/tidemark/tidemark/internal/workload"
 )
 
@@ -38,13 +39,13 @@ func snapshotMap(t testing.TB, c *Capture, table formats.TableID, slow bool) (ma
 	return rows, pos, progress
 }
 
-// TestSnapshotThenStream: a snapshot taken under a continuous write load,
+// testSnapshotThenStream: a snapshot taken under a continuous write load,
 // rolled forward with Stream from the snapshot's position, equals the table
 // exactly: no change missed or applied twice at the boundary (every update
 // and delete's before image matches the replayed row).
-func TestSnapshotThenStream(t *testing.T) {
-	s := newSource(t, nil)
-	table := formats.TableID{DB: "shop", Table: "t"}
+func testSnapshotThenStream(t *testing.T, srv *stack.MariaDBServer) {
+	s := sharedSource(t, srv, nil)
+	table := s.table("t")
 	s.exec(t,
 		"CREATE TABLE shop.t (id BIGINT PRIMARY KEY, v INT NOT NULL, note VARCHAR(30), amt DECIMAL(10,2), ts TIMESTAMP(3) NULL, f FLOAT)",
 		"INSERT INTO shop.t SELECT seq, 0, CONCAT('n', seq), seq / 100, FROM_UNIXTIME(1700000000 + seq / 1000), seq / 7 FROM shop.seq_1_to_5000")
@@ -66,20 +67,20 @@ func TestSnapshotThenStream(t *testing.T) {
 			var err error
 			switch rng.IntN(4) {
 			case 0:
-				_, err = s.db.Exec("INSERT INTO shop.t VALUES (?, 1, 'new', 1.25, NOW(3), 0.5) ON DUPLICATE KEY UPDATE v = v + 1", id)
+				_, err = s.db.Exec(s.q("INSERT INTO shop.t VALUES (?, 1, 'new', 1.25, NOW(3), 0.5) ON DUPLICATE KEY UPDATE v = v + 1"), id)
 			case 1:
-				_, err = s.db.Exec("UPDATE shop.t SET v = v + 1, amt = amt + 0.01, note = CONCAT(note, '+') WHERE id = ?", id)
+				_, err = s.db.Exec(s.q("UPDATE shop.t SET v = v + 1, amt = amt + 0.01, note = CONCAT(note, '+') WHERE id = ?"), id)
 			case 2:
-				_, err = s.db.Exec("DELETE FROM shop.t WHERE id = ?", id)
+				_, err = s.db.Exec(s.q("DELETE FROM shop.t WHERE id = ?"), id)
 			case 3:
 				sqlTx, e := s.db.Begin()
 				if e != nil {
 					err = e
 					break
 				}
-				_, err = sqlTx.Exec("UPDATE shop.t SET v = v + 10 WHERE id BETWEEN ? AND ?", id, id+20)
+				_, err = sqlTx.Exec(s.q("UPDATE shop.t SET v = v + 10 WHERE id BETWEEN ? AND ?"), id, id+20)
 				if err == nil {
-					_, err = sqlTx.Exec("DELETE FROM shop.t WHERE id = ?", id+21)
+					_, err = sqlTx.Exec(s.q("DELETE FROM shop.t WHERE id = ?"), id+21)
 				}
 				if err != nil {
 					sqlTx.Rollback()
@@ -142,12 +143,12 @@ func TestSnapshotThenStream(t *testing.T) {
 	}
 }
 
-// TestBinlogEqualsSnapshot: every column type decodes to the same schema
+// testBinlogEqualsSnapshot: every column type decodes to the same schema
 // and the same Go values from the binlog and from a snapshot.
-func TestBinlogEqualsSnapshot(t *testing.T) {
-	s := newSource(t, nil)
+func testBinlogEqualsSnapshot(t *testing.T, srv *stack.MariaDBServer) {
+	s := sharedSource(t, srv, nil)
 	ctx := context.Background()
-	if err := workload.CreateSchema(ctx, s.db, "shop"); err != nil {
+	if err := workload.CreateSchema(ctx, s.db, s.shop); err != nil {
 		t.Fatal(err)
 	}
 	st := startStream(t, s.c, s.pos(t))
@@ -164,7 +165,7 @@ func TestBinlogEqualsSnapshot(t *testing.T) {
 			'0000-00-00', '0000-00-00 00:00:00', '1000-01-01 00:00:00.000001', '1970-01-01 02:00:01', '00:00:00.5', 1901,
 			'', '', '', X'', X'', X'', 'red', '', b'0', '[]', ST_GeomFromText('LINESTRING(0 0, 1 1)'), -1)`,
 	)
-	table := formats.TableID{DB: "shop", Table: "alltypes"}
+	table := s.table("alltypes")
 	binlog := map[int64]formats.Row{}
 	var binSchema *formats.TableSchema
 	for len(binlog) < 3 {
