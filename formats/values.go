@@ -153,6 +153,29 @@ func splitDecimal(s string) (neg bool, intPart, fracPart string, err error) {
 	return neg, intPart, strings.TrimRight(digits[point:], "0"), nil
 }
 
+// parseDecimalOf parses a value of the DECIMAL type t, which must fit its
+// precision.
+func parseDecimalOf(t Type, s string) (Decimal, error) {
+	d, err := ParseDecimal(s, t.Scale)
+	if err == nil && t.Precision > 0 && decimalIntDigits(d) > t.Precision-t.Scale {
+		return "", fmt.Errorf("more than the %d integer digits of %s", t.Precision-t.Scale, t)
+	}
+	return d, err
+}
+
+// decimalIntDigits counts the integer digits of a canonical Decimal ("0"
+// has none).
+func decimalIntDigits(d Decimal) int {
+	s := strings.TrimPrefix(string(d), "-")
+	if i := strings.IndexByte(s, '.'); i >= 0 {
+		s = s[:i]
+	}
+	if s == "0" {
+		return 0
+	}
+	return len(s)
+}
+
 // Scaled returns d × 10^scale as an integer: "12.34" scaled by 2 is 1234.
 // It is an error when d has nonzero digits beyond scale.
 func (d Decimal) Scaled(scale int) (*big.Int, error) {
@@ -300,11 +323,11 @@ func fromBinlog(t Type, v any) (any, error) {
 	case KindDecimal:
 		switch x := v.(type) {
 		case string:
-			return ParseDecimal(x, t.Scale)
+			return parseDecimalOf(t, x)
 		case []byte:
-			return ParseDecimal(string(x), t.Scale)
+			return parseDecimalOf(t, string(x))
 		case fmt.Stringer: // decimal.Decimal with UseDecimal: true
-			return ParseDecimal(x.String(), t.Scale)
+			return parseDecimalOf(t, x.String())
 		}
 	case KindFloat, KindDouble:
 		rv := reflect.ValueOf(v)
@@ -588,7 +611,7 @@ func fromText(t Type, raw []byte) (any, error) {
 	case KindBit:
 		return bigEndianUint(raw)
 	case KindDecimal:
-		return ParseDecimal(s, t.Scale)
+		return parseDecimalOf(t, s)
 	case KindFloat:
 		f, err := strconv.ParseFloat(s, 64)
 		return float64(float32(f)), err
@@ -770,7 +793,7 @@ func parseText(t Type, s string) (any, error) {
 	case KindBit:
 		return strconv.ParseUint(s, 10, 64)
 	case KindDecimal:
-		return ParseDecimal(s, t.Scale)
+		return parseDecimalOf(t, s)
 	case KindFloat:
 		f, err := strconv.ParseFloat(s, 32)
 		return f, err
@@ -1101,6 +1124,9 @@ func parseTimeValue(s string, t Type) (time.Duration, error) {
 	sec, ok3 := parseDigits(body[c1+4 : c1+6])
 	if !ok1 || !ok2 || !ok3 || m > 59 || sec > 59 {
 		return 0, fmt.Errorf("time %q: want [-]HH:MM:SS[.ffffff]", s)
+	}
+	if h > 838 {
+		return 0, fmt.Errorf("time %q: outside TIME's range of ±838:59:59.999999", s)
 	}
 	us, err := parseFraction(body[c1+6:], t.FSP)
 	if err != nil {
