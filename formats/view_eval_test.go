@@ -776,3 +776,31 @@ func BenchmarkAccumulateRow(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 }
+
+// TestBoundViewConcurrentUse runs one BoundView from several goroutines,
+// each with its own Delta (run with -race).
+func TestBoundViewConcurrentUse(t *testing.T) {
+	s := ordersSchema(t)
+	b := bindView(t, s, aggView("status IN ('a', 'b') AND amount > 0", []string{"status", "day(created_at)"}, "count()", "sum(amount)", "avg(price)"))
+	when := time.Date(2024, 1, 2, 3, 0, 0, 0, time.UTC)
+	done := make(chan Delta)
+	for g := range 4 {
+		go func() {
+			d := Delta{}
+			for i := range 500 {
+				r := orderRow(s, map[string]any{"status": []string{"a", "b"}[i%2], "amount": Decimal("1.00"), "price": float64(g), "created_at": when})
+				if err := b.AccumulateRow(r, 1, d); err != nil {
+					t.Error(err)
+				}
+			}
+			done <- d
+		}()
+	}
+	total := Delta{}
+	for range 4 {
+		total.Merge(<-done)
+	}
+	if got := answers(t, b, total); !reflect.DeepEqual(got, []string{"a|2024-01-02 => [a 2024-01-02 1000 1000.00 1.5]", "b|2024-01-02 => [b 2024-01-02 1000 1000.00 1.5]"}) {
+		t.Errorf("answers %q", got)
+	}
+}
