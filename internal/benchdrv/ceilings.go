@@ -20,14 +20,33 @@ import (
 // ceilings decodes the backlog three ways with nothing applied to Redis,
 // each stage adding one layer of Tidemark's work (see doc.go).
 func (b *bench) ceilings(ctx context.Context, bl *backlog, rep *report) error {
-	rate, err := b.rawDecode(ctx, bl)
+	mariaPid := pidFromFile(b.o.mariaPidFile)
+	stage := func(name, note string, f func() (float64, error)) (float64, error) {
+		cpu := newCPUMeter([]string{"driver", "mariadbd"}, []int{os.Getpid(), mariaPid})
+		rate, err := f()
+		if err != nil {
+			return 0, err
+		}
+		cpu.stop()
+		cost := fmt.Sprintf("%.1f µs CPU per row change in the driver (%.2f cores)",
+			1e6*cpu.used[0].Seconds()/float64(bl.rows), cpu.cores(0))
+		if mariaPid != 0 {
+			cost += fmt.Sprintf(", %.1f µs in mariadbd", 1e6*cpu.used[1].Seconds()/float64(bl.rows))
+		}
+		if note != "" {
+			cost = note + "; " + cost
+		}
+		rep.add("ceiling", name, fmtRate(rate)+" rows/s", "", cost)
+		rep.ceilCPU = append(rep.ceilCPU, cpu.used[0].Seconds()/float64(bl.rows))
+		return rate, nil
+	}
+	var err error
+	rep.ceilRaw, err = stage("go-mysql BinlogSyncer decode (no apply)",
+		"the loop of realtime/capture BenchmarkDecode/gomysql, over this backlog",
+		func() (float64, error) { return b.rawDecode(ctx, bl) })
 	if err != nil {
 		return fmt.Errorf("go-mysql decode: %w", err)
 	}
-	rep.ceilRaw = rate
-	rep.add("ceiling", "go-mysql BinlogSyncer decode (no apply)", fmtRate(rate)+" rows/s", "",
-		"same loop as realtime/capture BenchmarkDecode/gomysql, over this backlog")
-
 	if b.o.cpuProfile != "" {
 		f, err := os.Create(b.o.cpuProfile)
 		if err != nil {
@@ -39,19 +58,17 @@ func (b *bench) ceilings(ctx context.Context, bl *backlog, rep *report) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	rate, err = b.streamDecode(ctx, bl, false)
+	rep.ceilStream, err = stage("capture.Stream (decode + canonical values + txns)", "",
+		func() (float64, error) { return b.streamDecode(ctx, bl, false) })
 	if err != nil {
 		return fmt.Errorf("capture.Stream: %w", err)
 	}
-	rep.ceilStream = rate
-	rep.add("ceiling", "capture.Stream (decode + canonical values + txns)", fmtRate(rate)+" rows/s", "", "")
-	rate, err = b.streamDecode(ctx, bl, true)
+	rep.ceilGo, err = stage("capture.Stream + apply.Applier, null store",
+		"all of Tidemark's Go work but encoding and sending the Redis call (3 views)",
+		func() (float64, error) { return b.streamDecode(ctx, bl, true) })
 	if err != nil {
 		return fmt.Errorf("capture.Stream + apply to a null store: %w", err)
 	}
-	rep.ceilGo = rate
-	rep.add("ceiling", "capture.Stream + apply.Applier, null store", fmtRate(rate)+" rows/s", "",
-		"all of Tidemark's Go work but the Redis call (3 views)")
 	return nil
 }
 

@@ -19,6 +19,7 @@ const sampleMirrorRow = `["mariadb-bin.000001:0123456789:000000@0-1-1234567",123
 // redisCeilings measures what Redis itself does per second for commands
 // like the ones Tidemark issues (Tidemark stopped, so Redis has its core).
 func (b *bench) redisCeilings(ctx context.Context, rep *report) error {
+	redisPid := pidFromFile(b.o.redisPidFile)
 	if _, err := exec.LookPath("redis-benchmark"); err != nil {
 		rep.add("redis ceiling", "redis-benchmark", "not installed", "", "")
 	} else {
@@ -33,21 +34,25 @@ func (b *bench) redisCeilings(ctx context.Context, rep *report) error {
 		}
 		for _, r := range runs {
 			args := append([]string{"-h", "127.0.0.1", "-p", strconv.Itoa(b.o.redisPort), "-P", "64", "-q", "-n", "200000"}, r.args...)
+			cpu := newCPUMeter([]string{"redis-server"}, []int{redisPid})
 			rps, err := redisBenchmark(ctx, args)
 			if err != nil {
 				return err
 			}
-			rep.add("redis ceiling", r.name, fmtRate(rps)+" ops/s", "", "-P 64 -n 200000")
+			cpu.stop()
+			rep.add("redis ceiling", r.name, fmtRate(rps)+" ops/s", "", "-P 64 -n 200000"+redisCPUNote(cpu, redisPid, 200000))
 			rep.redisCeil = append(rep.redisCeil, rps)
 		}
 	}
-	rate, err := b.luaHSetLoop(ctx, 1000, 3*time.Second)
+	cpu := newCPUMeter([]string{"redis-server"}, []int{redisPid})
+	rate, rows, err := b.luaHSetLoop(ctx, 1000, 3*time.Second)
 	if err != nil {
 		return err
 	}
+	cpu.stop()
 	rep.luaHSet = rate
 	rep.add("redis ceiling", "Lua script HSETting 1,000 mirror rows per call", fmtRate(rate)+" rows/s", "",
-		"what the mirror apply script does per row change (one call at a time, as Tidemark)")
+		"the mirror apply script's per-row work, one call at a time as Tidemark"+redisCPUNote(cpu, redisPid, rows))
 	return b.rdb.Del(ctx, "myhash", "bench:{m}", "bench:{h}", "bench:{e}", "bench:{lua}").Err()
 }
 
@@ -70,10 +75,9 @@ func redisBenchmark(ctx context.Context, args []string) (float64, error) {
 // luaHSetLoop calls a script that HSETs n pk → row pairs from ARGV, one
 // call at a time, for about d, and returns rows/s. It is the mirror apply
 // script's per-row work without its checkpoint bookkeeping.
-func (b *bench) luaHSetLoop(ctx context.Context, n int, d time.Duration) (float64, error) {
+func (b *bench) luaHSetLoop(ctx context.Context, n int, d time.Duration) (rate float64, rows int64, err error) {
 	sc := redis.NewScript(`for j = 1, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[j], ARGV[j + 1]) end return 1`)
 	args := make([]any, 2*n)
-	var rows int64
 	start := time.Now()
 	for time.Since(start) < d {
 		for i := range n {
@@ -81,9 +85,17 @@ func (b *bench) luaHSetLoop(ctx context.Context, n int, d time.Duration) (float6
 			args[2*i+1] = sampleMirrorRow
 		}
 		if err := sc.Run(ctx, b.rdb, []string{"bench:{lua}"}, args...).Err(); err != nil {
-			return 0, fmt.Errorf("running the HSET loop script: %w", err)
+			return 0, 0, fmt.Errorf("running the HSET loop script: %w", err)
 		}
 		rows += int64(n)
 	}
-	return float64(rows) / time.Since(start).Seconds(), nil
+	return float64(rows) / time.Since(start).Seconds(), rows, nil
+}
+
+// redisCPUNote says how much Redis CPU one operation took.
+func redisCPUNote(cpu *cpuMeter, pid int, ops int64) string {
+	if pid == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; Redis CPU %.2f µs per op (%.2f cores)", 1e6*cpu.used[0].Seconds()/float64(ops), cpu.cores(0))
 }

@@ -14,10 +14,11 @@ import (
 type report struct {
 	rows []row
 
-	ceilRaw, ceilStream, ceilGo float64 // rows/s
+	ceilRaw, ceilStream, ceilGo float64   // rows/s
+	ceilCPU                     []float64 // CPU seconds per row change of each stage
 	catchUp                     float64
 	peakRSS                     int64
-	cpu                         *cpuMeter
+	tidemarkCPU                 float64 // CPU seconds per row change during catch-up
 	lagP50, lagP99              time.Duration
 	mirrorRowBytes              float64
 	groupBytes                  []float64
@@ -84,6 +85,11 @@ func (r *report) summary() {
 	r.add("summary", "catch-up vs capture.Stream ceiling", ratio(r.ceilStream), "", "")
 	r.add("summary", "catch-up vs Go pipeline with a null store", ratio(r.ceilGo), "", "")
 	r.add("summary", "catch-up vs Lua HSET of mirror rows", ratio(r.luaHSet), "", "Redis's share: 1 HSET per row change for the mirror")
+	if r.tidemarkCPU > 0 && len(r.ceilCPU) == 3 {
+		r.add("summary", "CPU per row change: tidemark / Go pipeline, null store / capture.Stream / go-mysql",
+			fmt.Sprintf("%.1f / %.1f / %.1f / %.1f µs", 1e6*r.tidemarkCPU, 1e6*r.ceilCPU[2], 1e6*r.ceilCPU[1], 1e6*r.ceilCPU[0]), "",
+			fmt.Sprintf("CPU time, less sensitive to the machine's other load than rates: tidemark does %s row changes per CPU-second", fmtRate(1/r.tidemarkCPU)))
+	}
 	pass := func(ok bool) string {
 		if ok {
 			return "met"
