@@ -98,6 +98,17 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			p.log.Warn("checkpoint fenced; resuming from the stored checkpoints", "err", err)
 			failures = 0
 			continue
+		case errors.Is(err, redisview.ErrLayoutMismatch) || errors.Is(err, formats.ErrShapeChanged):
+			stale, serr := p.resetStale(ctx)
+			if serr != nil {
+				return errors.Join(err, serr)
+			}
+			if len(stale) == 0 {
+				return err
+			}
+			p.restarted("layout_changed")
+			p.log.Warn("a view's stored state no longer matches its definition or table; rebuilding it", "views", stale, "err", err)
+			continue
 		case errors.Is(err, capture.ErrPurged):
 			if !p.opts.RebootstrapOnPurge {
 				return err
@@ -265,4 +276,59 @@ func (p *Pipeline) watchRetention(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// resetStale finds the views whose state in Redis was written for another
+// layout than the one their definition and their table's live schema give
+// now (a DDL changed a mirrored table's columns or a summed column's
+// scale; the view's definition changed), re-parses every view (a
+// formats.View fixes its layout at its first Bind) and resets the stale
+// ones, so that the next session bootstraps them.
+func (p *Pipeline) resetStale(ctx context.Context) ([]string, error) {
+	tables := map[formats.TableID]bool{}
+	var ids []formats.TableID
+	for _, v := range p.opts.Views {
+		if !tables[v.From] {
+			tables[v.From] = true
+			ids = append(ids, v.From)
+		}
+	}
+	schemas, err := p.cap.Schemas(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("reading schemas to find stale views: %w", err)
+	}
+	var stale []string
+	for i, v := range p.opts.Views {
+		fresh, err := formats.ParseView(v.Spec())
+		if err != nil {
+			return nil, fmt.Errorf("re-parsing view %s: %w", v.Name, err)
+		}
+		p.opts.Views[i] = fresh
+		sch, ok := schemas[v.From]
+		if !ok {
+			continue
+		}
+		bv, err := fresh.Bind(sch)
+		if err != nil {
+			return nil, fmt.Errorf("view %s no longer binds to %s: %w", v.Name, v.From, err)
+		}
+		want := redisview.Fingerprint(fresh)
+		if fresh.Mirror {
+			want = redisview.MirrorFingerprint(bv)
+		}
+		m, err := p.store.Meta(ctx, v.Name)
+		if err != nil {
+			if errors.Is(err, redisview.ErrStateMissing) {
+				continue
+			}
+			return nil, fmt.Errorf("reading view %s: %w", v.Name, err)
+		}
+		if m.Fingerprint != want {
+			if err := p.store.Reset(ctx, v.Name); err != nil {
+				return nil, fmt.Errorf("resetting view %s: %w", v.Name, err)
+			}
+			stale = append(stale, v.Name)
+		}
+	}
+	return stale, nil
 }
