@@ -134,7 +134,7 @@ type Log struct {
 // API and metrics on loopback.
 func Default() Config {
 	return Config{
-		Redis:   Redis{Addr: "127.0.0.1:6379", Prefix: "tm"},
+		Redis:   Redis{Prefix: "tm"},
 		Lake:    Lake{Root: "file://./lake"},
 		API:     reporting.Config{Listen: "127.0.0.1:8080"},
 		Speed:   Speed{SegmentSeconds: 10, MaxBatchEvents: 50000, ShutdownTimeout: 30 * time.Second},
@@ -165,6 +165,9 @@ func Parse(data []byte, env []string) (*Config, error) {
 	}
 	if err := applyEnv(&c, env); err != nil {
 		return nil, err
+	}
+	if c.Redis.Addr == "" && len(c.Redis.Cluster) == 0 {
+		c.Redis.Addr = "127.0.0.1:6379"
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err
