@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -67,6 +66,8 @@ type workload struct {
 	r      *rand.Rand
 	schema *formats.TableSchema
 	rows   map[int64]formats.Row
+	ids    []int64       // the keys of rows, for picking one at random
+	at     map[int64]int // id → index in ids
 	nextID int64
 	off    uint32
 	now    time.Time
@@ -77,10 +78,28 @@ func newWorkload(t testing.TB, seed uint64) *workload {
 		r:      rand.New(rand.NewPCG(seed, seed+1)),
 		schema: ordersSchema(t),
 		rows:   map[int64]formats.Row{},
+		at:     map[int64]int{},
 		nextID: 1,
 		off:    1000,
 		now:    time.Unix(1_700_000_000, 0),
 	}
+}
+
+func (w *workload) put(id int64, r formats.Row) {
+	if _, ok := w.rows[id]; !ok {
+		w.at[id] = len(w.ids)
+		w.ids = append(w.ids, id)
+	}
+	w.rows[id] = r
+}
+
+func (w *workload) del(id int64) {
+	i := w.at[id]
+	last := w.ids[len(w.ids)-1]
+	w.ids[i], w.at[last] = last, i
+	w.ids = w.ids[:len(w.ids)-1]
+	delete(w.at, id)
+	delete(w.rows, id)
 }
 
 func (w *workload) pos() formats.Position { return formats.Position{File: "bin.000001", Offset: w.off} }
@@ -131,28 +150,27 @@ func (w *workload) txn() *formats.Txn {
 	for i := 0; i < n; i++ {
 		ev := formats.Event{Table: ordersTable, Schema: w.schema, Pos: t.Pos}
 		ev.Pos.Row = uint32(i + 1)
-		ids := slices.Sorted(maps.Keys(w.rows))
 		switch op := w.r.IntN(10); {
-		case op < 5 || len(ids) == 0:
+		case op < 5 || len(w.ids) == 0:
 			id := w.nextID
 			w.nextID++
 			ev.Op, ev.After = formats.OpInsert, w.randRow(id)
-			w.rows[id] = ev.After
+			w.put(id, ev.After)
 		case op < 8:
-			id := ids[w.r.IntN(len(ids))]
+			id := w.ids[w.r.IntN(len(w.ids))]
 			ev.Op, ev.Before = formats.OpUpdate, w.rows[id]
 			newID := id
 			if w.r.IntN(10) == 0 { // the primary key changes
 				newID = w.nextID
 				w.nextID++
-				delete(w.rows, id)
+				w.del(id)
 			}
 			ev.After = w.randRow(newID)
-			w.rows[newID] = ev.After
+			w.put(newID, ev.After)
 		default:
-			id := ids[w.r.IntN(len(ids))]
+			id := w.ids[w.r.IntN(len(w.ids))]
 			ev.Op, ev.Before = formats.OpDelete, w.rows[id]
-			delete(w.rows, id)
+			w.del(id)
 		}
 		t.Events = append(t.Events, ev)
 	}

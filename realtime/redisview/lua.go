@@ -477,8 +477,10 @@ elseif stored and stored ~= layout then
   return redis.error_reply('TMLAYOUT state was written for ' .. stored .. ', batch is for ' .. layout)
 end
 local rows = p .. 'rows'
-for j = 0, n - 1 do
-  redis.call('HSET', rows, ARGV[6 + 2 * j], ARGV[7 + 2 * j])
+for base = 0, n - 1, 256 do
+  local last = base + 255
+  if last > n - 1 then last = n - 1 end
+  redis.call('HSET', rows, unpack(ARGV, 6 + 2 * base, 7 + 2 * last))
 end
 redis.call('HSET', meta, 'ckpt', to)
 return 1
