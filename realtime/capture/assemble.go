@@ -23,7 +23,6 @@ import (
 // of n rows costs O(n); its events are handed off with the Txn and never
 // copied again.
 type assembler struct {
-	flavor string
 	log    *slog.Logger
 	tables *tableCache
 	// file is the binlog file the events come from, advanced by rotate
@@ -43,8 +42,8 @@ type savepoint struct {
 	n    int
 }
 
-func newAssembler(flavor string, log *slog.Logger, tables *tableCache, file string) *assembler {
-	return &assembler{flavor: flavor, log: log, tables: tables, file: file}
+func newAssembler(log *slog.Logger, tables *tableCache, file string) *assembler {
+	return &assembler{log: log, tables: tables, file: file}
 }
 
 // at names the position of the event with header h, for error messages.

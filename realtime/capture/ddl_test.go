@@ -11,7 +11,7 @@ import (
 )
 
 func TestUnloggedDelete(t *testing.T) {
-	a := newAssembler(FlavorMariaDB, nil, newTableCache(newCaptureSet([]string{"shop"},
+	a := newAssembler(nil, newTableCache(newCaptureSet([]string{"shop"},
 		[]formats.TableID{{DB: "crm", Table: "people"}})), "f")
 	tid := func(db, t string) formats.TableID { return formats.TableID{DB: db, Table: t} }
 	cases := []struct {

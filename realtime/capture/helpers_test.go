@@ -114,6 +114,7 @@ func TestShared(t *testing.T) {
 		{"LargeTransaction", testStreamLargeTransaction},
 		{"DDL", testStreamDDL},
 		{"Resume", testStreamResume},
+		{"Backpressure", testStreamBackpressure},
 		{"RefusesStatementFormat", testStreamRefusesStatementFormat},
 		{"TruncateRefused", testStreamTruncateRefused},
 		{"ResolveTables", testResolveTables},

@@ -113,12 +113,19 @@ func (c *Capture) session(ctx context.Context, st *streamState, out chan<- *form
 	if err != nil {
 		return fmt.Errorf("starting replication at %s: %w", st.resume, err)
 	}
-	asm := newAssembler(c.cfg.Flavor, c.log, newTableCache(c.captured), st.resume.File)
+	asm := newAssembler(c.log, newTableCache(c.captured), st.resume.File)
 
 	var pending *formats.Txn // newest empty Txn not sent yet
+	// lastEvent is when the connection last proved alive; time spent
+	// blocked on out does not count as silence.
 	lastEvent := time.Now()
 	w := &waiter{parent: ctx}
 	defer w.stop()
+	deliver := func(txn *formats.Txn) bool {
+		ok := c.send(ctx, st, out, txn)
+		lastEvent = time.Now()
+		return ok
+	}
 	for {
 		var deadline time.Time
 		if c.cfg.Heartbeat > 0 {
@@ -132,16 +139,21 @@ func (c *Capture) session(ctx context.Context, st *streamState, out chan<- *form
 		ev, err := w.get(streamer, deadline)
 		if errors.Is(err, errWaited) {
 			if pending != nil && time.Since(st.lastEmpty) >= c.cfg.IdleTxnInterval {
-				if !c.send(ctx, st, out, pending) {
+				if !deliver(pending) {
 					return nil
 				}
 				pending = nil
 				continue
 			}
-			if c.cfg.Heartbeat > 0 && time.Since(lastEvent) >= 3*c.cfg.Heartbeat {
+			if c.cfg.Heartbeat <= 0 || time.Since(lastEvent) < 3*c.cfg.Heartbeat {
+				continue
+			}
+			// An expired wait may have won the race against an event that
+			// arrived at the same moment: look once more before giving up.
+			ev, err = w.poll(streamer)
+			if errors.Is(err, errWaited) {
 				return errDeadConn
 			}
-			continue
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -164,7 +176,7 @@ func (c *Capture) session(ctx context.Context, st *streamState, out chan<- *form
 		}
 		if len(txn.Events) > 0 || time.Since(st.lastEmpty) >= c.cfg.IdleTxnInterval {
 			pending = nil
-			if !c.send(ctx, st, out, txn) {
+			if !deliver(txn) {
 				return nil
 			}
 			continue
@@ -223,6 +235,11 @@ func (w *waiter) get(s *replication.BinlogStreamer, deadline time.Time) (*replic
 		return nil, errWaited
 	}
 	return ev, err
+}
+
+// poll returns an event already received, waiting at most a moment.
+func (w *waiter) poll(s *replication.BinlogStreamer) (*replication.BinlogEvent, error) {
+	return w.get(s, time.Now().Add(50*time.Millisecond))
 }
 
 func (w *waiter) stop() {

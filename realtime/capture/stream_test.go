@@ -267,3 +267,29 @@ func testStreamResume(t *testing.T, srv *stack.MariaDBServer) {
 		}
 	}
 }
+
+// testStreamBackpressure: a consumer that stops reading for longer than
+// three heartbeat periods blocks the stream but does not break it.
+func testStreamBackpressure(t *testing.T, srv *stack.MariaDBServer) {
+	s := sharedSource(t, srv, nil)
+	s.exec(t, "CREATE TABLE shop.t (id INT PRIMARY KEY)")
+	st := startStream(t, s.c, s.pos(t))
+	for i := 1; i <= 100; i++ {
+		s.exec(t, fmt.Sprintf("INSERT INTO shop.t VALUES (%d)", i))
+	}
+	first := st.next(t, 10*time.Second)
+	time.Sleep(3500 * time.Millisecond) // heartbeat 1s: three periods and more
+	got := []*formats.Txn{first}
+	for len(got) < 100 {
+		got = append(got, st.next(t, 10*time.Second))
+	}
+	checkOrder(t, got)
+	for i, txn := range got {
+		if id := ids(t, txn)[0]; id != int64(i+1) {
+			t.Fatalf("txn %d has id %d", i, id)
+		}
+	}
+	if n := s.metrics.reconnects.Load(); n != 0 {
+		t.Errorf("%d reconnects while the consumer was slow", n)
+	}
+}

@@ -19,6 +19,9 @@ type tableEntry struct {
 	schema   *formats.TableSchema
 }
 
+// maxCachedTables bounds the table cache of one replication session.
+const maxCachedTables = 4096
+
 // tableCache maps binlog table ids to schemas. A table id is reused by the
 // server only for the same table definition in practice, but nothing in the
 // protocol promises it, so every table map event is compared with the one
@@ -40,6 +43,12 @@ func (c *tableCache) observe(tm *replication.TableMapEvent) (*tableEntry, error)
 	if e, ok := c.byID[tm.TableID]; ok && (e.tm == tm || sameTableMap(e.tm, tm)) {
 		e.tm = tm
 		return e, nil
+	}
+	if len(c.byID) >= maxCachedTables {
+		// Table ids only grow (DDL, table cache evictions): forget the old
+		// ones rather than grow forever. Every transaction carries the table
+		// maps it needs, so nothing is lost but the sharing of schema values.
+		clear(c.byID)
 	}
 	e := &tableEntry{
 		tm:    tm,
