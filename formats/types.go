@@ -966,9 +966,9 @@ const typeDocNotes = `
   WKB without the 4-byte SRID prefix MySQL stores before it. BINARY(N) keeps its trailing
   0x00 padding on both paths (the binlog strips it; it is put back).
 - **Strings** are utf8mb4 text. Ordering is by bytes, as a ` + "`_bin`" + ` collation; columns with a
-  case-insensitive collation may order and group differently in MySQL. Columns in another
-  character set than utf8mb4/utf8mb3/ascii are not supported by the binlog path (their bytes
-  arrive unconverted).
+  case-insensitive collation may order and group differently in MySQL. Text columns must be
+  utf8mb4, utf8mb3 or ascii: the binlog carries text unconverted, so a latin1 "é" is not
+  UTF-8 and is refused with an error rather than differing silently from the snapshot.
 
 ## Decoding paths
 

@@ -292,6 +292,9 @@ func FromBinlog(t Type, v any) (any, error) {
 		return nil, nil
 	}
 	out, err := fromBinlog(t, v)
+	if err == nil {
+		err = checkUTF8(out)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("decoding binlog value %#v as %s: %w", v, t, err)
 	}
@@ -406,6 +409,18 @@ func fromBinlog(t Type, v any) (any, error) {
 		return nil, fmt.Errorf("kind %s has no decoding", t.Kind)
 	}
 	return nil, fmt.Errorf("unexpected Go type %T", v)
+}
+
+// checkUTF8 refuses a string value that is not UTF-8. The binlog carries
+// text in the column's character set, unconverted: a latin1 column's "é"
+// would silently differ from the snapshot's (converted) one, so it is an
+// error instead. Canonical strings are always valid UTF-8, which also keeps
+// their JSON form lossless.
+func checkUTF8(v any) error {
+	if s, ok := v.(string); ok && !utf8.ValidString(s) {
+		return errors.New("text is not valid UTF-8: Tidemark reads text columns in utf8mb4, utf8mb3 or ascii only")
+	}
+	return nil
 }
 
 // binlogInt turns go-mysql's integer into int64, or uint64 for an Unsigned
@@ -579,6 +594,9 @@ func FromText(t Type, raw []byte) (any, error) {
 		return nil, nil
 	}
 	out, err := fromText(t, raw)
+	if err == nil {
+		err = checkUTF8(out)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("decoding %s value %q: %w", t, raw, err)
 	}
@@ -775,6 +793,9 @@ func FormatText(t Type, v any) string {
 // date and time and a date alone (midnight).
 func ParseText(t Type, s string) (any, error) {
 	v, err := parseText(t, s)
+	if err == nil {
+		err = checkUTF8(v)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("parsing %s value %q: %w", t, s, err)
 	}
@@ -913,8 +934,8 @@ func appendFloatValue(dst []byte, t Type, x float64) []byte {
 	return strconv.AppendFloat(dst, x, 'g', -1, 64)
 }
 
-// appendJSONStringValue appends s as a JSON string. Invalid UTF-8 (impossible in
-// a utf8mb4 column) becomes U+FFFD.
+// appendJSONStringValue appends s as a JSON string. Invalid UTF-8 (never in a
+// canonical value) becomes U+FFFD.
 func appendJSONStringValue(dst []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	dst = append(dst, '"')

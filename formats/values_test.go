@@ -226,6 +226,8 @@ func TestFromBinlog(t *testing.T) {
 		{"geometry", []byte{1, 2}, nil},
 		{"decimal(5,1)", "1.25", nil},
 		{"time", "12:60:00", nil},
+		{"varchar(5)", "caf\xe9", nil}, // latin1 bytes: refused, not silently different
+		{"text", []byte{0xff}, nil},
 	} {
 		if got, err := FromBinlog(mustType(t, c.typ), c.in); err == nil {
 			t.Errorf("FromBinlog(%s, %#v) = %#v, want an error", c.typ, c.in, got)
@@ -306,6 +308,7 @@ func TestFromText(t *testing.T) {
 	for _, c := range []struct{ typ, in string }{
 		{"int", ""}, {"int", "1.5"}, {"int unsigned", "-1"}, {"decimal(5,1)", "1.25"}, {"date", "2024-1-1"},
 		{"datetime", "2024-01-01"}, {"bit(8)", "123456789"}, {"geometry", ""}, {"time", "1:2:3"},
+		{"varchar(3)", "\x80"}, {"json", "\xff"},
 	} {
 		if got, err := FromText(mustType(t, c.typ), []byte(c.in)); err == nil {
 			t.Errorf("FromText(%s, %q) = %#v, want an error", c.typ, c.in, got)
