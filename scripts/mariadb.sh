@@ -44,7 +44,7 @@ start() {
 		--datadir="$dir/data" --socket="$(short_sock "$dir" sock)" \
 		--port="$port" --bind-address=127.0.0.1 --pid-file="$dir/data/mariadbd.pid" \
 		--log-bin="$dir/data/mariadb-bin" --binlog-format=ROW --binlog-row-image=FULL \
-		--binlog-row-metadata=FULL --server-id=1 --log-slave-updates --gtid-strict-mode=1 \
+		--binlog-row-metadata=FULL --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci --server-id=1 --log-slave-updates --gtid-strict-mode=1 \
 		--innodb-buffer-pool-size=256M --innodb-log-file-size=16M \
 		--innodb-flush-log-at-trx-commit=2 --sync-binlog=0 \
 		--skip-name-resolve --max-connections=500 \
