@@ -77,62 +77,36 @@ func (s *Store) ApplyAggs(ctx context.Context, batches []AggApply) []error {
 // batches' first; nil means applied or applied already. Batches must be
 // for distinct views.
 func (s *Store) ApplyAll(ctx context.Context, aggs []AggApply, mirrors []MirrorApply) []error {
-	errs := make([]error, len(aggs)+len(mirrors))
-	calls := make([]scriptCall, 0, len(errs))
-	idx := make([]int, 0, len(errs))
-	var buf []byte
+	enc := make([]encodedApply, len(aggs))
 	for i, b := range aggs {
-		e := encodedApply{view: b.View.Name, from: b.From, to: b.To, toSeg: b.ToSeg}
-		if b.View.AggLayout() != "" {
-			// An unbound view can only move its checkpoint (it has no
-			// deltas); the script skips the fingerprint check then.
-			e.layout = Fingerprint(b.View)
-		}
-		for _, sd := range b.Deltas {
-			seg := encodedSeg{seg: sd.Seg, fields: make([]string, 0, 2*len(sd.Delta))}
-			for k, a := range sd.Delta {
-				if a == nil || a.IsZero() {
-					continue
-				}
-				buf = a.AppendEncode(buf[:0])
-				seg.fields = append(seg.fields, string(k), string(buf))
+		enc[i] = encodeApply(b)
+	}
+	return s.applyAllEncoded(ctx, enc, mirrors)
+}
+
+// encodeApply turns an aggregate batch into the scripts' terms.
+func encodeApply(b AggApply) encodedApply {
+	e := encodedApply{view: b.View.Name, from: b.From, to: b.To, toSeg: b.ToSeg}
+	if b.View.AggLayout() != "" {
+		// An unbound view can only move its checkpoint (it has no deltas);
+		// the script skips the fingerprint check then.
+		e.layout = Fingerprint(b.View)
+	}
+	var buf []byte
+	for _, sd := range b.Deltas {
+		seg := encodedSeg{seg: sd.Seg, fields: make([]string, 0, 2*len(sd.Delta))}
+		for k, a := range sd.Delta {
+			if a == nil || a.IsZero() {
+				continue
 			}
-			if len(seg.fields) > 0 {
-				e.segs = append(e.segs, seg)
-			}
+			buf = a.AppendEncode(buf[:0])
+			seg.fields = append(seg.fields, string(k), string(buf))
 		}
-		c, err := s.applyAggCall(e)
-		if err != nil {
-			errs[i] = fmt.Errorf("applying view %s up to %s: %w", b.View.Name, b.To, err)
-			continue
-		}
-		calls = append(calls, c)
-		idx = append(idx, i)
-	}
-	for j, b := range mirrors {
-		c, err := s.applyMirrorCall(b)
-		if err != nil {
-			errs[len(aggs)+j] = fmt.Errorf("applying mirror %s up to %s: %w", b.View, b.To, err)
-			continue
-		}
-		calls = append(calls, c)
-		idx = append(idx, len(aggs)+j)
-	}
-	_, cerrs := s.runPipelined(ctx, calls)
-	for j, err := range cerrs {
-		if err == nil {
-			continue
-		}
-		i := idx[j]
-		if i < len(aggs) {
-			b := aggs[i]
-			errs[i] = fmt.Errorf("applying view %s up to %s: %w", b.View.Name, b.To, scriptError(b.View.Name, b.From, err))
-		} else {
-			b := mirrors[i-len(aggs)]
-			errs[i] = fmt.Errorf("applying mirror %s up to %s: %w", b.View, b.To, scriptError(b.View, b.From, err))
+		if len(seg.fields) > 0 {
+			e.segs = append(e.segs, seg)
 		}
 	}
-	return errs
+	return e
 }
 
 // AggSnapshot is a view's answer at one instant: batch(Generation) ⊕ the

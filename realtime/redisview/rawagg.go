@@ -52,26 +52,48 @@ func (s *Store) applyAggCall(a encodedApply) (scriptCall, error) {
 	return scriptCall{script: s.scripts.applyAgg, key: k.meta(), args: args}, nil
 }
 
-// applyEncoded runs the calls in one pipeline and returns one error per
-// call, mapped to the package's sentinels.
+// applyEncoded applies encoded aggregate batches; see applyAllEncoded.
 func (s *Store) applyEncoded(ctx context.Context, as []encodedApply) []error {
-	errs := make([]error, len(as))
-	calls := make([]scriptCall, 0, len(as))
-	idx := make([]int, 0, len(as))
-	for i, a := range as {
+	return s.applyAllEncoded(ctx, as, nil)
+}
+
+// applyAllEncoded runs one script call per batch, all in one pipeline, and
+// returns one error per batch (aggregates first), mapped to the package's
+// sentinels.
+func (s *Store) applyAllEncoded(ctx context.Context, aggs []encodedApply, mirrors []MirrorApply) []error {
+	errs := make([]error, len(aggs)+len(mirrors))
+	calls := make([]scriptCall, 0, len(errs))
+	idx := make([]int, 0, len(errs))
+	for i, a := range aggs {
 		c, err := s.applyAggCall(a)
 		if err != nil {
-			errs[i] = err
+			errs[i] = fmt.Errorf("applying view %s up to %s: %w", a.view, a.to, err)
 			continue
 		}
 		calls = append(calls, c)
 		idx = append(idx, i)
 	}
-	_, cerrs := s.runPipelined(ctx, calls)
-	for j, err := range cerrs {
+	for j, b := range mirrors {
+		c, err := s.applyMirrorCall(b)
 		if err != nil {
-			i := idx[j]
-			errs[i] = scriptError(as[i].view, as[i].from, err)
+			errs[len(aggs)+j] = fmt.Errorf("applying mirror %s up to %s: %w", b.View, b.To, err)
+			continue
+		}
+		calls = append(calls, c)
+		idx = append(idx, len(aggs)+j)
+	}
+	cerrs := s.runPipelined(ctx, calls)
+	for j, err := range cerrs {
+		if err == nil {
+			continue
+		}
+		i := idx[j]
+		if i < len(aggs) {
+			a := aggs[i]
+			errs[i] = fmt.Errorf("applying view %s up to %s: %w", a.view, a.to, scriptError(a.view, a.from, err))
+		} else {
+			b := mirrors[i-len(aggs)]
+			errs[i] = fmt.Errorf("applying mirror %s up to %s: %w", b.View, b.To, scriptError(b.View, b.From, err))
 		}
 	}
 	return errs

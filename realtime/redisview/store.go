@@ -277,11 +277,10 @@ type scriptCall struct {
 }
 
 // runPipelined runs calls in one pipeline (one round trip per node on a
-// Cluster) and returns each call's result. Calls whose script is not cached
+// Cluster) and returns each call's error. Calls whose script is not cached
 // on their node are retried after loading the scripts: a NOSCRIPT reply
 // means the call did not run.
-func (s *Store) runPipelined(ctx context.Context, calls []scriptCall) ([]any, []error) {
-	res := make([]any, len(calls))
+func (s *Store) runPipelined(ctx context.Context, calls []scriptCall) []error {
 	errs := make([]error, len(calls))
 	todo := make([]int, len(calls))
 	for i := range todo {
@@ -298,7 +297,7 @@ func (s *Store) runPipelined(ctx context.Context, calls []scriptCall) ([]any, []
 		var again []int
 		loaded := map[*redis.Script]bool{}
 		for j, i := range todo {
-			v, err := cmds[j].Result()
+			err := cmds[j].Err()
 			if err != nil && isNoScript(err) && attempt == 0 {
 				sc := calls[i].script
 				if !loaded[sc] {
@@ -311,11 +310,11 @@ func (s *Store) runPipelined(ctx context.Context, calls []scriptCall) ([]any, []
 				again = append(again, i)
 				continue
 			}
-			res[i], errs[i] = v, err
+			errs[i] = err
 		}
 		todo = again
 	}
-	return res, errs
+	return errs
 }
 
 func isNoScript(err error) bool {
