@@ -25,6 +25,7 @@ func (b *bench) catchUp(ctx context.Context, bl *backlog, rep *report) (*tidemar
 	}
 	cpu := newCPUMeter([]string{"tidemark", "mariadbd", "redis-server"}, []int{p.pid(), mariaPid, redisPid})
 	rss := sampleRSS(p.pid(), 50*time.Millisecond)
+	perfs := []*perfRecording{b.startPerf("tidemark", p.pid()), b.startPerf("redis-server", redisPid)}
 	var firstMove time.Duration
 	var peakHeap float64
 	lastScrape := time.Now()
@@ -65,6 +66,22 @@ func (b *bench) catchUp(ctx context.Context, bl *backlog, rep *report) (*tidemar
 	}
 	took := time.Since(start)
 	cpu.stop()
+	var profiles []row
+	for i, r := range perfs {
+		samples, err := r.stop(ctx)
+		if err != nil {
+			progress("note: %v", err)
+			continue
+		}
+		if r == nil || len(samples) == 0 {
+			continue
+		}
+		summary := summarizeGo(samples)
+		if i > 0 {
+			summary = summarizeNative(samples)
+		}
+		profiles = append(profiles, row{"catch-up", "perf: where " + r.name + " spent its CPU", "see notes", "", summary})
+	}
 	peakSampled, samples := rss.stop()
 	_, hwm, err := procStatus(p.pid())
 	if err != nil {
@@ -106,6 +123,7 @@ func (b *bench) catchUp(ctx context.Context, bl *backlog, rep *report) (*tidemar
 	} else {
 		progress("note: scraping metrics: %v", err)
 	}
+	rep.rows = append(rep.rows, profiles...)
 	return p, nil
 }
 

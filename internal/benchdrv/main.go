@@ -32,6 +32,7 @@ type options struct {
 
 	cpuProfile string // profile of the in-process Go ceiling stages
 	verify     string // all | aggregates | none
+	perf       bool   // perf record tidemark and redis-server during the catch-up
 	skipRedis  bool   // skip redis-benchmark
 }
 
@@ -53,6 +54,7 @@ func main() {
 	flag.IntVar(&o.lagRows, "lag-rows", 10, "row changes per transaction in the lag phase")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the in-process ceiling stages to `file`")
 	flag.StringVar(&o.verify, "verify", "all", "`views` tidemark verify checks after the catch-up: all, aggregates (skips the 600k-row mirror) or none")
+	flag.BoolVar(&o.perf, "perf", true, "profile tidemark and redis-server with `perf record` during the catch-up, if perf is installed")
 	flag.BoolVar(&o.skipRedis, "skip-redis-benchmark", false, "do not run redis-benchmark")
 	flag.Parse()
 	if o.mariaPort == 0 || o.redisPort == 0 {
