@@ -139,6 +139,11 @@ func New(cfg Config) (*Capture, error) {
 	mc.Net = "tcp"
 	mc.Addr = net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
 	mc.ParseTime = false
+	// Per network read or write, so a dead path fails instead of hanging
+	// (a snapshot's rows keep the reads short).
+	mc.Timeout = 10 * time.Second
+	mc.ReadTimeout = time.Minute
+	mc.WriteTimeout = time.Minute
 	mc.InterpolateParams = true
 	// TIMESTAMP text is rendered in the session time zone: UTC makes the
 	// snapshot path agree with the binlog path, which carries UTC instants.

@@ -7,6 +7,7 @@ import (
 
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/replication"
+	sqlmysql "github.com/go-sql-driver/mysql"
 
 	"github.com/tidemark/tidemark/formats"
 )
@@ -66,6 +67,13 @@ func classify(err error, pos formats.Position) (retry bool, out error) {
 	var fe *fatalError
 	if errors.As(err, &fe) {
 		return false, fe.err
+	}
+	if errors.Is(err, ErrPurged) {
+		return false, err
+	}
+	var se *sqlmysql.MySQLError // from the SQL connection (SHOW BINARY LOGS)
+	if errors.As(err, &se) && fatalCodes[se.Number] {
+		return false, fmt.Errorf("reading binlog from %s: %w", pos, err)
 	}
 	var ee *replication.EventError
 	if errors.As(err, &ee) {

@@ -14,6 +14,7 @@ import (
 
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/replication"
+	sqlmysql "github.com/go-sql-driver/mysql"
 
 	"github.com/tidemark/tidemark/formats"
 	"github.com/tidemark/tidemark/internal/stack"
@@ -379,6 +380,9 @@ func TestClassify(t *testing.T) {
 		{fmt.Errorf("reading: %w", gomysql.ErrBadConn), true, false},
 		{errDeadConn, true, false},
 		{fatal(errors.New("bad row")), false, false},
+		{&purgedError{pos: pos, detail: "oldest is x"}, false, true},
+		{fmt.Errorf("listing: %w", &sqlmysql.MySQLError{Number: 1227, Message: "Access denied"}), false, false},
+		{fmt.Errorf("listing: %w", &sqlmysql.MySQLError{Number: 1053, Message: "Server shutdown in progress"}), true, false},
 	}
 	for _, c := range cases {
 		retry, err := classify(c.err, pos)

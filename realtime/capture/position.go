@@ -137,14 +137,14 @@ func (c *Capture) checkRetained(ctx context.Context, from formats.Position) erro
 
 func retained(files []LogFile, from formats.Position) error {
 	if len(files) == 0 {
-		return fmt.Errorf("checking binlog retention for %s: the source lists no binary logs (is log_bin ON?)", from)
+		return fatal(fmt.Errorf("checking binlog retention for %s: the source lists no binary logs (is log_bin ON?)", from))
 	}
 	for _, f := range files {
 		if f.Name == from.File {
 			if int64(from.Offset) > f.Size {
-				return fmt.Errorf("checking binlog retention for %s: offset beyond the end of %s (%d bytes): "+
+				return fatal(fmt.Errorf("checking binlog retention for %s: offset beyond the end of %s (%d bytes): "+
 					"the source's binlog was reset (RESET MASTER) or the position belongs to another server; re-bootstrap with --rebootstrap",
-					from, f.Name, f.Size)
+					from, f.Name, f.Size))
 			}
 			return nil
 		}
@@ -153,9 +153,9 @@ func retained(files []LogFile, from formats.Position) error {
 	if (formats.Position{File: from.File}).Less(oldest) {
 		return &purgedError{pos: from, detail: "oldest binlog on the source is " + files[0].Name}
 	}
-	return fmt.Errorf("checking binlog retention for %s: %s is not among the source's binlogs (%s .. %s): "+
+	return fatal(fmt.Errorf("checking binlog retention for %s: %s is not among the source's binlogs (%s .. %s): "+
 		"the position belongs to another server or the binlog was reset; re-bootstrap with --rebootstrap",
-		from, from.File, files[0].Name, files[len(files)-1].Name)
+		from, from.File, files[0].Name, files[len(files)-1].Name))
 }
 
 // variables reads global variables by name; absent ones are missing from

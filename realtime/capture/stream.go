@@ -38,14 +38,7 @@ func (c *Capture) Stream(ctx context.Context, from formats.Position, out chan<- 
 	if from.File == "" || from.Offset < 4 {
 		return fmt.Errorf("streaming from %s: not a binlog position (use the position of a snapshot or CurrentPosition)", from)
 	}
-	from = from.Commit()
-	if err := c.checkRetained(ctx, from); err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return err
-	}
-	st := &streamState{resume: from}
+	st := &streamState{resume: from.Commit()}
 	failures := 0
 	for {
 		err := c.session(ctx, st, out)
@@ -77,21 +70,14 @@ func (c *Capture) Stream(ctx context.Context, from formats.Position, out chan<- 
 	}
 }
 
-// backoff returns the delay before attempt n (1-based): min doubled n-1
-// times, capped at max.
-func backoff(min, max time.Duration, n int) time.Duration {
-	d := min
-	for i := 1; i < n && d < max; i++ {
+// backoff returns the delay before attempt n (1-based): lo doubled n-1
+// times, capped at hi.
+func backoff(lo, hi time.Duration, n int) time.Duration {
+	d := lo
+	for i := 1; i < n && d < hi; i++ {
 		d *= 2
 	}
-	return mindur(d, max)
-}
-
-func mindur(a, b time.Duration) time.Duration {
-	if a < b {
-		return a
-	}
-	return b
+	return min(d, hi)
 }
 
 // streamState is what survives from one replication session to the next.
@@ -105,8 +91,22 @@ type streamState struct {
 }
 
 // session runs one replication connection until it breaks or ctx is done.
+// It first makes sure the file it resumes in is still on the source, so a
+// purged position is reported as such before any replication connection.
 func (c *Capture) session(ctx context.Context, st *streamState, out chan<- *formats.Txn) error {
 	st.progressed = false
+	// Bounded like the replication connection's silence: a pooled
+	// connection may sit on a dead network path.
+	limit := 30 * time.Second
+	if c.cfg.Heartbeat > 0 {
+		limit = max(3*c.cfg.Heartbeat, 5*time.Second)
+	}
+	cctx, cancel := context.WithTimeout(ctx, limit)
+	err := c.checkRetained(cctx, st.resume)
+	cancel()
+	if err != nil {
+		return err
+	}
 	syncer := replication.NewBinlogSyncer(c.syncerConfig())
 	defer syncer.Close()
 	streamer, err := syncer.StartSync(gomysql.Position{Name: st.resume.File, Pos: st.resume.Offset})
