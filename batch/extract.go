@@ -33,6 +33,7 @@ func extract(ctx context.Context, store lake.Store, src Source, g uint64, prev *
 			if st.w != nil {
 				st.w.Abort()
 				st.batcher.release()
+				st.w = nil
 			}
 		}
 	}
@@ -113,6 +114,7 @@ func extract(ctx context.Context, store lake.Store, src Source, g uint64, prev *
 		if st.w != nil {
 			files, err := st.w.Close()
 			st.batcher.release()
+			st.w = nil
 			if err != nil {
 				abort()
 				return nil, fmt.Errorf("extracting %s: %w", t.ID, err)

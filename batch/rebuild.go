@@ -1,6 +1,7 @@
 package batch
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,7 +9,6 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/tidemark/tidemark/batch/changelog"
@@ -679,5 +679,5 @@ func putJSON(ctx context.Context, store lake.Store, key string, v any) error {
 	if err != nil {
 		return err
 	}
-	return store.Put(ctx, key, strings.NewReader(string(b)))
+	return store.Put(ctx, key, bytes.NewReader(b))
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -193,14 +194,14 @@ func mergeTable(ctx context.Context, store lake.Store, files []string, s *format
 			return err
 		}
 	}
-	for _, k := range slices.Sorted(mapKeys(tc.final)) {
+	for _, k := range slices.Sorted(maps.Keys(tc.final)) {
 		if c := tc.final[k]; !c.deleted {
 			if err := emit(c.row); err != nil {
 				return err
 			}
 		}
 	}
-	for _, k := range slices.Sorted(mapKeys(tc.counts)) {
+	for _, k := range slices.Sorted(maps.Keys(tc.counts)) {
 		c := tc.counts[k]
 		for ; c.n > 0; c.n-- {
 			if err := emit(c.row); err != nil {
@@ -209,16 +210,6 @@ func mergeTable(ctx context.Context, store lake.Store, files []string, s *format
 		}
 	}
 	return nil
-}
-
-func mapKeys[V any](m map[string]V) iter.Seq[string] {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // tableRows yields the canonical rows of Parquet files written from s's

@@ -113,7 +113,7 @@ func checkKey(key string) error {
 	return nil
 }
 
-// notExist wraps err so that errors.Is(err, fs.ErrNotExist) holds.
+// notExistError is a missing object: errors.Is(err, fs.ErrNotExist) holds.
 type notExistError struct {
 	key string
 	err error
