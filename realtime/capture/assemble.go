@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -98,7 +99,7 @@ func (a *assembler) feedEvent(h *replication.EventHeader, e replication.Event, e
 			}
 			if t != nil {
 				if txn != nil {
-					return nil, fmt.Errorf("transaction payload at %s commits twice", a.at(h))
+					return nil, fatal(fmt.Errorf("transaction payload at %s commits twice", a.at(h)))
 				}
 				txn = t
 			}
@@ -132,7 +133,11 @@ func mysqlGTID(e *replication.GTIDEvent) string {
 		return ""
 	}
 	s := hex.EncodeToString(e.SID)
-	return s[0:8] + "-" + s[8:12] + "-" + s[12:16] + "-" + s[16:20] + "-" + s[20:32] + ":" + fmt.Sprint(e.GNO)
+	id := s[0:8] + "-" + s[8:12] + "-" + s[12:16] + "-" + s[16:20] + "-" + s[20:32]
+	if tag := e.Tag.String(); tag != "" { // MySQL ≥ 8.3 tagged GTIDs: uuid:tag:gno
+		id += ":" + tag
+	}
+	return id + ":" + strconv.FormatInt(e.GNO, 10)
 }
 
 func (a *assembler) commit(h *replication.EventHeader, end uint32) *formats.Txn {

@@ -77,9 +77,9 @@ func classify(err error, pos formats.Position) (retry bool, out error) {
 	}
 	var ee *replication.EventError
 	if errors.As(err, &ee) {
-		// The bytes were read whole (a short read is a connection error):
-		// decoding them again would fail again.
-		// Its message quotes the whole event: keep the header's facts only.
+		// The bytes were read whole (a short read is a connection error), so
+		// decoding them again would fail again. Its message quotes the whole
+		// event: keep the header's facts only.
 		return false, fmt.Errorf("decoding binlog %s event ending at offset %d (resuming after %s): %s",
 			ee.Header.EventType, ee.Header.LogPos, pos, ee.Err)
 	}

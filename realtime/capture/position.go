@@ -161,7 +161,7 @@ func retained(files []LogFile, from formats.Position) error {
 // variables reads global variables by name; absent ones are missing from
 // the map.
 func (c *Capture) variables(ctx context.Context, names ...string) (map[string]string, error) {
-	q := "SHOW GLOBAL VARIABLES WHERE Variable_name IN (" + strings.TrimSuffix(strings.Repeat("?,", len(names)), ",") + ")"
+	q := "SHOW GLOBAL VARIABLES WHERE Variable_name IN (" + placeholders(len(names)) + ")"
 	args := make([]any, len(names))
 	for i, n := range names {
 		args[i] = n

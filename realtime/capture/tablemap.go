@@ -66,8 +66,6 @@ func (c *tableCache) observe(tm *replication.TableMapEvent) (*tableEntry, error)
 	return e, nil
 }
 
-func (c *tableCache) get(id uint64) *tableEntry { return c.byID[id] }
-
 // sameTableMap reports whether two table map events describe the same
 // table definition.
 func sameTableMap(a, b *replication.TableMapEvent) bool {
