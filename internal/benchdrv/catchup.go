@@ -103,6 +103,7 @@ func (b *bench) catchUp(ctx context.Context, bl *backlog, rep *report) (*tidemar
 			"", fmt.Sprintf("%.1f s CPU; %.1f µs per row change", cpu.used[i].Seconds(), 1e6*cpu.used[i].Seconds()/float64(bl.rows)))
 	}
 	rep.tidemarkCPU = cpu.used[0].Seconds() / float64(bl.rows)
+	rep.redisCPU = cpu.used[2].Seconds() / float64(bl.rows)
 	if mc := cpu.machineCores(); mc > 0 {
 		rep.add("catch-up", "CPU whole machine (all processes)", fmt.Sprintf("%.2f of %d cores", mc, numCPU()), "", "the rest is other work on the shared machine")
 	}

@@ -161,8 +161,12 @@ func summarizeNative(samples []perfSample) string {
 	var top []string
 	for _, s := range samples {
 		dso := s.dso
-		if s.kernel {
+		switch {
+		case s.kernel:
 			dso = "kernel"
+		case dso == "redis-check-rdb":
+			// Debian's redis-server is a link to this binary.
+			dso = "redis-server"
 		}
 		shares[dso] += s.pct
 		if len(top) < 5 && !strings.HasPrefix(s.sym, "0x") {

@@ -51,6 +51,9 @@ func (b *bench) redisCeilings(ctx context.Context, rep *report) error {
 	}
 	cpu.stop()
 	rep.luaHSet = rate
+	if redisPid != 0 {
+		rep.luaHSetCPU = cpu.used[0].Seconds() / float64(rows)
+	}
 	rep.add("redis ceiling", "Lua script HSETting 1,000 mirror rows per call", fmtRate(rate)+" rows/s", "",
 		"the mirror apply script's per-row work, one call at a time as Tidemark"+redisCPUNote(cpu, redisPid, rows))
 	return b.rdb.Del(ctx, "myhash", "bench:{m}", "bench:{h}", "bench:{e}", "bench:{lua}").Err()

@@ -18,7 +18,8 @@ type report struct {
 	ceilCPU                     []float64 // CPU seconds per row change of each stage
 	catchUp                     float64
 	peakRSS                     int64
-	tidemarkCPU                 float64 // CPU seconds per row change during catch-up
+	tidemarkCPU, redisCPU       float64 // CPU seconds per row change during catch-up
+	luaHSetCPU                  float64 // Redis CPU seconds per row of the Lua HSET loop
 	lagP50, lagP99              time.Duration
 	mirrorRowBytes              float64
 	groupBytes                  []float64
@@ -89,6 +90,10 @@ func (r *report) summary() {
 		r.add("summary", "CPU per row change: tidemark / Go pipeline, null store / capture.Stream / go-mysql",
 			fmt.Sprintf("%.1f / %.1f / %.1f / %.1f µs", 1e6*r.tidemarkCPU, 1e6*r.ceilCPU[2], 1e6*r.ceilCPU[1], 1e6*r.ceilCPU[0]), "",
 			fmt.Sprintf("CPU time, less sensitive to the machine's other load than rates: tidemark does %s row changes per CPU-second", fmtRate(1/r.tidemarkCPU)))
+	}
+	if r.redisCPU > 0 && r.luaHSetCPU > 0 {
+		r.add("summary", "Redis CPU per row change: catch-up / plain Lua HSET loop", fmt.Sprintf("%.1f / %.1f µs", 1e6*r.redisCPU, 1e6*r.luaHSetCPU), "",
+			fmt.Sprintf("one Redis core at the catch-up's cost per row change applies at most %s row changes/s", fmtRate(1/r.redisCPU)))
 	}
 	pass := func(ok bool) string {
 		if ok {
