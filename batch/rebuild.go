@@ -379,16 +379,19 @@ func findCut(ctx context.Context, store lake.Store, b *base, prev *Generation, o
 	if len(ms) == 0 {
 		return cut, nil
 	}
-	first := ms[0].PrevLast
-	fp, err := formats.ParsePosition(first)
-	if first != "" && err != nil {
-		return nil, fmt.Errorf("segment %d: previous position %q: %w", ms[0].Segment, first, err)
+	// The archive must cover every change after the base: its first
+	// replayed segment must start at or before the base's position. (After
+	// a generation's cut segment the chain makes this an equality; from
+	// the archive's start, the start may precede the base.)
+	var fp formats.Position
+	if first := ms[0].PrevLast; first != (formats.Position{}).String() {
+		if fp, err = formats.ParsePosition(first); err != nil {
+			return nil, fmt.Errorf("segment %d: previous position %q: %w", ms[0].Segment, first, err)
+		}
 	}
-	switch {
-	case b.desc == "source" && fp.Compare(b.pos) > 0:
-		return nil, fmt.Errorf("the archive starts at %s, after the extract's position %s: the changes between them are not archived: %w", first, b.pos, changelog.ErrGap)
-	case b.desc != "source" && first != b.pos.String():
-		return nil, fmt.Errorf("segment %d follows %q, but %s ends at %s: %w", ms[0].Segment, first, b.desc, b.pos, changelog.ErrGap)
+	if fp.Compare(b.pos) > 0 {
+		return nil, fmt.Errorf("the archive's segment %d starts after %s, but %s ends at %s: the changes between them are not archived: %w",
+			ms[0].Segment, fp, b.desc, b.pos, changelog.ErrGap)
 	}
 	m := ms[len(ms)-1]
 	lp, err := m.LastPosition()
