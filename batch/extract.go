@@ -24,9 +24,11 @@ func extract(ctx context.Context, store lake.Store, src Source, g uint64, prev *
 	}
 	tables := map[formats.TableID]*staged{}
 	ids := make([]formats.TableID, len(o.Tables))
+	partitions := map[formats.TableID][]string{}
 	for i, t := range o.Tables {
 		ids[i] = t.ID
 		tables[t.ID] = &staged{}
+		partitions[t.ID] = t.Partition
 	}
 	abort := func() {
 		for _, st := range tables {
@@ -56,8 +58,16 @@ func extract(ctx context.Context, store lake.Store, src Source, g uint64, prev *
 			if err != nil {
 				return fmt.Errorf("table %s: %w", s.Table, err)
 			}
+			// Staged by the table's own partitions: the snapshot then reads
+			// the extract partition by partition and writes one file per
+			// partition, whatever order the source returned rows in.
+			spec, err := snapshot.ParsePartitionSpec(partitions[s.Table], s)
+			if err != nil {
+				return err
+			}
 			w, err := snapshot.NewWriter(store, fmt.Sprintf("%s/%s/%s", stagingPrefix(g), s.Table.DB, s.Table.Table), sch,
-				snapshot.PartitionSpec{}, snapshot.Options{FileOptions: snapshot.FileOptions{Codec: snapshot.Snappy, RowGroupRows: o.RowGroupRows}})
+				spec, snapshot.Options{FileOptions: snapshot.FileOptions{Codec: snapshot.Snappy, RowGroupRows: o.RowGroupRows},
+					MaxOpenFiles: 4 * max(o.MaxOpenFiles, 16)})
 			if err != nil {
 				return err
 			}

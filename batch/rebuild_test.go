@@ -460,3 +460,45 @@ func TestRebuildChild(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// scatteredSource emits n orders whose created_at days are scattered over
+// `days` days in primary key order, the worst order for partitioning.
+type scatteredSource struct{ n, days int }
+
+func (s scatteredSource) Snapshot(ctx context.Context, tables []formats.TableID,
+	emit func(ctx context.Context, s *formats.TableSchema, r formats.Row) error) (formats.Position, error) {
+	for i := 0; i < s.n; i++ {
+		day := (i * 7919) % s.days
+		r := formats.Row{int64(i), int64(i % 10), "paid", nil, modelBase.Add(time.Duration(day)*24*time.Hour + time.Duration(i)*time.Microsecond)}
+		if err := emit(ctx, ordersSchema, r); err != nil {
+			return formats.Position{}, err
+		}
+	}
+	return formats.Position{File: "bin.000001", Offset: 4}, nil
+}
+
+// TestOneFilePerPartition: rows arriving in an order unrelated to their
+// partitions, with more partitions than open files, still make one file
+// per partition, from the source and rolled forward.
+func TestOneFilePerPartition(t *testing.T) {
+	ctx := context.Background()
+	store, _ := lake.OpenDir(t.TempDir())
+	o := Options{SourceName: "s", Tables: []Table{{ID: ordersID, Partition: []string{"day(created_at) AS dt"}}},
+		MaxOpenFiles: 4, BatchRows: 300, RowGroupRows: 1000}
+	for _, fromSource := range []bool{true, false} {
+		o.FromSource = fromSource
+		g, err := Rebuild(ctx, store, scatteredSource{n: 6000, days: 40}, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts := g.Tables[0]
+		parts := map[string]int{}
+		for _, f := range ts.Files {
+			parts[f.Partition]++
+		}
+		if ts.Rows != 6000 || len(parts) != 40 || len(ts.Files) != 40 {
+			t.Fatalf("generation %d: %d rows in %d files over %d partitions; want 6000 rows, one file for each of 40 partitions",
+				g.Generation, ts.Rows, len(ts.Files), len(parts))
+		}
+	}
+}
