@@ -45,7 +45,7 @@ func (s *Store) Meta(ctx context.Context, view string) (reporting.Freshness, err
 	if err != nil {
 		return reporting.Freshness{}, notReady(err)
 	}
-	return reporting.Freshness{Generation: m.Generation, Cut: m.Cut, CutTime: m.CutTime, SpeedPosition: m.Checkpoint}, nil
+	return reporting.Freshness{Generation: m.Generation, Cut: m.Cut, CutTime: m.CutTime, SpeedPosition: m.Checkpoint, SpeedTime: m.CheckpointTime}, nil
 }
 
 // ReadAgg implements reporting.ViewStore.
@@ -58,7 +58,7 @@ func (s *Store) ReadAgg(ctx context.Context, view string) (reporting.AggSnapshot
 	if err != nil {
 		return reporting.AggSnapshot{}, notReady(err)
 	}
-	out := reporting.AggSnapshot{Freshness: reporting.Freshness{Generation: snap.Generation, Cut: snap.Cut, CutTime: snap.CutTime, SpeedPosition: snap.Checkpoint}}
+	out := reporting.AggSnapshot{Freshness: reporting.Freshness{Generation: snap.Generation, Cut: snap.Cut, CutTime: snap.CutTime, SpeedPosition: snap.Checkpoint, SpeedTime: snap.CheckpointTime}}
 	out.Groups = make([]reporting.Group, 0, len(snap.Groups))
 	for k, g := range snap.Groups {
 		out.Groups = append(out.Groups, reporting.Group{Key: k, Agg: g})
@@ -92,7 +92,7 @@ func (s *Store) ReadMirror(ctx context.Context, view string, pks []formats.Row) 
 			if err != nil {
 				return reporting.MirrorRows{}, notReady(err)
 			}
-			f := reporting.Freshness{Generation: r.Generation, Cut: r.Cut, CutTime: r.CutTime, SpeedPosition: r.Checkpoint}
+			f := reporting.Freshness{Generation: r.Generation, Cut: r.Cut, CutTime: r.CutTime, SpeedPosition: r.Checkpoint, SpeedTime: r.CheckpointTime}
 			if i == 0 {
 				out.Freshness = f
 			} else if f.Generation != out.Freshness.Generation || f.SpeedPosition != out.Freshness.SpeedPosition {

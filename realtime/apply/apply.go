@@ -289,7 +289,7 @@ func (a *Applier) accumulate(txns []*formats.Txn, views []*viewState) error {
 			vs.active = vs.pendTo.Less(t.Pos)
 			if vs.active {
 				vs.pendSeg = redisview.SegmentOf(vs.pendSeg, t.CommitTime, a.cfg.SegmentWidth)
-				vs.pendTo = t.Pos
+				vs.pendTo, vs.pendTime = t.Pos, t.CommitTime
 				vs.advance = true
 			}
 		}

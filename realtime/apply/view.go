@@ -1,6 +1,8 @@
 package apply
 
 import (
+	"time"
+
 	"errors"
 	"fmt"
 
@@ -26,13 +28,15 @@ type viewState struct {
 
 	// The pending batch: the transactions after ckpt up to pendTo, whose
 	// segment is pendSeg.
-	pendTo  formats.Position
-	pendSeg uint64
-	advance bool // some transaction of the batch is after ckpt
-	segs    []redisview.SegDelta
-	rows    map[string]int // mirror: key → index in changes
-	changes []redisview.MirrorChange
-	lastFP  string // mirror: fingerprint of the last bound schema
+	pendTo formats.Position
+	// pendTime is the commit time of pendTo.
+	pendTime time.Time
+	pendSeg  uint64
+	advance  bool // some transaction of the batch is after ckpt
+	segs     []redisview.SegDelta
+	rows     map[string]int // mirror: key → index in changes
+	changes  []redisview.MirrorChange
+	lastFP   string // mirror: fingerprint of the last bound schema
 
 	// Scratch of accumulate.
 	inRound, active bool
@@ -153,7 +157,7 @@ func (vs *viewState) addMirror(b *formats.BoundView, fp string, t *formats.Txn, 
 }
 
 func (vs *viewState) aggApply() redisview.AggApply {
-	return redisview.AggApply{View: vs.view, From: vs.ckpt, To: vs.pendTo, ToSeg: vs.pendSeg, Deltas: vs.segs}
+	return redisview.AggApply{View: vs.view, From: vs.ckpt, To: vs.pendTo, ToTime: vs.pendTime, ToSeg: vs.pendSeg, Deltas: vs.segs}
 }
 
 func (vs *viewState) mirrorApply() redisview.MirrorApply {
@@ -161,5 +165,5 @@ func (vs *viewState) mirrorApply() redisview.MirrorApply {
 	if fp == "" {
 		fp = vs.fingerprint // nothing bound yet: a checkpoint-only batch
 	}
-	return redisview.MirrorApply{View: vs.view.Name, Layout: fp, From: vs.ckpt, To: vs.pendTo, Rows: vs.changes}
+	return redisview.MirrorApply{View: vs.view.Name, Layout: fp, From: vs.ckpt, To: vs.pendTo, ToTime: vs.pendTime, Rows: vs.changes}
 }

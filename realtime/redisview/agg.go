@@ -25,7 +25,10 @@ type AggApply struct {
 	View     *formats.View
 	From, To formats.Position
 	ToSeg    uint64
-	Deltas   []SegDelta
+	// ToTime is the commit time of To (stored as the checkpoint's time, for
+	// lag); zero leaves the stored time as it is.
+	ToTime time.Time
+	Deltas []SegDelta
 }
 
 // Fingerprint identifies an aggregate view's definition: its token layout
@@ -86,7 +89,7 @@ func (s *Store) ApplyAll(ctx context.Context, aggs []AggApply, mirrors []MirrorA
 
 // encodeApply turns an aggregate batch into the scripts' terms.
 func encodeApply(b AggApply) encodedApply {
-	e := encodedApply{view: b.View.Name, from: b.From, to: b.To, toSeg: b.ToSeg}
+	e := encodedApply{view: b.View.Name, from: b.From, to: b.To, toSeg: b.ToSeg, toTime: b.ToTime}
 	if b.View.AggLayout() != "" {
 		// An unbound view can only move its checkpoint (it has no deltas);
 		// the script skips the fingerprint check then.
@@ -123,6 +126,8 @@ type AggSnapshot struct {
 	Segment    uint64
 	// Groups holds the merged state of every group whose count is > 0.
 	Groups formats.Delta
+	// CheckpointTime is the commit time of Checkpoint; zero when unknown.
+	CheckpointTime time.Time
 }
 
 // ReadAgg returns the view's answer: the published generation's batch
@@ -138,12 +143,13 @@ func (s *Store) ReadAgg(ctx context.Context, view *formats.View) (AggSnapshot, e
 		return AggSnapshot{}, fmt.Errorf("reading view %s: %w: state was written for %s, view is %s", view.Name, ErrLayoutMismatch, enc.meta.Fingerprint, fp)
 	}
 	snap := AggSnapshot{
-		Generation: enc.meta.Generation,
-		Cut:        enc.meta.Cut,
-		CutTime:    enc.meta.CutTime,
-		Checkpoint: enc.meta.Checkpoint,
-		Segment:    enc.meta.Segment,
-		Groups:     make(formats.Delta, len(enc.groups)),
+		Generation:     enc.meta.Generation,
+		Cut:            enc.meta.Cut,
+		CutTime:        enc.meta.CutTime,
+		Checkpoint:     enc.meta.Checkpoint,
+		CheckpointTime: enc.meta.CheckpointTime,
+		Segment:        enc.meta.Segment,
+		Groups:         make(formats.Delta, len(enc.groups)),
 	}
 	for f, st := range enc.groups {
 		a, err := view.DecodeAgg([]byte(st))

@@ -357,6 +357,8 @@ for _, sg in ipairs(segs) do
   addhash(speed, kinds, nk, sg[2], sg[3], sg[4], sg[5])
 end
 redis.call('HSET', meta, 'ckpt', to, 'seg', toseg)
+local ctime = ARGV[#ARGV]
+if ctime ~= '' then redis.call('HSET', meta, 'ckpt_time', ctime) end
 return 1
 `
 
@@ -375,6 +377,7 @@ local b = {}
 if m[3] then b = redis.call('HGETALL', p .. 'b:' .. m[3]) end
 m[8] = b
 m[9] = redis.call('HGETALL', p .. 'speed')
+m[10] = redis.call('HGET', meta, 'ckpt_time')
 return m
 `
 
@@ -454,7 +457,7 @@ redis.call('ZADD', gens, gen, gen)
 
 redis.call('HSET', meta, 'gen', gen, 'cut', cut, 'cut_seg', cutseg, 'cut_time', cuttime, 'layout', fp)
 if not m[3] or poscmp(m[3], cut) < 0 then
-  redis.call('HSET', meta, 'ckpt', cut, 'seg', cutseg)
+  redis.call('HSET', meta, 'ckpt', cut, 'seg', cutseg, 'ckpt_time', cuttime)
 end
 return 1
 `
@@ -483,6 +486,8 @@ for base = 0, n - 1, 256 do
   redis.call('HSET', rows, unpack(ARGV, 6 + 2 * base, 7 + 2 * last))
 end
 redis.call('HSET', meta, 'ckpt', to)
+local ctime = ARGV[#ARGV]
+if ctime ~= '' then redis.call('HSET', meta, 'ckpt_time', ctime) end
 return 1
 `
 
@@ -493,7 +498,8 @@ return 1
 // batch row or false}.
 const luaReadMirror = luaPrelude + `
 local meta, p, pk = KEYS[1], ARGV[1], ARGV[2]
-local m = redis.call('HMGET', meta, 'ckpt', 'gen', 'cut', 'cut_time')
+local m = redis.call('HMGET', meta, 'ckpt', 'gen', 'cut', 'cut_time', 'ckpt_time')
+m[7] = m[5]
 if not m[1] then
   return redis.error_reply('TMMISSING view state is missing (no checkpoint in ' .. meta .. ')')
 end
@@ -543,7 +549,7 @@ redis.call('ZREMRANGEBYSCORE', gens, '-inf', '(' .. keep)
 redis.call('ZADD', gens, gen, gen)
 redis.call('HSET', meta, 'gen', gen, 'cut', cut, 'cut_time', cuttime, 'layout', layout)
 if not m[3] or poscmp(m[3], cut) < 0 then
-  redis.call('HSET', meta, 'ckpt', cut)
+  redis.call('HSET', meta, 'ckpt', cut, 'ckpt_time', cuttime)
 end
 return 1
 `

@@ -53,7 +53,9 @@ type MirrorApply struct {
 	// under another one is refused with ErrLayoutMismatch.
 	Layout   string
 	From, To formats.Position
-	Rows     []MirrorChange
+	// ToTime is the commit time of To; zero leaves the stored time as is.
+	ToTime time.Time
+	Rows   []MirrorChange
 }
 
 // overlayValue is the stored form of a speed-layer row: the JSON array
@@ -144,7 +146,7 @@ func (s *Store) applyMirrorCall(b MirrorApply) (scriptCall, error) {
 	if err != nil {
 		return scriptCall{}, err
 	}
-	args := make([]any, 0, 5+2*len(b.Rows))
+	args := make([]any, 0, 6+2*len(b.Rows))
 	args = append(args, k.base, b.From.String(), b.To.String(), b.Layout, len(b.Rows))
 	for _, r := range b.Rows {
 		v, err := overlayValue(r)
@@ -153,6 +155,7 @@ func (s *Store) applyMirrorCall(b MirrorApply) (scriptCall, error) {
 		}
 		args = append(args, r.PK, v)
 	}
+	args = append(args, formatTime(b.ToTime)) // ckpt_time: the script reads the last argument
 	return scriptCall{script: s.scripts.applyMirror, key: k.meta(), args: args}, nil
 }
 
@@ -165,6 +168,8 @@ type MirrorRead struct {
 	Cut        formats.Position
 	CutTime    time.Time
 	Checkpoint formats.Position
+	// CheckpointTime is the commit time of Checkpoint; zero when unknown.
+	CheckpointTime time.Time
 }
 
 // ReadMirror returns the current row of key pk: the speed layer's version
@@ -180,15 +185,15 @@ func (s *Store) ReadMirror(ctx context.Context, view, pk string) (MirrorRead, er
 		return MirrorRead{}, fmt.Errorf("reading mirror %s key %s: %w", view, pk, scriptError(view, formats.Position{}, err))
 	}
 	reply, ok := v.([]any)
-	if !ok || len(reply) != 6 {
+	if !ok || len(reply) != 7 {
 		return MirrorRead{}, fmt.Errorf("reading mirror %s key %s: unexpected reply %v", view, pk, v)
 	}
-	// reply: ckpt, gen, cut, cut_time, overlay, batch
-	meta, err := parseMeta([]any{reply[0], nil, reply[1], reply[2], nil, reply[3], nil})
+	// reply: ckpt, gen, cut, cut_time, overlay, batch, ckpt_time
+	meta, err := parseMeta([]any{reply[0], nil, reply[1], reply[2], nil, reply[3], nil, reply[6]})
 	if err != nil {
 		return MirrorRead{}, fmt.Errorf("reading mirror %s key %s: %w", view, pk, err)
 	}
-	out := MirrorRead{Generation: meta.Generation, Cut: meta.Cut, CutTime: meta.CutTime, Checkpoint: meta.Checkpoint}
+	out := MirrorRead{Generation: meta.Generation, Cut: meta.Cut, CutTime: meta.CutTime, Checkpoint: meta.Checkpoint, CheckpointTime: meta.CheckpointTime}
 	if o, ok := reply[4].(string); ok {
 		ver, vals, err := parseOverlay(o)
 		if err != nil {

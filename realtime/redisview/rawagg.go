@@ -26,6 +26,7 @@ type encodedApply struct {
 	layout   string
 	from, to formats.Position
 	toSeg    uint64
+	toTime   time.Time
 	segs     []encodedSeg
 }
 
@@ -34,7 +35,7 @@ func (s *Store) applyAggCall(a encodedApply) (scriptCall, error) {
 	if err != nil {
 		return scriptCall{}, err
 	}
-	n := 6
+	n := 7
 	for _, sg := range a.segs {
 		n += 2 + len(sg.fields)
 	}
@@ -49,6 +50,7 @@ func (s *Store) applyAggCall(a encodedApply) (scriptCall, error) {
 			args = append(args, f)
 		}
 	}
+	args = append(args, formatTime(a.toTime)) // ckpt_time: the script reads the last argument
 	return scriptCall{script: s.scripts.applyAgg, key: k.meta(), args: args}, nil
 }
 
@@ -115,10 +117,10 @@ func (s *Store) readAggEncoded(ctx context.Context, view string) (encodedSnapsho
 		return encodedSnapshot{}, fmt.Errorf("reading view %s: %w", view, scriptError(view, formats.Position{}, err))
 	}
 	reply, ok := v.([]any)
-	if !ok || len(reply) != 9 {
+	if !ok || len(reply) != 10 {
 		return encodedSnapshot{}, fmt.Errorf("reading view %s: unexpected reply %T", view, v)
 	}
-	meta, err := parseMeta(reply[:7])
+	meta, err := parseMeta(append(reply[:7:7], reply[9]))
 	if err != nil {
 		return encodedSnapshot{}, fmt.Errorf("reading view %s: %w", view, err)
 	}
@@ -219,4 +221,13 @@ func (s *Store) publishAggEncoded(ctx context.Context, view, layout string, gen 
 		return fmt.Errorf("publishing generation %d of view %s at %s: %w", gen, view, cut, scriptError(view, formats.Position{}, err))
 	}
 	return nil
+}
+
+// formatTime renders a commit time as stored in meta (RFC 3339, UTC); the
+// zero time is "" (unknown).
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
 }

@@ -119,6 +119,10 @@ type Meta struct {
 	// Fingerprint identifies the view definition the state was written
 	// for (see Fingerprint); writes for another definition are refused.
 	Fingerprint string
+	// CheckpointTime is the source commit time of the transaction at
+	// Checkpoint (the cut time when a publish moved the checkpoint); zero
+	// when unknown.
+	CheckpointTime time.Time
 }
 
 // Meta returns the view's bookkeeping, or ErrStateMissing.
@@ -127,7 +131,7 @@ func (s *Store) Meta(ctx context.Context, view string) (Meta, error) {
 	if err != nil {
 		return Meta{}, err
 	}
-	vals, err := s.rdb.HMGet(ctx, k.meta(), "ckpt", "seg", "gen", "cut", "cut_seg", "cut_time", "layout").Result()
+	vals, err := s.rdb.HMGet(ctx, k.meta(), "ckpt", "seg", "gen", "cut", "cut_seg", "cut_time", "layout", "ckpt_time").Result()
 	if err != nil {
 		return Meta{}, fmt.Errorf("reading meta of view %s: %w", view, err)
 	}
@@ -147,7 +151,7 @@ func (s *Store) Meta(ctx context.Context, view string) (Meta, error) {
 }
 
 // parseMeta reads the reply fields {ckpt, seg, gen, cut, cut_seg, cut_time,
-// layout}; a missing field is false or nil (Lua turns nil bulk replies into
+// layout, ckpt_time}; a missing field is false or nil (Lua turns nil bulk replies into
 // false and back into nil).
 func parseMeta(f []any) (Meta, error) {
 	str := func(i int) (string, bool) {
@@ -193,6 +197,11 @@ func parseMeta(f []any) (Meta, error) {
 		}
 	}
 	m.Fingerprint, _ = str(6)
+	if v, ok := str(7); ok && v != "" {
+		if m.CheckpointTime, err = time.Parse(time.RFC3339Nano, v); err != nil {
+			return Meta{}, fmt.Errorf("checkpoint time: %w", err)
+		}
+	}
 	return m, nil
 }
 
