@@ -1065,9 +1065,11 @@ func parseDateValue(s string) (time.Time, error) {
 // most t.FSP nonzero fraction digits.
 func parseDateTimeValue(s string, t Type) (time.Time, error) {
 	const base = len("2006-01-02 15:04:05")
-	bad := fmt.Errorf("datetime %q: want YYYY-MM-DD HH:MM:SS[.ffffff]", s)
+	// The error is built only on failure: this runs once per DATETIME
+	// value of every binlog row.
+	bad := func() error { return fmt.Errorf("datetime %q: want YYYY-MM-DD HH:MM:SS[.ffffff]", s) }
 	if len(s) < base || s[4] != '-' || s[7] != '-' || (s[10] != ' ' && s[10] != 'T') || s[13] != ':' || s[16] != ':' {
-		return time.Time{}, bad
+		return time.Time{}, bad()
 	}
 	y, ok1 := parseDigits(s[0:4])
 	mo, ok2 := parseDigits(s[5:7])
@@ -1076,7 +1078,7 @@ func parseDateTimeValue(s string, t Type) (time.Time, error) {
 	mi, ok5 := parseDigits(s[14:16])
 	sec, ok6 := parseDigits(s[17:19])
 	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 {
-		return time.Time{}, bad
+		return time.Time{}, bad()
 	}
 	us, err := parseFraction(s[base:], t.FSP)
 	if err != nil {
