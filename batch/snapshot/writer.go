@@ -29,10 +29,10 @@ type Options struct {
 
 // File is one Parquet file a Writer stored.
 type File struct {
-	Key       string // the object key in the lake
-	Partition string // its folder path below the prefix ("dt=2024-05-01"), "" when unpartitioned
-	Rows      int64
-	Bytes     int64
+	Key       string `json:"key"`       // the object key in the lake
+	Partition string `json:"partition"` // its folder path below the prefix ("dt=2024-05-01"), "" when unpartitioned
+	Rows      int64  `json:"rows"`
+	Bytes     int64  `json:"bytes"`
 }
 
 // Writer writes a table's rows, given as Arrow record batches, as Parquet
