@@ -15,17 +15,22 @@ import (
 )
 
 // catchUp starts tidemark on the backlog and measures how fast it applies
-// it. It returns the still running process (the lag phase reuses it).
-func (b *bench) catchUp(ctx context.Context, bl *backlog, rep *report) (*tidemark, error) {
+// it; run counts from 1, and run 1 alone is profiled with perf (which costs
+// a little CPU). It returns the still running process.
+func (b *bench) catchUp(ctx context.Context, bl *backlog, run int, rep *report) (*tidemark, error) {
 	mariaPid, redisPid := pidFromFile(b.o.mariaPidFile), pidFromFile(b.o.redisPidFile)
+	sec := fmt.Sprintf("catch-up %d", run)
 	start := time.Now()
-	p, err := b.startTidemark("catchup")
+	p, err := b.startTidemark(fmt.Sprintf("catchup-%d", run))
 	if err != nil {
 		return nil, err
 	}
 	cpu := newCPUMeter([]string{"tidemark", "mariadbd", "redis-server"}, []int{p.pid(), mariaPid, redisPid})
 	rss := sampleRSS(p.pid(), 50*time.Millisecond)
-	perfs := []*perfRecording{b.startPerf("tidemark", p.pid()), b.startPerf("redis-server", redisPid)}
+	var perfs []*perfRecording
+	if run == 1 {
+		perfs = []*perfRecording{b.startPerf("tidemark", p.pid()), b.startPerf("redis-server", redisPid)}
+	}
 	var firstMove time.Duration
 	var peakHeap float64
 	lastScrape := time.Now()
@@ -80,7 +85,7 @@ func (b *bench) catchUp(ctx context.Context, bl *backlog, rep *report) (*tidemar
 		if i > 0 {
 			summary = summarizeNative(samples)
 		}
-		profiles = append(profiles, row{"catch-up", "perf: where " + r.name + " spent its CPU", "see notes", "", summary})
+		profiles = append(profiles, row{sec, "perf: where " + r.name + " spent its CPU", "see notes", "", summary})
 	}
 	peakSampled, samples := rss.stop()
 	_, hwm, err := procStatus(p.pid())
@@ -89,36 +94,36 @@ func (b *bench) catchUp(ctx context.Context, bl *backlog, rep *report) (*tidemar
 		return nil, err
 	}
 	rate := float64(bl.rows) / took.Seconds()
-	rep.catchUp = rate
-	rep.add("catch-up", "row changes/s, process start → every checkpoint at the end", fmtRate(rate), "≥ 250,000",
+	rep.catchUp = append(rep.catchUp, rate)
+	rep.add(sec, "row changes/s, process start → every checkpoint at the end", fmtRate(rate), "≥ 250,000",
 		fmt.Sprintf("%s row changes in %s", fmtInt(bl.rows), fmtDur(took)))
-	rep.add("catch-up", "  start → first checkpoint move", fmtDur(firstMove), "", "connect, bind, first batch")
-	rep.add("catch-up", "peak RSS of tidemark (VmHWM)", fmtMiB(hwm), "≤ 256 MiB", fmt.Sprintf("max of %d VmRSS samples: %s", samples, fmtMiB(peakSampled)))
-	rep.peakRSS = hwm
+	rep.add(sec, "  start → first checkpoint move", fmtDur(firstMove), "", "connect, bind, first batch")
+	rep.add(sec, "peak RSS of tidemark (VmHWM)", fmtMiB(hwm), "≤ 256 MiB", fmt.Sprintf("max of %d VmRSS samples: %s", samples, fmtMiB(peakSampled)))
+	rep.peakRSS = max(rep.peakRSS, hwm)
 	for i, name := range cpu.names {
 		if cpu.pids[i] == 0 {
 			continue
 		}
-		rep.add("catch-up", "CPU "+name, fmt.Sprintf("%.2f cores", cpu.cores(i)),
+		rep.add(sec, "CPU "+name, fmt.Sprintf("%.2f cores", cpu.cores(i)),
 			"", fmt.Sprintf("%.1f s CPU; %.1f µs per row change", cpu.used[i].Seconds(), 1e6*cpu.used[i].Seconds()/float64(bl.rows)))
 	}
-	rep.tidemarkCPU = cpu.used[0].Seconds() / float64(bl.rows)
-	rep.redisCPU = cpu.used[2].Seconds() / float64(bl.rows)
+	rep.tidemarkCPU = append(rep.tidemarkCPU, cpu.used[0].Seconds()/float64(bl.rows))
+	rep.redisCPU = append(rep.redisCPU, cpu.used[2].Seconds()/float64(bl.rows))
 	if mc := cpu.machineCores(); mc > 0 {
-		rep.add("catch-up", "CPU whole machine (all processes)", fmt.Sprintf("%.2f of %d cores", mc, numCPU()), "", "the rest is other work on the shared machine")
+		rep.add(sec, "CPU whole machine (all processes)", fmt.Sprintf("%.2f of %d cores", mc, numCPU()), "", "the rest is other work on the shared machine")
 	}
 	if m, err := b.scrape(ctx); err == nil {
 		n, sum := m["tidemark_apply_duration_seconds_count"], m["tidemark_apply_duration_seconds_sum"]
 		ev := m["tidemark_apply_batch_events_sum"]
 		if n > 0 {
-			rep.add("catch-up", "batches applied (tidemark_apply_duration_seconds)", fmt.Sprintf("%.0f", n), "",
+			rep.add(sec, "batches applied (tidemark_apply_duration_seconds)", fmt.Sprintf("%.0f", n), "",
 				fmt.Sprintf("mean %.0f row changes, %.1f ms each (accumulate + Redis); %.0f%% of the wall time", ev/n, 1000*sum/n, 100*sum/took.Seconds()))
 		}
 		if v, ok := m["process_resident_memory_bytes"]; ok {
-			rep.add("catch-up", "process_resident_memory_bytes after catch-up", fmtMiB(int64(v)), "", "")
+			rep.add(sec, "process_resident_memory_bytes after catch-up", fmtMiB(int64(v)), "", "")
 		}
 		if v, ok := m["go_memstats_heap_inuse_bytes"]; ok {
-			rep.add("catch-up", "Go heap in use: peak / after catch-up", fmtMiB(int64(peakHeap))+" / "+fmtMiB(int64(v)), "",
+			rep.add(sec, "Go heap in use: peak / after catch-up", fmtMiB(int64(peakHeap))+" / "+fmtMiB(int64(v)), "",
 				"go_memstats_heap_inuse_bytes sampled every 0.5 s")
 		}
 	} else {
@@ -177,13 +182,53 @@ func (b *bench) verify(ctx context.Context, rep *report) error {
 	out, err := exec.CommandContext(ctx, b.o.bin, args...).CombinedOutput()
 	took := time.Since(start)
 	if err != nil {
-		rep.add("catch-up", "tidemark verify", "FAILED", "exact", strings.TrimSpace(string(out)))
+		rep.add("verify", "tidemark verify", "FAILED", "exact", strings.TrimSpace(string(out)))
 		return fmt.Errorf("tidemark verify: %v\n%s", err, out)
 	}
-	rep.add("catch-up", "tidemark verify (views = source queries)", "ok", "exact", fmt.Sprintf("%d views in %s", n, fmtDur(took)))
+	rep.add("verify", "tidemark verify (views = source queries)", "ok", "exact", fmt.Sprintf("%d views in %s", n, fmtDur(took)))
 	return nil
 }
 
 func numCPU() int { return runtime.NumCPU() }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// redisState is a copy of every tm:* key (DUMP payloads), to put the views
+// back where the bootstrap left them before another catch-up run.
+type redisState map[string]string
+
+func (b *bench) saveState(ctx context.Context) (redisState, error) {
+	st := redisState{}
+	iter := b.rdb.Scan(ctx, 0, "tm:*", 1000).Iterator()
+	for iter.Next(ctx) {
+		v, err := b.rdb.Dump(ctx, iter.Val()).Result()
+		if err != nil {
+			return nil, fmt.Errorf("DUMP %s: %w", iter.Val(), err)
+		}
+		st[iter.Val()] = v
+	}
+	return st, iter.Err()
+}
+
+// restoreState deletes every tm:* key and restores the saved ones.
+func (b *bench) restoreState(ctx context.Context, st redisState) error {
+	iter := b.rdb.Scan(ctx, 0, "tm:*", 1000).Iterator()
+	var keys []string
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+	}
+	if err := iter.Err(); err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if err := b.rdb.Unlink(ctx, k).Err(); err != nil {
+			return err
+		}
+	}
+	for k, v := range st {
+		if err := b.rdb.Restore(ctx, k, 0, v).Err(); err != nil {
+			return fmt.Errorf("RESTORE %s: %w", k, err)
+		}
+	}
+	return nil
+}

@@ -30,10 +30,11 @@ type options struct {
 	lagRate    int // transactions per second
 	lagRows    int // row changes per transaction
 
-	cpuProfile string // profile of the in-process Go ceiling stages
-	verify     string // all | aggregates | none
-	perf       bool   // perf record tidemark and redis-server during the catch-up
-	skipRedis  bool   // skip redis-benchmark
+	cpuProfile  string // profile of the in-process Go ceiling stages
+	verify      string // all | aggregates | none
+	catchUpRuns int
+	perf        bool // perf record tidemark and redis-server during the catch-up
+	skipRedis   bool // skip redis-benchmark
 }
 
 func main() {
@@ -53,10 +54,14 @@ func main() {
 	flag.IntVar(&o.lagRate, "lag-rate", 200, "transactions per second in the lag phase")
 	flag.IntVar(&o.lagRows, "lag-rows", 10, "row changes per transaction in the lag phase")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the in-process ceiling stages to `file`")
+	flag.IntVar(&o.catchUpRuns, "catchup-runs", 2, "catch-up `runs` over the same backlog (the views are put back to the bootstrap state between runs)")
 	flag.StringVar(&o.verify, "verify", "all", "`views` tidemark verify checks after the catch-up: all, aggregates (skips the 600k-row mirror) or none")
 	flag.BoolVar(&o.perf, "perf", true, "profile tidemark and redis-server with `perf record` during the catch-up, if perf is installed")
 	flag.BoolVar(&o.skipRedis, "skip-redis-benchmark", false, "do not run redis-benchmark")
 	flag.Parse()
+	if o.catchUpRuns < 1 {
+		o.catchUpRuns = 1
+	}
 	if o.mariaPort == 0 || o.redisPort == 0 {
 		fmt.Fprintln(os.Stderr, "benchdrv: -maria-port and -redis-port are required (scripts/bench.sh starts the servers)")
 		os.Exit(2)
@@ -96,6 +101,10 @@ func run(ctx context.Context, o options, rep *report) error {
 		return fmt.Errorf("bootstrapping: %w", err)
 	}
 	progress("backlog: %d transactions of %d statements × %d rows, Tidemark stopped", o.txns, o.insertsPerTxn+o.updatesPerTxn, o.stmtRows)
+	boot, err := b.saveState(ctx)
+	if err != nil {
+		return fmt.Errorf("saving the bootstrap state: %w", err)
+	}
 	bl, err := b.writeBacklog(ctx, rep)
 	if err != nil {
 		return fmt.Errorf("writing the backlog: %w", err)
@@ -104,12 +113,26 @@ func run(ctx context.Context, o options, rep *report) error {
 	if err := b.ceilings(ctx, bl, rep); err != nil {
 		return fmt.Errorf("measuring decode ceilings: %w", err)
 	}
-	progress("catch-up: tidemark run until every checkpoint reaches %s", bl.end)
-	p, err := b.catchUp(ctx, bl, rep)
-	if err != nil {
-		return fmt.Errorf("measuring catch-up: %w", err)
+	var p *tidemark
+	for run := 1; run <= o.catchUpRuns; run++ {
+		if run > 1 {
+			code, err := p.term(60 * time.Second)
+			if err != nil {
+				return err
+			}
+			if code != 0 {
+				return fmt.Errorf("tidemark exited %d after SIGTERM (log %s)", code, p.logPath)
+			}
+			if err := b.restoreState(ctx, boot); err != nil {
+				return fmt.Errorf("restoring the bootstrap state for catch-up run %d: %w", run, err)
+			}
+		}
+		progress("catch-up %d/%d: tidemark run until every checkpoint reaches %s", run, o.catchUpRuns, bl.end)
+		if p, err = b.catchUp(ctx, bl, run, rep); err != nil {
+			return fmt.Errorf("measuring catch-up: %w", err)
+		}
+		defer p.kill()
 	}
-	defer p.kill()
 	if o.verify != "none" {
 		progress("verify: tidemark verify (%s)", o.verify)
 		if err := b.verify(ctx, rep); err != nil {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 )
@@ -16,10 +17,10 @@ type report struct {
 
 	ceilRaw, ceilStream, ceilGo float64   // rows/s
 	ceilCPU                     []float64 // CPU seconds per row change of each stage
-	catchUp                     float64
+	catchUp                     []float64 // rows/s of each run
 	peakRSS                     int64
-	tidemarkCPU, redisCPU       float64 // CPU seconds per row change during catch-up
-	luaHSetCPU                  float64 // Redis CPU seconds per row of the Lua HSET loop
+	tidemarkCPU, redisCPU       []float64 // CPU seconds per row change of each catch-up run
+	luaHSetCPU                  float64   // Redis CPU seconds per row of the Lua HSET loop
 	lagP50, lagP99              time.Duration
 	mirrorRowBytes              float64
 	groupBytes                  []float64
@@ -71,29 +72,39 @@ func (r *report) machine(b *bench) {
 	r.add("machine", "Go / MariaDB / Redis", runtime.Version()+" / "+mariaVer+" / "+redisVer, "", "")
 }
 
-// summary adds how close the catch-up came to each ceiling.
+// summary adds how close the catch-up came to each ceiling. With several
+// catch-up runs it takes the fastest one and the lowest CPU costs: other
+// work on a shared machine only ever slows a run down, so the best run is
+// the closest estimate of what Tidemark itself costs. Peak RSS is the
+// largest of all runs.
 func (r *report) summary() {
-	if r.catchUp == 0 {
+	if len(r.catchUp) == 0 {
 		return
+	}
+	best := slices.Max(r.catchUp)
+	label := "catch-up"
+	if len(r.catchUp) > 1 {
+		label = fmt.Sprintf("catch-up (best of %d runs)", len(r.catchUp))
 	}
 	ratio := func(c float64) string {
 		if c == 0 {
 			return "n/a"
 		}
-		return fmt.Sprintf("%.0f%%", 100*r.catchUp/c)
+		return fmt.Sprintf("%.0f%%", 100*best/c)
 	}
-	r.add("summary", "catch-up vs go-mysql decode ceiling", ratio(r.ceilRaw), "", "")
-	r.add("summary", "catch-up vs capture.Stream ceiling", ratio(r.ceilStream), "", "")
-	r.add("summary", "catch-up vs Go pipeline with a null store", ratio(r.ceilGo), "", "")
-	r.add("summary", "catch-up vs Lua HSET of mirror rows", ratio(r.luaHSet), "", "Redis's share: 1 HSET per row change for the mirror")
-	if r.tidemarkCPU > 0 && len(r.ceilCPU) == 3 {
+	r.add("summary", label+" vs go-mysql decode ceiling", ratio(r.ceilRaw), "", "")
+	r.add("summary", label+" vs capture.Stream ceiling", ratio(r.ceilStream), "", "")
+	r.add("summary", label+" vs Go pipeline with a null store", ratio(r.ceilGo), "", "")
+	r.add("summary", label+" vs Lua HSET of mirror rows", ratio(r.luaHSet), "", "Redis's share: 1 HSET per row change for the mirror")
+	tm := slices.Min(r.tidemarkCPU)
+	if len(r.ceilCPU) == 3 {
 		r.add("summary", "CPU per row change: tidemark / Go pipeline, null store / capture.Stream / go-mysql",
-			fmt.Sprintf("%.1f / %.1f / %.1f / %.1f µs", 1e6*r.tidemarkCPU, 1e6*r.ceilCPU[2], 1e6*r.ceilCPU[1], 1e6*r.ceilCPU[0]), "",
-			fmt.Sprintf("CPU time, less sensitive to the machine's other load than rates: tidemark does %s row changes per CPU-second", fmtRate(1/r.tidemarkCPU)))
+			fmt.Sprintf("%.1f / %.1f / %.1f / %.1f µs", 1e6*tm, 1e6*r.ceilCPU[2], 1e6*r.ceilCPU[1], 1e6*r.ceilCPU[0]), "",
+			fmt.Sprintf("CPU time, less sensitive to the machine's other load than rates: tidemark does %s row changes per CPU-second", fmtRate(1/tm)))
 	}
-	if r.redisCPU > 0 && r.luaHSetCPU > 0 {
-		r.add("summary", "Redis CPU per row change: catch-up / plain Lua HSET loop", fmt.Sprintf("%.1f / %.1f µs", 1e6*r.redisCPU, 1e6*r.luaHSetCPU), "",
-			fmt.Sprintf("one Redis core at the catch-up's cost per row change applies at most %s row changes/s", fmtRate(1/r.redisCPU)))
+	if rc := slices.Min(r.redisCPU); rc > 0 && r.luaHSetCPU > 0 {
+		r.add("summary", "Redis CPU per row change: catch-up / plain Lua HSET loop", fmt.Sprintf("%.1f / %.1f µs", 1e6*rc, 1e6*r.luaHSetCPU), "",
+			fmt.Sprintf("one Redis core at the catch-up's cost per row change applies at most %s row changes/s", fmtRate(1/rc)))
 	}
 	pass := func(ok bool) string {
 		if ok {
@@ -101,9 +112,13 @@ func (r *report) summary() {
 		}
 		return "NOT met"
 	}
-	r.add("summary", "target catch-up ≥ 250,000 row changes/s", pass(r.catchUp >= 250000), "", fmtRate(r.catchUp))
+	rates := make([]string, len(r.catchUp))
+	for i, c := range r.catchUp {
+		rates[i] = fmtRate(c)
+	}
+	r.add("summary", "target catch-up ≥ 250,000 row changes/s", pass(best >= 250000), "", "runs: "+strings.Join(rates, ", "))
 	if r.peakRSS > 0 {
-		r.add("summary", "target peak RSS ≤ 256 MiB", pass(r.peakRSS <= 256<<20), "", fmtMiB(r.peakRSS))
+		r.add("summary", "target peak RSS ≤ 256 MiB", pass(r.peakRSS <= 256<<20), "", fmtMiB(r.peakRSS)+" (largest VmHWM of the runs)")
 	}
 	if r.lagP50 != 0 {
 		r.add("summary", "target lag p50 ≤ 1 ms", pass(r.lagP50 <= time.Millisecond), "", fmtMs(r.lagP50))
