@@ -153,12 +153,13 @@ type gatedReader struct {
 	n, at   int
 	reached chan struct{}
 	gate    chan struct{}
+	paused  bool // reached is closed (the field itself is never written: the test reads it)
 }
 
 func (g *gatedReader) Read(p []byte) (int, error) {
-	if g.n >= g.at && g.reached != nil {
+	if g.n >= g.at && !g.paused {
+		g.paused = true
 		close(g.reached)
-		g.reached = nil
 		<-g.gate
 	}
 	if g.n < g.at && g.n+len(p) > g.at {
