@@ -486,16 +486,39 @@ func writeTable(ctx context.Context, store lake.Store, g uint64, t Table, bt *ba
 	batcher := newRowBatcher(sch, schema, o.BatchRows, func(rec arrowRecord) error { return w.Write(ctx, rec) })
 	defer batcher.release()
 	prog := newProgress(log, "table", t.ID.String(), bt.rows+tc.size(), o.ProgressEvery)
-	emit := func(r formats.Row) error {
+	accumulate := func(r formats.Row) error {
 		for _, bv := range aggs {
 			if err := bv.AccumulateRow(r, 1, deltas[bv.View().Name]); err != nil {
 				return err
 			}
 		}
-		prog.add(1)
-		return batcher.add(r)
+		return nil
 	}
-	if err := mergeTable(ctx, store, bt.files, schema, tc, emit); err != nil {
+	m := &merger{schema: schema, tc: tc,
+		keep: func(rec arrowRecord, rows []int32) error {
+			n := rec.NumRows()
+			if rows != nil {
+				n = int64(len(rows))
+			}
+			prog.add(n)
+			return w.WriteRows(ctx, rec, rows)
+		},
+		row: func(r formats.Row) error {
+			if err := accumulate(r); err != nil {
+				return err
+			}
+			prog.add(1)
+			return batcher.add(r)
+		},
+	}
+	if len(aggs) > 0 {
+		m.accumulate = accumulate
+	}
+	err = tableRecords(ctx, store, bt.files, schema, m.record)
+	if err == nil {
+		err = m.rest()
+	}
+	if err != nil {
 		w.Abort()
 		return nil, err
 	}
@@ -644,14 +667,14 @@ func retire(ctx context.Context, store lake.Store, g uint64, o Options, log *slo
 
 // progress logs a long step's rows done, total and rate.
 type progress struct {
-	log        *slog.Logger
-	attrs      []any
-	total      int64
-	done       int64
-	start      time.Time
-	next       time.Time
-	every      time.Duration
-	checkEvery int64
+	log     *slog.Logger
+	attrs   []any
+	total   int64
+	done    int64
+	start   time.Time
+	next    time.Time
+	every   time.Duration
+	pending int64 // rows since the clock was last looked at
 }
 
 func newProgress(log *slog.Logger, key, name string, total int64, every time.Duration) *progress {
@@ -661,9 +684,10 @@ func newProgress(log *slog.Logger, key, name string, total int64, every time.Dur
 
 func (p *progress) add(n int64) {
 	p.done += n
-	if p.done&4095 != 0 {
+	if p.pending += n; p.pending < 4096 {
 		return
 	}
+	p.pending = 0
 	if now := time.Now(); now.After(p.next) {
 		p.next = now.Add(p.every)
 		p.log.Info("rebuild progress", append(p.attrs, "rows", p.done, "total_estimate", p.total,

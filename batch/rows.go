@@ -3,6 +3,7 @@ package batch
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"iter"
@@ -14,7 +15,6 @@ import (
 	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/apache/arrow/go/v15/arrow/array"
 	"github.com/apache/arrow/go/v15/arrow/memory"
-	pq "github.com/parquet-go/parquet-go"
 
 	"github.com/tidemark/tidemark/batch/lake"
 	"github.com/tidemark/tidemark/batch/snapshot"
@@ -164,47 +164,106 @@ func compatibleSchema(a, b *formats.TableSchema) bool {
 	return true
 }
 
-// mergeTable streams the base files' rows through the net changes: a base
-// row whose key changed is replaced by its last image or dropped, and keys
-// the base did not have are emitted at the end, in key order.
-func mergeTable(ctx context.Context, store lake.Store, files []string, s *formats.TableSchema, tc *tableChanges, emit func(formats.Row) error) error {
-	pk := len(s.PK) > 0
-	for r, err := range tableRows(ctx, store, files, s) {
-		if err != nil {
-			return err
-		}
-		if pk {
-			k := tc.key(r)
-			if c, ok := tc.final[k]; ok {
-				delete(tc.final, k)
+// merger streams a table's base records through its net changes: a base
+// row whose key changed is replaced by its last image (through row) or
+// dropped; unchanged rows go to keep column by column, as selections of
+// the base records; keys the base did not have are emitted through row at
+// the end, in key order. Canonical rows are built only when needed: for
+// a changed key's lookup, a table without a primary key that has changes,
+// and the views (accumulate).
+type merger struct {
+	schema     *formats.TableSchema
+	tc         *tableChanges
+	accumulate func(formats.Row) error // nil: no view reads this table
+	keep       func(rec arrow.Record, rows []int32) error
+	row        func(formats.Row) error
+	sel        []int32
+	kb         []byte
+}
+
+func (m *merger) record(rec arrow.Record) error {
+	n := int(rec.NumRows())
+	pk := len(m.schema.PK) > 0
+	byKey := pk && len(m.tc.final) > 0
+	byRow := !pk && len(m.tc.counts) > 0
+	if !byKey && !byRow && m.accumulate == nil {
+		return m.keep(rec, nil)
+	}
+	m.sel = m.sel[:0]
+	for i := 0; i < n; i++ {
+		if byKey {
+			k, err := m.key(rec, i)
+			if err != nil {
+				return err
+			}
+			if c, ok := m.tc.final[k]; ok {
+				delete(m.tc.final, k)
 				if !c.deleted {
-					if err := emit(c.row); err != nil {
+					if err := m.row(c.row); err != nil {
 						return err
 					}
 				}
 				continue
 			}
-		} else if len(tc.counts) > 0 {
-			if c := tc.counts[tc.rowKey(r)]; c != nil && c.n < 0 {
-				c.n++
-				continue
+		}
+		if byRow || m.accumulate != nil {
+			r, err := rowOf(rec, i, m.schema)
+			if err != nil {
+				return err
+			}
+			if byRow {
+				if c := m.tc.counts[m.tc.rowKey(r)]; c != nil && c.n < 0 {
+					c.n++
+					continue
+				}
+			}
+			if m.accumulate != nil {
+				if err := m.accumulate(r); err != nil {
+					return err
+				}
 			}
 		}
-		if err := emit(r); err != nil {
-			return err
-		}
+		m.sel = append(m.sel, int32(i))
 	}
-	for _, k := range slices.Sorted(maps.Keys(tc.final)) {
-		if c := tc.final[k]; !c.deleted {
-			if err := emit(c.row); err != nil {
+	switch len(m.sel) {
+	case 0: // m.sel may be nil, which keep would take for every row
+		return nil
+	case n:
+		return m.keep(rec, nil)
+	}
+	return m.keep(rec, m.sel)
+}
+
+// key encodes row i's primary key as tableChanges.key does.
+func (m *merger) key(rec arrow.Record, i int) (string, error) {
+	m.kb = m.kb[:0]
+	for j, ci := range m.schema.PK {
+		if j > 0 {
+			m.kb = append(m.kb, ',')
+		}
+		c := m.schema.Columns[ci]
+		v, err := formats.ArrowValue(rec.Column(ci), i, c.Type)
+		if err != nil {
+			return "", err
+		}
+		m.kb = formats.AppendJSON(m.kb, c.Type, v)
+	}
+	return string(m.kb), nil
+}
+
+// rest emits the changed keys the base did not have.
+func (m *merger) rest() error {
+	for _, k := range slices.Sorted(maps.Keys(m.tc.final)) {
+		if c := m.tc.final[k]; !c.deleted {
+			if err := m.row(c.row); err != nil {
 				return err
 			}
 		}
 	}
-	for _, k := range slices.Sorted(maps.Keys(tc.counts)) {
-		c := tc.counts[k]
+	for _, k := range slices.Sorted(maps.Keys(m.tc.counts)) {
+		c := m.tc.counts[k]
 		for ; c.n > 0; c.n-- {
-			if err := emit(c.row); err != nil {
+			if err := m.row(c.row); err != nil {
 				return err
 			}
 		}
@@ -212,67 +271,63 @@ func mergeTable(ctx context.Context, store lake.Store, files []string, s *format
 	return nil
 }
 
-// tableRows yields the canonical rows of Parquet files written from s's
-// columns (snapshot.SchemaOf), file after file.
-func tableRows(ctx context.Context, store lake.Store, files []string, s *formats.TableSchema) iter.Seq2[formats.Row, error] {
-	return func(yield func(formats.Row, error) bool) {
-		for _, key := range files {
-			if !fileRows(ctx, store, key, s, yield) {
-				return
-			}
+func rowOf(rec arrow.Record, i int, s *formats.TableSchema) (formats.Row, error) {
+	r := make(formats.Row, len(s.Columns))
+	for j, c := range s.Columns {
+		v, err := formats.ArrowValue(rec.Column(j), i, c.Type)
+		if err != nil {
+			return nil, fmt.Errorf("column %s: %w", c.Name, err)
 		}
+		r[j] = v
 	}
+	return r, nil
 }
 
-func fileRows(ctx context.Context, store lake.Store, key string, s *formats.TableSchema, yield func(formats.Row, error) bool) bool {
-	fail := func(err error) bool {
-		yield(nil, fmt.Errorf("reading %s: %w", key, err))
-		return false
-	}
-	f, size, cleanup, err := openLocal(ctx, store, key)
+// tableRecords calls fn with the record batches of Parquet files written
+// from s's columns, file after file.
+func tableRecords(ctx context.Context, store lake.Store, files []string, s *formats.TableSchema, fn func(arrow.Record) error) error {
+	sch, err := snapshot.SchemaOf(s.Columns)
 	if err != nil {
-		return fail(err)
+		return err
 	}
-	defer cleanup()
-	pf, err := pq.OpenFile(f, size)
-	if err != nil {
-		return fail(err)
+	for _, key := range files {
+		f, size, cleanup, err := openLocal(ctx, store, key)
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", key, err)
+		}
+		err = snapshot.ReadRecords(f, size, sch, fn)
+		cleanup()
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", key, err)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 	}
-	if n := len(pf.Schema().Fields()); n != len(s.Columns) {
-		return fail(fmt.Errorf("file has %d columns, the table %d", n, len(s.Columns)))
-	}
-	buf := make([]pq.Row, 256)
-	for _, rg := range pf.RowGroups() {
-		rows := rg.Rows()
-		for {
-			n, err := rows.ReadRows(buf)
-			for _, pr := range buf[:n] {
-				r := make(formats.Row, len(s.Columns))
-				for _, v := range pr {
-					c := v.Column()
-					x, cerr := formats.FromParquet(s.Columns[c].Type, v)
-					if cerr != nil {
-						rows.Close()
-						return fail(cerr)
-					}
-					r[c] = x
+	return nil
+}
+
+// tableRows yields the canonical rows of Parquet files written from s's
+// columns, file after file.
+func tableRows(ctx context.Context, store lake.Store, files []string, s *formats.TableSchema) iter.Seq2[formats.Row, error] {
+	return func(yield func(formats.Row, error) bool) {
+		stop := errors.New("stopped")
+		err := tableRecords(ctx, store, files, s, func(rec arrow.Record) error {
+			for i := 0; i < int(rec.NumRows()); i++ {
+				r, err := rowOf(rec, i, s)
+				if err != nil {
+					return err
 				}
 				if !yield(r, nil) {
-					rows.Close()
-					return false
+					return stop
 				}
 			}
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				rows.Close()
-				return fail(err)
-			}
+			return nil
+		})
+		if err != nil && err != stop {
+			yield(nil, err)
 		}
-		rows.Close()
 	}
-	return true
 }
 
 // openLocal gives random access to key: the file itself in a local lake,

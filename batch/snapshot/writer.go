@@ -89,7 +89,16 @@ func NewWriter(store lake.Store, prefix string, s *Schema, spec PartitionSpec, o
 // Write appends rec's rows to their partitions' files. Uploads started by
 // Write run under ctx until their file is finished.
 func (w *Writer) Write(ctx context.Context, rec arrow.Record) error {
+	return w.WriteRows(ctx, rec, nil)
+}
+
+// WriteRows appends the rows of rec at the given indexes (nil: every row)
+// to their partitions' files.
+func (w *Writer) WriteRows(ctx context.Context, rec arrow.Record, rows []int32) error {
 	n := int(rec.NumRows())
+	if rows != nil {
+		n = len(rows)
+	}
 	if n == 0 {
 		return nil
 	}
@@ -98,7 +107,7 @@ func (w *Writer) Write(ctx context.Context, rec arrow.Record) error {
 		if err != nil {
 			return err
 		}
-		return w.writeRows(ctx, f, rec, nil)
+		return w.writeRows(ctx, f, rec, rows)
 	}
 	// Group the rows by partition first, then write group by group: a
 	// file is done with this batch before the next one opens, so at most
@@ -106,7 +115,11 @@ func (w *Writer) Write(ctx context.Context, rec arrow.Record) error {
 	groups := w.groups[:0]
 	index := w.index
 	clear(index)
-	for i := 0; i < n; i++ {
+	for j := 0; j < n; j++ {
+		i := j
+		if rows != nil {
+			i = int(rows[j])
+		}
 		p, err := w.part.path(rec, i)
 		if err != nil {
 			return fmt.Errorf("partitioning %s: %w", w.prefix, err)
