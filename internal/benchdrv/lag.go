@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tidemark/tidemark/formats"
+	"github.com/tidemark/tidemark/realtime/capture"
 )
 
 // lagSample is one paced transaction of the lag phase.
@@ -92,6 +95,14 @@ func (b *bench) lag(ctx context.Context, p *tidemark, rep *report) error {
 		}
 	}()
 
+	// A second replica, in this process, timestamps each transaction as
+	// capture.Stream delivers it: the share of the lag before the applier.
+	stopCapture, err := b.captureTimes(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopCapture()
+
 	conn, err := b.db.Conn(ctx)
 	if err != nil {
 		return err
@@ -101,6 +112,14 @@ func (b *bench) lag(ctx context.Context, p *tidemark, rep *report) error {
 	n := int(b.o.lagSeconds * float64(b.o.lagRate))
 	cpu := newCPUMeter([]string{"tidemark", "mariadbd", "redis-server"},
 		[]int{p.pid(), pidFromFile(b.o.mariaPidFile), pidFromFile(b.o.redisPidFile)})
+	m0, _ := b.scrape(ctx)
+	// Redis's slow log with a zero threshold records how long each apply
+	// script ran inside Redis.
+	if err := b.rdb.ConfigSet(ctx, "slowlog-log-slower-than", "0").Err(); err != nil {
+		return err
+	}
+	_ = b.rdb.ConfigSet(ctx, "slowlog-max-len", "100000").Err()
+	_ = b.rdb.Do(ctx, "SLOWLOG", "RESET").Err()
 	start := time.Now()
 	behind := 0
 	for i := range n {
@@ -134,6 +153,23 @@ func (b *bench) lag(ctx context.Context, p *tidemark, rep *report) error {
 	}
 	wrote := time.Since(start)
 	cpu.stop()
+	m1, _ := b.scrape(ctx)
+	slow, err := b.rdb.SlowLogGet(ctx, 100000).Result()
+	if err != nil {
+		return err
+	}
+	_ = b.rdb.ConfigSet(ctx, "slowlog-log-slower-than", "10000").Err()
+	_ = b.rdb.ConfigSet(ctx, "slowlog-max-len", "128").Err()
+	var scripts []time.Duration
+	var scriptTotal time.Duration
+	byKey := map[string][]time.Duration{} // KEYS[1]: the view's meta key
+	for _, e := range slow {
+		if len(e.Args) > 3 && strings.EqualFold(e.Args[0], "evalsha") && e.Time.After(start) {
+			scripts = append(scripts, e.Duration)
+			scriptTotal += e.Duration
+			byKey[e.Args[3]] = append(byKey[e.Args[3]], e.Duration)
+		}
+	}
 	// Wait for the last transactions to become visible.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -165,9 +201,13 @@ func (b *bench) lag(ctx context.Context, p *tidemark, rep *report) error {
 		return err
 	}
 
-	var fromCommit, fromSend []time.Duration
+	capturedAt := stopCapture()
+	var fromCommit, fromSend, toCapture []time.Duration
 	early := 0
 	for seq, s := range samples {
+		if c, ok := capturedAt[seq]; ok {
+			toCapture = append(toCapture, c.Sub(s.committed))
+		}
 		v := visibleAt[seq]
 		d := v.Sub(s.committed)
 		if d < 0 {
@@ -185,6 +225,33 @@ func (b *bench) lag(ctx context.Context, p *tidemark, rep *report) error {
 	rep.add("lag", "commit→visible p50", fmtMs(pct(fromCommit, 50)), "≤ 1 ms", fmt.Sprintf("%d samples; visible = all 3 views' checkpoints", len(fromCommit)))
 	rep.add("lag", "commit→visible p99", fmtMs(pct(fromCommit, 99)), "≤ 5 ms", "")
 	rep.add("lag", "commit→visible max", fmtMs(fromCommit[len(fromCommit)-1]), "", fmt.Sprintf("min %s; %d seen before COMMIT returned", fmtMs(fromCommit[0]), early))
+	slices.Sort(toCapture)
+	if len(toCapture) > 0 {
+		rep.add("lag", "  of which commit→capture.Stream delivered p50 / p99", fmtMs(pct(toCapture, 50))+" / "+fmtMs(pct(toCapture, 99)), "",
+			fmt.Sprintf("a second replica in the driver, beside tidemark: MariaDB's dump thread, go-mysql, capture; %d samples", len(toCapture)))
+	}
+	if n := m1["tidemark_apply_duration_seconds_count"] - m0["tidemark_apply_duration_seconds_count"]; n > 0 {
+		sum := m1["tidemark_apply_duration_seconds_sum"] - m0["tidemark_apply_duration_seconds_sum"]
+		rep.add("lag", "  of which applying (tidemark_apply_duration_seconds), mean", fmtMs(time.Duration(sum/n*float64(time.Second))), "",
+			fmt.Sprintf("%.0f batches for %d transactions: accumulate and the Redis round trip", n, len(samples)))
+	}
+	if len(scripts) > 0 {
+		slices.Sort(scripts)
+		rep.add("lag", "  of which Redis running the apply scripts, per script p50 / p99", fmtMs(pct(scripts, 50))+" / "+fmtMs(pct(scripts, 99)), "",
+			fmt.Sprintf("SLOWLOG at threshold 0: %d EVALSHA, %s per transaction on average", len(scripts), fmtMs(scriptTotal/time.Duration(len(samples)))))
+		keys := make([]string, 0, len(byKey))
+		for k := range byKey {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		var parts []string
+		for _, k := range keys {
+			ds := byKey[k]
+			slices.Sort(ds)
+			parts = append(parts, fmt.Sprintf("%s %s", k, fmtMs(pct(ds, 50))))
+		}
+		rep.add("lag", "  apply script p50 by key", fmt.Sprint(len(keys))+" keys", "", strings.Join(parts, ", "))
+	}
 	slices.Sort(rtts)
 	rep.add("lag", "observer's checkpoint read (included above) p50 / p99", fmtMs(pct(rtts, 50))+" / "+fmtMs(pct(rtts, 99)), "",
 		fmt.Sprintf("one round trip of 3 pipelined HGETs after each notification; %d reads", len(rtts)))
@@ -236,4 +303,53 @@ func pct(ds []time.Duration, q float64) time.Duration {
 	i := int(q/100*float64(len(ds)) + 0.5)
 	i = min(max(i-1, 0), len(ds)-1)
 	return ds[i]
+}
+
+// captureTimes runs capture.Stream from the source's current position and
+// records when each transaction (by GTID sequence number) arrives. stop
+// ends the stream and returns the times; it may be called more than once.
+func (b *bench) captureTimes(ctx context.Context) (stop func() map[int64]time.Time, err error) {
+	from, err := b.position(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c, err := capture.New(capture.Config{
+		Flavor: capture.FlavorMariaDB, Host: "127.0.0.1", Port: b.o.mariaPort, User: "root",
+		ServerID: 4346, Databases: []string{"shop"},
+	})
+	if err != nil {
+		return nil, err
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	ch := make(chan *formats.Txn, 4096)
+	streamDone := make(chan struct{})
+	go func() {
+		_ = c.Stream(sctx, from, ch)
+		close(streamDone)
+	}()
+	times := map[int64]time.Time{}
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		for {
+			select {
+			case t := <-ch:
+				now := time.Now()
+				if seq, err := gtidSeq(t.Pos.GTID); err == nil && len(t.Events) > 0 {
+					times[seq] = now
+				}
+			case <-streamDone:
+				return
+			}
+		}
+	}()
+	var once sync.Once
+	return func() map[int64]time.Time {
+		once.Do(func() {
+			cancel()
+			<-readDone
+			_ = c.Close()
+		})
+		return times
+	}, nil
 }
