@@ -17,7 +17,7 @@ import (
 
 // lagSample is one paced transaction of the lag phase.
 type lagSample struct {
-	sent, committed, visible time.Time
+	sent, committed time.Time
 }
 
 // lag measures commit-to-visible latency under a steady write rate with

@@ -57,7 +57,7 @@ func main() {
 	flag.IntVar(&o.catchUpRuns, "catchup-runs", 2, "catch-up `runs` over the same backlog (the views are put back to the bootstrap state between runs)")
 	flag.StringVar(&o.verify, "verify", "all", "`views` tidemark verify checks after the catch-up: all, aggregates (skips the 600k-row mirror) or none")
 	flag.BoolVar(&o.perf, "perf", true, "profile tidemark and redis-server with `perf record` during the catch-up, if perf is installed")
-	flag.BoolVar(&o.skipRedis, "skip-redis-benchmark", false, "do not run redis-benchmark")
+	flag.BoolVar(&o.skipRedis, "skip-redis-benchmark", false, "skip the Redis ceilings (redis-benchmark and the Lua HSET loop)")
 	flag.Parse()
 	if o.catchUpRuns < 1 {
 		o.catchUpRuns = 1

@@ -41,7 +41,6 @@ func (b *bench) redisCeilings(ctx context.Context, rep *report) error {
 			}
 			cpu.stop()
 			rep.add("redis ceiling", r.name, fmtRate(rps)+" ops/s", "", "-P 64 -n 200000"+redisCPUNote(cpu, redisPid, 200000))
-			rep.redisCeil = append(rep.redisCeil, rps)
 		}
 	}
 	cpu := newCPUMeter([]string{"redis-server"}, []int{redisPid})

@@ -73,7 +73,6 @@ func (b *bench) redisMemory(ctx context.Context, rep *report) error {
 				rep.add("redis memory", fmt.Sprintf("mirror %s: speed overlay (tm:{%s}:rows)", v.Name, v.Name),
 					fmt.Sprintf("%.0f B/row", float64(u.bytes)/float64(u.fields)), "",
 					fmt.Sprintf("%s rows, %s (hash of pk → [version, %d columns] JSON)", fmtInt(u.fields), fmtBytes(u.bytes), len(v.Columns)))
-				rep.mirrorRowBytes = float64(u.bytes) / float64(u.fields)
 			}
 			if u := kinds["mb:N"]; u != nil && u.fields > 0 {
 				rep.add("redis memory", fmt.Sprintf("mirror %s: batch generation (mb:<gen>)", v.Name),
@@ -85,7 +84,6 @@ func (b *bench) redisMemory(ctx context.Context, rep *report) error {
 				rep.add("redis memory", fmt.Sprintf("aggregate %s: running total (speed)", v.Name),
 					fmt.Sprintf("%.0f B/group", float64(u.bytes)/float64(u.fields)), "",
 					fmt.Sprintf("%s groups, %s", fmtInt(u.fields), fmtBytes(u.bytes)))
-				rep.groupBytes = append(rep.groupBytes, float64(u.bytes)/float64(u.fields))
 			}
 			if u := kinds["s:N"]; u != nil && u.fields > 0 {
 				rep.add("redis memory", fmt.Sprintf("aggregate %s: live segments (s:<seg>)", v.Name),

@@ -22,9 +22,6 @@ type report struct {
 	tidemarkCPU, redisCPU       []float64 // CPU seconds per row change of each catch-up run
 	luaHSetCPU                  float64   // Redis CPU seconds per row of the Lua HSET loop
 	lagP50, lagP99              time.Duration
-	mirrorRowBytes              float64
-	groupBytes                  []float64
-	redisCeil                   []float64
 	luaHSet                     float64
 }
 
