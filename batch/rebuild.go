@@ -65,6 +65,11 @@ type Options struct {
 	// FromSource re-extracts the tables from the source instead of rolling
 	// the previous generation forward. The first generation always does.
 	FromSource bool
+	// FirstGeneration numbers the first generation of an empty lake. The
+	// serving store may already hold a generation (the speed layer's
+	// bootstrap is generation 0 there), and generation numbers must only
+	// grow; 0 means 0.
+	FirstGeneration uint64
 	// UptoSegment is the cut's segment; 0 means the last sealed one.
 	UptoSegment uint64
 	// Codec and RowGroupRows are the Parquet settings (snapshot.FileOptions).
@@ -160,7 +165,7 @@ func Rebuild(ctx context.Context, store lake.Store, src Source, o Options) (*Gen
 	if err != nil {
 		return nil, err
 	}
-	var g uint64
+	g := o.FirstGeneration
 	if prev != nil {
 		g = prev.Generation + 1
 	}

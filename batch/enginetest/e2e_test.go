@@ -3,7 +3,6 @@ package enginetest
 import (
 	"context"
 	"database/sql"
-	"iter"
 	"log/slog"
 	"os"
 	"testing"
@@ -15,51 +14,12 @@ import (
 	"github.com/tidemark/tidemark/batch/changelog"
 	"github.com/tidemark/tidemark/batch/lake"
 	"github.com/tidemark/tidemark/formats"
+	"github.com/tidemark/tidemark/internal/serving"
 	"github.com/tidemark/tidemark/internal/stack"
 	"github.com/tidemark/tidemark/internal/workload"
 	"github.com/tidemark/tidemark/realtime/capture"
 	"github.com/tidemark/tidemark/realtime/redisview"
 )
-
-// captureSource adapts realtime/capture to batch.Source, as cmd/tidemark
-// wires it.
-type captureSource struct{ c *capture.Capture }
-
-func (s captureSource) Snapshot(ctx context.Context, tables []formats.TableID,
-	emit func(ctx context.Context, s *formats.TableSchema, r formats.Row) error) (formats.Position, error) {
-	return s.c.Snapshot(ctx, tables, emit, nil)
-}
-
-func (s captureSource) Schemas(ctx context.Context, tables []formats.TableID) (map[formats.TableID]*formats.TableSchema, error) {
-	return s.c.Schemas(ctx, tables)
-}
-
-var _ batch.SchemaSource = captureSource{}
-
-// redisPublisher adapts realtime/redisview to batch.Publisher: the
-// aggregate methods are the Store's; mirrors are keyed and encoded here.
-type redisPublisher struct{ *redisview.Store }
-
-func (p redisPublisher) PublishMirrorRows(ctx context.Context, bv *formats.BoundView, gen uint64, cut formats.Position,
-	cutTime time.Time, rows iter.Seq2[formats.Row, error]) error {
-	name := bv.View().Name
-	batchRows := func(yield func(redisview.MirrorBatchRow, error) bool) {
-		for r, err := range rows {
-			if err != nil {
-				yield(redisview.MirrorBatchRow{}, err)
-				return
-			}
-			k, err := bv.MirrorKey(r)
-			if !yield(redisview.MirrorBatchRow{PK: string(k), Values: redisview.AppendMirrorRow(nil, bv, r)}, err) || err != nil {
-				return
-			}
-		}
-	}
-	if err := p.LoadMirrorBatch(ctx, name, gen, batchRows); err != nil {
-		return err
-	}
-	return p.PublishMirror(ctx, name, redisview.MirrorFingerprint(bv), gen, cut, cutTime)
-}
 
 // TestEndToEndOnRealServers runs the batch layer as the product wires it:
 // a bootstrap generation from a MariaDB snapshot published to Redis, the
@@ -112,11 +72,11 @@ func TestEndToEndOnRealServers(t *testing.T) {
 			{ID: formats.TableID{DB: "shop", Table: "orders"}, Partition: []string{"month(created_at) AS m"}},
 			{ID: formats.TableID{DB: "shop", Table: "alltypes"}},
 		},
-		Views: vs, Publisher: redisPublisher{views}, Codec: "zstd",
+		Views: vs, Publisher: serving.Publisher{Store: views}, Codec: "zstd",
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
 
-	gen0, err := batch.Rebuild(ctx, store, captureSource{capt}, opts)
+	gen0, err := batch.Rebuild(ctx, store, serving.BatchSource{C: capt}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
