@@ -65,6 +65,11 @@ type Options struct {
 	// FromSource re-extracts the tables from the source instead of rolling
 	// the previous generation forward. The first generation always does.
 	FromSource bool
+	// SealedCut makes every cut a sealed segment boundary, also the first
+	// generation's: an extract then waits for the archive to seal a segment
+	// past it. Set it when the serving store already holds speed segments
+	// (the speed layer runs), whose covered span a cut must end exactly.
+	SealedCut bool
 	// FirstGeneration numbers the first generation of an empty lake. The
 	// serving store may already hold a generation (the speed layer's
 	// bootstrap is generation 0 there), and generation numbers must only
@@ -334,20 +339,26 @@ func findCut(ctx context.Context, store lake.Store, b *base, prev *Generation, o
 	if err != nil {
 		return nil, err
 	}
-	if b.desc == "source" && last != nil {
+	if b.desc == "source" && (last != nil || o.SealedCut) {
 		// The cut must be a boundary at or after the extract's position.
 		deadline := time.Now().Add(o.ArchiveWait)
 		for {
-			lp, err := last.LastPosition()
-			if err != nil {
-				return nil, err
+			lp := formats.Position{}
+			if last != nil {
+				if lp, err = last.LastPosition(); err != nil {
+					return nil, err
+				}
 			}
-			if lp.Compare(b.pos) >= 0 {
+			if last != nil && lp.Compare(b.pos) >= 0 {
 				break
 			}
 			if time.Now().After(deadline) {
+				seg := uint64(0)
+				if last != nil {
+					seg = last.Segment
+				}
 				return nil, fmt.Errorf("the changelog archive's last sealed segment %d ends at %s, before the extract's position %s, and sealed nothing newer within %s: is the archiver running (and the heartbeat table, on an idle source)?",
-					last.Segment, lp, b.pos, o.ArchiveWait)
+					seg, lp, b.pos, o.ArchiveWait)
 			}
 			log.Info("waiting for the archive to pass the extract's position", "archive_last", lp.String(), "extract", b.pos.String())
 			select {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/tidemark/tidemark/formats"
@@ -27,6 +28,15 @@ type Options struct {
 	// ChannelSize is how many transactions the capture may decode ahead
 	// of the applier; 0 means 4096.
 	ChannelSize int
+	// MaxQueuedEvents bounds the row changes decoded ahead of the applier
+	// (beside ChannelSize, which counts transactions of any size): what
+	// keeps memory flat while catching up a backlog of big transactions.
+	// 0 means 100,000.
+	MaxQueuedEvents int
+	// Archive, when set, receives the same committed transactions as the
+	// views (the changelog archive of the batch layer); the capture then
+	// resumes from the earlier of its checkpoint and the views'.
+	Archive Archive
 	// RetryMin and RetryMax bound the backoff between sessions after a
 	// Redis failure; 0 means 200ms and 10s.
 	RetryMin, RetryMax time.Duration
@@ -36,6 +46,16 @@ type Options struct {
 	// OnStreaming, if set, is called each time a session starts streaming
 	// (bootstrap done): readiness for /readyz.
 	OnStreaming func()
+}
+
+// Archive is a second consumer of the stream: batch/changelog's Archiver.
+type Archive interface {
+	// Checkpoint is the position after which the archive needs every
+	// transaction.
+	Checkpoint(ctx context.Context) (formats.Position, uint64, error)
+	// Run consumes transactions in commit order (skipping those at or
+	// before its checkpoint) until in closes or ctx ends.
+	Run(ctx context.Context, in <-chan *formats.Txn) error
 }
 
 // Pipeline is the supervised speed layer of one source.
@@ -57,6 +77,9 @@ func NewPipeline(c *capture.Capture, s *redisview.Store, opts Options) (*Pipelin
 	}
 	if opts.ChannelSize <= 0 {
 		opts.ChannelSize = 4096
+	}
+	if opts.MaxQueuedEvents <= 0 {
+		opts.MaxQueuedEvents = 100000
 	}
 	if opts.RetryMin <= 0 {
 		opts.RetryMin = 200 * time.Millisecond
@@ -213,6 +236,7 @@ func (p *Pipeline) session(ctx context.Context) error {
 		}
 	}
 	ch := make(chan *formats.Txn, p.opts.ChannelSize)
+	q := &queue{limit: int64(p.opts.MaxQueuedEvents), room: make(chan struct{}, 1)}
 	var am apply.Metrics
 	if p.opts.Metrics != nil {
 		am = p.opts.Metrics
@@ -222,6 +246,7 @@ func (p *Pipeline) session(ctx context.Context) error {
 		SegmentWidth:   p.opts.SegmentWidth,
 		MaxBatchEvents: p.opts.MaxBatchEvents,
 		Metrics:        am,
+		Taken:          q.taken,
 	})
 	if err != nil {
 		return fmt.Errorf("starting applier: %w", err)
@@ -229,6 +254,15 @@ func (p *Pipeline) session(ctx context.Context) error {
 	from, err := a.Start(ctx)
 	if err != nil {
 		return err
+	}
+	if p.opts.Archive != nil {
+		ap, _, err := p.opts.Archive.Checkpoint(ctx)
+		if err != nil {
+			return err
+		}
+		if ap.Less(from) {
+			from = ap
+		}
 	}
 	p.log.Info("streaming", "from", from.String())
 	if p.opts.OnStreaming != nil {
@@ -241,14 +275,35 @@ func (p *Pipeline) session(ctx context.Context) error {
 	defer stop()
 	actx, stopApply := context.WithCancel(ctx)
 	defer stopApply()
+	captured := make(chan *formats.Txn, 64)
 	capErr := make(chan error, 1)
 	go func() {
-		capErr <- p.cap.Stream(sctx, from, ch)
+		capErr <- p.cap.Stream(sctx, from, captured)
 		stopApply()
 	}()
+	var archIn chan *formats.Txn
+	archErr := make(chan error, 1)
+	if p.opts.Archive != nil {
+		archIn = make(chan *formats.Txn, 1024)
+		go func() {
+			err := p.opts.Archive.Run(sctx, archIn)
+			if err != nil && sctx.Err() == nil {
+				archErr <- fmt.Errorf("archiving the changelog: %w", err)
+			} else {
+				archErr <- nil
+			}
+			stopApply()
+		}()
+	}
+	go q.relay(sctx, captured, ch, archIn)
 	applyErr := a.Run(actx)
 	stop()
 	cerr := <-capErr
+	if archIn != nil {
+		if err := <-archErr; err != nil && applyErr == nil {
+			applyErr = err
+		}
+	}
 	if applyErr != nil {
 		return applyErr
 	}
@@ -331,4 +386,59 @@ func (p *Pipeline) resetStale(ctx context.Context) ([]string, error) {
 		}
 	}
 	return stale, nil
+}
+
+// queue bounds what the capture has decoded ahead of the applier: at most
+// MaxQueuedEvents row changes (and ChannelSize transactions). The capture
+// blocks beyond that, so memory stays flat however large the backlog; the
+// applier's own batch is bounded separately (speed.max_batch_events). A
+// transaction is counted from its capture until the applier takes it.
+type queue struct {
+	queued atomic.Int64
+	limit  int64
+	room   chan struct{}
+}
+
+func weight(t *formats.Txn) int64 { return int64(len(t.Events)) + 1 }
+
+// taken is the applier's apply.Config.Taken.
+func (q *queue) taken(t *formats.Txn) {
+	q.queued.Add(-weight(t))
+	select {
+	case q.room <- struct{}{}:
+	default:
+	}
+}
+
+// relay moves captured transactions to the applier (and the archive),
+// waiting for room first. A transaction larger than the bound passes alone.
+func (q *queue) relay(ctx context.Context, in <-chan *formats.Txn, out, archive chan<- *formats.Txn) {
+	for {
+		var t *formats.Txn
+		select {
+		case <-ctx.Done():
+			return
+		case t = <-in:
+		}
+		for n := q.queued.Load(); n > 0 && n+weight(t) > q.limit; n = q.queued.Load() {
+			select {
+			case <-ctx.Done():
+				return
+			case <-q.room:
+			}
+		}
+		q.queued.Add(weight(t))
+		if archive != nil {
+			select {
+			case archive <- t:
+			case <-ctx.Done():
+				return
+			}
+		}
+		select {
+		case out <- t:
+		case <-ctx.Done():
+			return
+		}
+	}
 }

@@ -219,11 +219,3 @@ func cmdVerify(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	return nil
 }
-
-func cmdBatch(ctx context.Context, args []string, stderr io.Writer) error {
-	return &exitError{2, fmt.Errorf("batch: not available in this build yet")}
-}
-
-func cmdAthena(ctx context.Context, args []string, stdout io.Writer) error {
-	return &exitError{2, fmt.Errorf("athena: not available in this build yet")}
-}

@@ -18,14 +18,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/tidemark/tidemark/batch/lake"
 	"github.com/tidemark/tidemark/formats"
 	"github.com/tidemark/tidemark/internal/config"
 	"github.com/tidemark/tidemark/internal/serving"
 	"github.com/tidemark/tidemark/realtime"
 	"github.com/tidemark/tidemark/reporting"
+	"github.com/tidemark/tidemark/scheduler"
 )
 
-var allRoles = []string{"speed", "api"}
+var allRoles = []string{"speed", "api", "batch"}
 
 func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
@@ -62,10 +64,36 @@ func cmdRunConfig(ctx context.Context, cfg *config.Config, roles string, stderr 
 	// speed.shutdown_timeout, after which the process exits regardless.
 	g, gctx := errgroup.WithContext(ctx)
 	var streaming atomic.Int32
+	var st lake.Store
+	if want["batch"] {
+		if st, err = a.openLake(ctx); err != nil {
+			return err
+		}
+	}
+	if want["batch"] && cfg.Batch.Schedule != "" {
+		sched := scheduler.New(log)
+		for _, s := range a.sources {
+			if len(s.views) > 0 {
+				job := &rebuildJob{a: a, st: st, s: s, log: log.With("source", s.cfg.Name, "role", "batch")}
+				if err := sched.Add(cfg.Batch.Schedule, job); err != nil {
+					return &exitError{2, err}
+				}
+			}
+		}
+		g.Go(func() error { return sched.Run(gctx) })
+	}
 	if want["speed"] {
 		for _, s := range a.sources {
 			if len(s.views) == 0 {
 				continue
+			}
+			var archive realtime.Archive
+			if want["batch"] {
+				arch, err := a.archiver(ctx, st, s, log.With("source", s.cfg.Name, "role", "archive"))
+				if err != nil {
+					return err
+				}
+				archive = arch
 			}
 			p, err := realtime.NewPipeline(s.cap, a.store, realtime.Options{
 				Views:              s.views,
@@ -75,6 +103,7 @@ func cmdRunConfig(ctx context.Context, cfg *config.Config, roles string, stderr 
 				Logger:             log.With("source", s.cfg.Name),
 				Metrics:            metrics,
 				OnStreaming:        func() { streaming.Add(1) },
+				Archive:            archive,
 			})
 			if err != nil {
 				return err

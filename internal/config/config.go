@@ -11,6 +11,7 @@ import (
 
 	"github.com/tidemark/tidemark/formats"
 	"github.com/tidemark/tidemark/reporting"
+	"github.com/tidemark/tidemark/scheduler"
 )
 
 // Config is the whole file. The zero value is not valid; use Load or
@@ -283,6 +284,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Speed.MaxBatchEvents <= 0 {
 		add("speed.max_batch_events", "%d: must be positive (default 50000)", c.Speed.MaxBatchEvents)
+	}
+	if c.Batch.Schedule != "" {
+		if err := scheduler.ParseSpec(c.Batch.Schedule); err != nil {
+			add("batch.schedule", "%v", err)
+		}
 	}
 	if c.Batch.Retention < 1 {
 		add("batch.retention", "%d: keep at least 1 generation", c.Batch.Retention)

@@ -54,6 +54,10 @@ type Config struct {
 	MaxBatchTxns   int
 	// Metrics may be nil.
 	Metrics Metrics
+	// Taken, if set, is called with each transaction as the applier takes
+	// it from its input channel, so that the sender can account for what
+	// is still queued (the pipeline bounds its memory by row changes).
+	Taken func(*formats.Txn)
 	// Now returns the current time, for the lag; nil means time.Now.
 	Now func() time.Time
 }
@@ -157,6 +161,9 @@ func (a *Applier) Run(ctx context.Context) error {
 				return nil
 			}
 			first = t
+			if a.cfg.Taken != nil {
+				a.cfg.Taken(t)
+			}
 		}
 		batch = append(batch[:0], first)
 		events := len(first.Events)
@@ -171,6 +178,9 @@ func (a *Applier) Run(ctx context.Context) error {
 				}
 				batch = append(batch, t)
 				events += len(t.Events)
+				if a.cfg.Taken != nil {
+					a.cfg.Taken(t)
+				}
 			default:
 				break drain
 			}

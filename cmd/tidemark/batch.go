@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/tidemark/tidemark/batch"
+	"github.com/tidemark/tidemark/batch/athena"
+	"github.com/tidemark/tidemark/batch/changelog"
+	"github.com/tidemark/tidemark/batch/lake"
+	"github.com/tidemark/tidemark/batch/snapshot"
+	"github.com/tidemark/tidemark/formats"
+	"github.com/tidemark/tidemark/internal/serving"
+	"github.com/tidemark/tidemark/realtime/redisview"
+)
+
+// openLake opens the configured lake root.
+func (a *app) openLake(ctx context.Context) (lake.Store, error) {
+	s3 := a.cfg.Lake.S3
+	st, err := lake.Open(ctx, a.cfg.Lake.Root, lake.S3Options{
+		Endpoint: s3.Endpoint, Region: s3.Region, AccessKeyID: s3.AccessKeyID,
+		SecretAccessKey: string(s3.SecretAccessKey), PathStyle: s3.PathStyle,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("opening lake %s: %w", a.cfg.Lake.Root, err)
+	}
+	return st, nil
+}
+
+// archiver is the changelog archive of source s, starting (when the lake
+// has none yet) at the source's current position.
+func (a *app) archiver(ctx context.Context, st lake.Store, s *source, log *slog.Logger) (*changelog.Archiver, error) {
+	start, err := s.cap.CurrentPosition(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading the position the changelog archive starts at: %w", err)
+	}
+	return changelog.NewArchiver(st, changelog.Options{
+		Source: s.cfg.Name, SegmentSeconds: int64(a.cfg.Speed.SegmentSeconds), Start: start, Logger: log,
+	})
+}
+
+// rebuildJob is one source's batch rebuild: a scheduler.Job and the body of
+// `tidemark batch`.
+type rebuildJob struct {
+	a          *app
+	st         lake.Store
+	s          *source
+	fromSource bool
+	log        *slog.Logger
+}
+
+func (j *rebuildJob) Name() string { return "rebuild " + j.s.cfg.Name }
+
+func (j *rebuildJob) Run(ctx context.Context) error {
+	_, err := j.rebuild(ctx)
+	return err
+}
+
+func (j *rebuildJob) rebuild(ctx context.Context) (*batch.Generation, error) {
+	var tables []batch.Table
+	for _, v := range j.s.views {
+		if slices.ContainsFunc(tables, func(t batch.Table) bool { return t.ID == v.From }) {
+			continue
+		}
+		tables = append(tables, batch.Table{ID: v.From, Partition: j.a.cfg.Batch.Partitions[v.From.String()]})
+	}
+	// Views are parsed afresh: a formats.View fixes its layout at its first
+	// Bind, and the batch binds to the schemas of the base it reads.
+	views := make([]*formats.View, 0, len(j.s.views))
+	for _, v := range j.s.views {
+		fresh, err := formats.ParseView(v.Spec())
+		if err != nil {
+			return nil, err
+		}
+		views = append(views, fresh)
+	}
+	// The serving store may hold the speed layer's bootstrap generation:
+	// the lake's generations continue after it.
+	var first uint64
+	for _, v := range views {
+		if m, err := j.a.store.Meta(ctx, v.Name); err == nil && m.Published {
+			first = max(first, m.Generation+1)
+		} else if err != nil && !errors.Is(err, redisview.ErrStateMissing) {
+			return nil, err
+		}
+	}
+	codec := snapshot.Snappy
+	if j.a.cfg.Batch.Compression == "zstd" {
+		codec = snapshot.Zstd
+	}
+	return batch.Rebuild(ctx, j.st, serving.BatchSource{C: j.s.cap}, batch.Options{
+		SourceName: j.s.cfg.Name, Tables: tables, Views: views, FromSource: j.fromSource,
+		FirstGeneration: first, SealedCut: true, Codec: codec, Keep: j.a.cfg.Batch.Retention,
+		Publisher: serving.Publisher{Store: j.a.store}, Logger: j.log,
+	})
+}
+
+// cmdBatch runs one rebuild per source now and prints where it went.
+func cmdBatch(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("batch", flag.ContinueOnError)
+	path := fs.String("c", os.Getenv("TIDEMARK_CONFIG"), "config `FILE` (YAML)")
+	fromSource := fs.Bool("from-source", false, "re-extract the tables from the source instead of rolling the previous generation forward")
+	if _, err := parseInterspersed(fs, args); err != nil {
+		return &exitError{2, errSilent}
+	}
+	cfg, err := loadConfig(flag.NewFlagSet("batch", flag.ContinueOnError), []string{"-c", *path})
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.Log, stderr)
+	a, err := newApp(cfg, log, nil)
+	if err != nil {
+		return &exitError{2, err}
+	}
+	defer a.Close()
+	st, err := a.openLake(ctx)
+	if err != nil {
+		return err
+	}
+	for _, s := range a.sources {
+		if len(s.views) == 0 {
+			continue
+		}
+		g, err := (&rebuildJob{a: a, st: st, s: s, fromSource: *fromSource, log: log.With("source", s.cfg.Name)}).rebuild(ctx)
+		if err != nil {
+			return fmt.Errorf("batch of source %s: %w", s.cfg.Name, err)
+		}
+		fmt.Fprintf(stderr, "generation %d of %s published: cut %s (%s)\n", g.Generation, s.cfg.Name, g.Cut, g.CutTime.Format("2006-01-02 15:04:05Z07:00"))
+		for _, t := range g.Tables {
+			fmt.Fprintf(stderr, "  table %-24s %s/%s/\n", t.Table, strings.TrimSuffix(cfg.Lake.Root, "/"), batch.TablePrefix(mustTable(t.Table), g.Generation))
+		}
+		for _, v := range g.Views {
+			fmt.Fprintf(stderr, "  view  %-24s %s/%s/\n", v.View, strings.TrimSuffix(cfg.Lake.Root, "/"), batch.ViewPrefix(v.View, g.Generation))
+		}
+	}
+	return nil
+}
+
+func mustTable(s string) formats.TableID {
+	t, _ := formats.ParseTableID(s)
+	return t
+}
+
+// cmdAthena prints the Athena/Glue DDL of the latest generation.
+func cmdAthena(ctx context.Context, args []string, stdout io.Writer) error {
+	if len(args) == 0 || args[0] != "ddl" {
+		return &exitError{2, errors.New("athena: want `tidemark athena ddl -c FILE [--database NAME] [--move]`")}
+	}
+	fs := flag.NewFlagSet("athena ddl", flag.ContinueOnError)
+	path := fs.String("c", os.Getenv("TIDEMARK_CONFIG"), "config `FILE` (YAML)")
+	database := fs.String("database", "tidemark", "Glue `database` of the tables")
+	move := fs.Bool("move", false, "print the statements that move existing tables to the latest generation instead of CREATE")
+	if _, err := parseInterspersed(fs, args[1:]); err != nil {
+		return &exitError{2, errSilent}
+	}
+	cfg, err := loadConfig(flag.NewFlagSet("athena", flag.ContinueOnError), []string{"-c", *path})
+	if err != nil {
+		return err
+	}
+	a, err := newApp(cfg, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		return &exitError{2, err}
+	}
+	defer a.Close()
+	st, err := a.openLake(ctx)
+	if err != nil {
+		return err
+	}
+	g, err := batch.Latest(ctx, st)
+	if err != nil {
+		return err
+	}
+	if g == nil {
+		return &exitError{1, fmt.Errorf("athena ddl: the lake %s has no generation yet; run `tidemark batch` first", cfg.Lake.Root)}
+	}
+	ddl := athena.CreateDDL
+	if *move {
+		ddl = athena.MoveDDL
+	}
+	stmts, err := ddl(g, athena.Options{Database: *database, Root: cfg.Lake.Root})
+	if err != nil {
+		return &exitError{2, err}
+	}
+	for _, s := range stmts {
+		fmt.Fprintf(stdout, "%s;\n\n", strings.TrimSuffix(s, ";"))
+	}
+	return nil
+}
