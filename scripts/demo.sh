@@ -34,6 +34,8 @@ sources:
     user: root
     server_id: 4242
     databases: [shop]
+    heartbeat: shop.heartbeat
+    heartbeat_interval: 1s
 redis:
   addr: 127.0.0.1:$redis_port
 lake:
@@ -44,6 +46,9 @@ metrics:
   listen: 127.0.0.1:$metrics_port
 speed:
   segment_seconds: 5
+batch:
+  partitions:
+    shop.orders: ["month(created_at)"]
 views:
   - name: revenue_by_day
     from: shop.orders

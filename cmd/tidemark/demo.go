@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/tidemark/tidemark/batch"
 	"github.com/tidemark/tidemark/internal/config"
 	"github.com/tidemark/tidemark/internal/serving"
 	"github.com/tidemark/tidemark/internal/workload"
@@ -72,7 +73,8 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fmt.Fprintf(stdout, "demo: metrics    http://%s/metrics\n", cfg.Metrics.Listen)
 
 	grp, gctx := errgroup.WithContext(ctx)
-	grp.Go(func() error { return cmdRunConfig(gctx, cfg, "speed,api", logf) })
+	grp.Go(func() error { return cmdRunConfig(gctx, cfg, "speed,api,batch", logf) })
+	grp.Go(func() error { return demoRebuild(gctx, cfg, stdout, logf) })
 	grp.Go(func() error { return g.Run(gctx, 0, *rate) })
 	grp.Go(func() error { return printAnswers(gctx, cfg, *every, stdout, &g.Stats) })
 	err = grp.Wait()
@@ -133,4 +135,40 @@ func printAnswers(ctx context.Context, cfg *config.Config, every time.Duration, 
 			fmt.Fprintf(w, "  %-12v %-10v %8v %14v %12v\n", r["day"], r["status"], r["orders"], r["revenue"], r["avg_amount"])
 		}
 	}
+}
+
+// demoRebuild runs one batch rebuild after the service has streamed a
+// while, and shows where its Parquet files are.
+func demoRebuild(ctx context.Context, cfg *config.Config, w, logw io.Writer) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-time.After(15 * time.Second):
+	}
+	a, err := newApp(cfg, newLogger(cfg.Log, logw), nil)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	st, err := a.openLake(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "\ndemo: running a batch rebuild (generation from the source, rolled forward with the changelog archive)")
+	g, err := (&rebuildJob{a: a, st: st, s: a.sources[0], log: newLogger(cfg.Log, logw)}).rebuild(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	root := strings.TrimSuffix(cfg.Lake.Root, "/")
+	fmt.Fprintf(w, "demo: generation %d published at cut %s; Parquet files:\n", g.Generation, g.Cut)
+	for _, t := range g.Tables {
+		fmt.Fprintf(w, "  %s/%s/\n", root, batch.TablePrefix(mustTable(t.Table), g.Generation))
+	}
+	for _, v := range g.Views {
+		fmt.Fprintf(w, "  %s/%s/\n", root, batch.ViewPrefix(v.View, g.Generation))
+	}
+	return nil
 }

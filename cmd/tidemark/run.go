@@ -87,6 +87,9 @@ func cmdRunConfig(ctx context.Context, cfg *config.Config, roles string, stderr 
 			if len(s.views) == 0 {
 				continue
 			}
+			if s.cfg.Heartbeat != "" {
+				g.Go(func() error { return heartbeat(gctx, s, log.With("source", s.cfg.Name)) })
+			}
 			var archive realtime.Archive
 			if want["batch"] {
 				arch, err := a.archiver(ctx, st, s, log.With("source", s.cfg.Name, "role", "archive"))

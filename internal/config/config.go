@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -236,8 +237,10 @@ func (c *Config) Validate() error {
 			}
 		}
 		if s.Heartbeat != "" {
-			if _, err := formats.ParseTableID(s.Heartbeat); err != nil {
+			if hb, err := formats.ParseTableID(s.Heartbeat); err != nil {
 				add(p+".heartbeat", "%q: want db.table", s.Heartbeat)
+			} else if !slices.Contains(s.Databases, hb.DB) && !slices.Contains(s.Tables, s.Heartbeat) {
+				add(p+".heartbeat", "%q is not captured: add %q to databases or %q to tables, or its writes would not move the stream", s.Heartbeat, hb.DB, s.Heartbeat)
 			}
 		}
 		if s.HeartbeatInterval < 0 {
