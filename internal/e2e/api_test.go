@@ -35,7 +35,7 @@ func (e *env) startAPI(t *testing.T) (*proc, string) {
 	if err := os.WriteFile(e.cfg, []byte(s), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p := e.start(t, "--roles", "speed,api")
+	p := e.start(t, "--roles", "speed,api,batch")
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	deadline := time.Now().Add(90 * time.Second)
 	for {

@@ -69,6 +69,7 @@ type envOptions struct {
 	extraYAML  string // appended to the config (top-level sections)
 	speedYAML  string // lines under speed:
 	noWorkload bool
+	sourceYAML string // lines appended to sources[0]
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
@@ -99,7 +100,7 @@ func newEnv(t *testing.T, o envOptions) *env {
     user: root
     server_id: 4242
     databases: [shop]
-redis:
+%sredis:
 %slake:
   root: file://%s/lake
 api:
@@ -112,7 +113,7 @@ speed:
 log:
   level: debug
 %s
-views:%s`, e.maria.Port, redisSection, e.dir, o.speedYAML, o.extraYAML, workload.Views("shop"))
+views:%s`, e.maria.Port, o.sourceYAML, redisSection, e.dir, o.speedYAML, o.extraYAML, workload.Views("shop"))
 	e.cfg = filepath.Join(e.dir, "tidemark.yaml")
 	if err := os.WriteFile(e.cfg, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
