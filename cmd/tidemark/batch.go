@@ -110,16 +110,12 @@ func cmdBatch(ctx context.Context, args []string, stderr io.Writer) error {
 	if _, err := parseInterspersed(fs, args); err != nil {
 		return &exitError{2, errSilent}
 	}
-	cfg, err := loadConfig(flag.NewFlagSet("batch", flag.ContinueOnError), []string{"-c", *path})
+	a, err := openApp(*path, stderr)
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg.Log, stderr)
-	a, err := newApp(cfg, log, nil)
-	if err != nil {
-		return &exitError{2, err}
-	}
 	defer a.Close()
+	cfg, log := a.cfg, a.log
 	st, err := a.openLake(ctx)
 	if err != nil {
 		return err
@@ -160,15 +156,12 @@ func cmdAthena(ctx context.Context, args []string, stdout io.Writer) error {
 	if _, err := parseInterspersed(fs, args[1:]); err != nil {
 		return &exitError{2, errSilent}
 	}
-	cfg, err := loadConfig(flag.NewFlagSet("athena", flag.ContinueOnError), []string{"-c", *path})
+	a, err := openApp(*path, nil)
 	if err != nil {
 		return err
 	}
-	a, err := newApp(cfg, slog.New(slog.DiscardHandler), nil)
-	if err != nil {
-		return &exitError{2, err}
-	}
 	defer a.Close()
+	cfg := a.cfg
 	st, err := a.openLake(ctx)
 	if err != nil {
 		return err

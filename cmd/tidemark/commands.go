@@ -113,15 +113,12 @@ func cmdQuery(ctx context.Context, args []string, stdout io.Writer) error {
 	if *format != "json" && *format != "csv" {
 		return &exitError{2, fmt.Errorf("query: --format %q: want json or csv", *format)}
 	}
-	cfg, err := loadConfig(flag.NewFlagSet("query", flag.ContinueOnError), []string{"-c", *path})
+	a, err := openApp(*path, nil)
 	if err != nil {
 		return err
 	}
-	a, err := newApp(cfg, slog.New(slog.DiscardHandler), nil)
-	if err != nil {
-		return &exitError{2, err}
-	}
 	defer a.Close()
+	cfg := a.cfg
 	bound, err := a.bind(ctx)
 	if err != nil {
 		return err
@@ -175,15 +172,12 @@ func cmdVerify(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return &exitError{2, errSilent}
 	}
-	cfg, err := loadConfig(flag.NewFlagSet("verify", flag.ContinueOnError), []string{"-c", *path})
+	a, err := openApp(*path, nil)
 	if err != nil {
 		return err
 	}
-	a, err := newApp(cfg, slog.New(slog.DiscardHandler), nil)
-	if err != nil {
-		return &exitError{2, err}
-	}
 	defer a.Close()
+	cfg := a.cfg
 	for _, n := range names {
 		if !slices.ContainsFunc(cfg.Views, func(v formats.ViewSpec) bool { return v.Name == n }) {
 			return &exitError{2, fmt.Errorf("verify: unknown view %q", n)}

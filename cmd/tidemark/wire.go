@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 
@@ -22,6 +24,25 @@ type app struct {
 	rdb     redis.UniversalClient
 	store   *redisview.Store
 	sources []*source
+}
+
+// openApp loads the config file named by the -c flag's value path and
+// builds the app, logging to logw (nil: no logs). It is the common start of
+// the one-shot commands; the caller closes the app.
+func openApp(path string, logw io.Writer) (*app, error) {
+	cfg, err := loadConfig(flag.NewFlagSet("tidemark", flag.ContinueOnError), []string{"-c", path})
+	if err != nil {
+		return nil, err
+	}
+	log := slog.New(slog.DiscardHandler)
+	if logw != nil {
+		log = newLogger(cfg.Log, logw)
+	}
+	a, err := newApp(cfg, log, nil)
+	if err != nil {
+		return nil, &exitError{2, err}
+	}
+	return a, nil
 }
 
 // source is one configured source with its capture and views.
