@@ -21,6 +21,7 @@ func TestBatchOverwritesSpeed(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := e.start(t, "--roles", "speed,batch")
+	e.waitBootstrapped(t, "orders_by_customer")
 	if err := g.Run(ctx, 200, 0); err != nil {
 		t.Fatal(err)
 	}

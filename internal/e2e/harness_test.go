@@ -288,3 +288,21 @@ func (e *env) purgeBinlogs(t testing.TB) {
 		time.Sleep(500 * time.Millisecond)
 	}
 }
+
+// waitBootstrapped waits until view has a checkpoint in Redis: changes made
+// after it are the speed layer's, not the bootstrap snapshot's.
+func (e *env) waitBootstrapped(t testing.TB, view string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	rc := e.redis.Client(t)
+	for {
+		n, err := rc.Exists(context.Background(), "tm:{"+view+"}:meta").Result()
+		if err == nil && n == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("view %s not bootstrapped within 60s", view)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
