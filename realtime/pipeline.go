@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -173,39 +174,13 @@ func isRedisFailure(err error) bool {
 	if errors.As(err, &ne) {
 		return true
 	}
-	msg := err.Error()
-	for _, s := range []string{"connection refused", "connection reset", "broken pipe", "i/o timeout", "EOF", "LOADING", "CLUSTERDOWN", "TRYAGAIN", "MOVED", "ASK", "use of closed network connection", "no such host"} {
-		if containsFold(msg, s) {
+	msg := strings.ToLower(err.Error())
+	for _, s := range []string{"connection refused", "connection reset", "broken pipe", "i/o timeout", "eof", "loading", "clusterdown", "tryagain", "moved", "ask", "use of closed network connection", "no such host"} {
+		if strings.Contains(msg, s) {
 			return true
 		}
 	}
 	return false
-}
-
-func containsFold(s, sub string) bool {
-	n := len(sub)
-	for i := 0; i+n <= len(s); i++ {
-		if equalFoldASCII(s[i:i+n], sub) {
-			return true
-		}
-	}
-	return false
-}
-
-func equalFoldASCII(a, b string) bool {
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
 }
 
 func (p *Pipeline) resetAll(ctx context.Context) error {
