@@ -157,21 +157,9 @@ func (a *answer) appendJSON(b []byte) []byte {
 	b = append(b, a.kind...)
 	b = append(b, `":`...)
 	b = appendJSONString(b, a.name)
-	b = append(b, `,"columns":[`...)
-	for i, c := range a.cols {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, `{"name":`...)
-		b = appendJSONString(b, c.Name)
-		b = append(b, `,"type":`...)
-		b = appendJSONString(b, c.Type.String())
-		if c.Key {
-			b = append(b, `,"key":true`...)
-		}
-		b = append(b, '}')
-	}
-	b = append(b, `],"rows":[`...)
+	b = append(b, `,"columns":`...)
+	b = appendColumnsJSON(b, a.cols)
+	b = append(b, `,"rows":[`...)
 	names := make([][]byte, len(a.cols))
 	for i, c := range a.cols {
 		names[i] = append(appendJSONString(nil, c.Name), ':')
@@ -659,4 +647,24 @@ func appendGVizCell(b []byte, t formats.Type, gt string, v any) []byte {
 // string value (strconv.AppendQuote would write Go escapes such as \x00).
 func appendJSONString(b []byte, s string) []byte {
 	return formats.AppendJSON(b, formats.Type{Kind: formats.KindText}, s)
+}
+
+// appendColumnsJSON appends the JSON array of columns [{"name","type"[,"key"]}]
+// that both a view's answer and the /v1/views catalog carry.
+func appendColumnsJSON(b []byte, cols []outColumn) []byte {
+	b = append(b, '[')
+	for i, c := range cols {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"name":`...)
+		b = appendJSONString(b, c.Name)
+		b = append(b, `,"type":`...)
+		b = appendJSONString(b, c.Type.String())
+		if c.Key {
+			b = append(b, `,"key":true`...)
+		}
+		b = append(b, '}')
+	}
+	return append(b, ']')
 }

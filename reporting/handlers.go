@@ -36,21 +36,9 @@ func (s *Server) handleViews(w http.ResponseWriter, r *http.Request) {
 		}
 		b = append(b, `,"kind":"`+kind+`","from":`...)
 		b = appendJSONString(b, v.table.String())
-		b = append(b, `,"columns":[`...)
-		for j, c := range v.cols {
-			if j > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, `{"name":`...)
-			b = appendJSONString(b, c.Name)
-			b = append(b, `,"type":`...)
-			b = appendJSONString(b, c.Type.String())
-			if c.Key {
-				b = append(b, `,"key":true`...)
-			}
-			b = append(b, '}')
-		}
-		b = append(b, "]}"...)
+		b = append(b, `,"columns":`...)
+		b = appendColumnsJSON(b, v.cols)
+		b = append(b, '}')
 	}
 	b = append(b, "]}\n"...)
 	w.Header().Set("Content-Type", "application/json")
