@@ -282,6 +282,27 @@ local function addhash(key, kinds, nk, fs, ds, ts, n)
   end
 end
 
+-- publishguard applies the rule shared by the publish scripts to the meta
+-- fields m = {gen, cut, ckpt, layout}: it returns nil to go on, 0 when this
+-- generation is already published at this cut, or an error reply for an
+-- older generation or cut, or state written for another layout.
+local function publishguard(m, gen, cut, layout)
+  if m[1] then
+    local g = tonumber(m[1])
+    if tonumber(gen) == g and m[2] == cut then return 0 end
+    if tonumber(gen) <= g then
+      return redis.error_reply('TMSTALE generation ' .. gen .. ' is not newer than the published generation ' .. m[1])
+    end
+    if poscmp(cut, m[2]) < 0 then
+      return redis.error_reply('TMSTALE cut ' .. cut .. ' is before the published cut ' .. m[2])
+    end
+  end
+  if m[4] and m[4] ~= layout then
+    return redis.error_reply('TMLAYOUT state was written for ' .. m[4] .. ', generation is for ' .. layout)
+  end
+  return nil
+end
+
 -- checkpoint applies the checkpoint rule shared by the apply scripts. It
 -- returns nil to go on, 0 when the batch was already applied, or an error
 -- reply.
@@ -391,19 +412,8 @@ local meta, p = KEYS[1], ARGV[1]
 local gen, cut, cutseg, cuttime, fp = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local layout = string.match(fp, '^[^#]*')
 local m = redis.call('HMGET', meta, 'gen', 'cut', 'ckpt', 'layout')
-if m[1] then
-  local g = tonumber(m[1])
-  if tonumber(gen) == g and m[2] == cut then return 0 end
-  if tonumber(gen) <= g then
-    return redis.error_reply('TMSTALE generation ' .. gen .. ' is not newer than the published generation ' .. m[1])
-  end
-  if poscmp(cut, m[2]) < 0 then
-    return redis.error_reply('TMSTALE cut ' .. cut .. ' is before the published cut ' .. m[2])
-  end
-end
-if m[4] and m[4] ~= fp then
-  return redis.error_reply('TMLAYOUT state was written for ' .. m[4] .. ', generation is for ' .. fp)
-end
+local stop = publishguard(m, gen, cut, fp)
+if stop then return stop end
 
 local segs = p .. 'segs'
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', segs, '-inf', cutseg)) do
@@ -526,19 +536,8 @@ const luaPublishMirror = luaPrelude + `
 local meta, p = KEYS[1], ARGV[1]
 local gen, cut, cuttime, layout = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local m = redis.call('HMGET', meta, 'gen', 'cut', 'ckpt', 'layout')
-if m[1] then
-  local g = tonumber(m[1])
-  if tonumber(gen) == g and m[2] == cut then return 0 end
-  if tonumber(gen) <= g then
-    return redis.error_reply('TMSTALE generation ' .. gen .. ' is not newer than the published generation ' .. m[1])
-  end
-  if poscmp(cut, m[2]) < 0 then
-    return redis.error_reply('TMSTALE cut ' .. cut .. ' is before the published cut ' .. m[2])
-  end
-end
-if m[4] and m[4] ~= layout then
-  return redis.error_reply('TMLAYOUT state was written for ' .. m[4] .. ', generation is for ' .. layout)
-end
+local stop = publishguard(m, gen, cut, layout)
+if stop then return stop end
 local gens = p .. 'gens'
 local keep = tonumber(gen)
 if m[1] then keep = tonumber(m[1]) end
