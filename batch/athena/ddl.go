@@ -31,6 +31,11 @@ func (o *Options) check() error {
 	return nil
 }
 
+// GenerationParameter is the table property that records which generation
+// a table's LOCATION is in; the Glue sync reads it to never move a table
+// back to an older generation.
+const GenerationParameter = "tidemark.generation"
+
 // TableName is the Athena name of a source table: <db>_<table>.
 func TableName(t formats.TableID) string { return t.DB + "_" + t.Table }
 
@@ -109,8 +114,21 @@ type part struct {
 	props [][2]string // projection.<name>.* properties
 }
 
+// properties returns the table's TBLPROPERTIES as quoted 'key'='value' pairs.
 func (t *table) properties() []string {
-	props := [][2]string{{"classification", "parquet"}, {"tidemark.generation", strconv.FormatUint(t.gen, 10)}}
+	props := t.parameters()
+	out := make([]string, len(props))
+	for i, p := range props {
+		out[i] = quote(p[0]) + "=" + quote(p[1])
+	}
+	return out
+}
+
+// parameters returns the table's properties in a fixed order: the DDL's
+// TBLPROPERTIES and the Glue table's Parameters are both made from it.
+// GenerationParameter holds the generation the table points at.
+func (t *table) parameters() [][2]string {
+	props := [][2]string{{"classification", "parquet"}, {GenerationParameter, strconv.FormatUint(t.gen, 10)}}
 	if len(t.parts) > 0 {
 		props = append(props, [2]string{"projection.enabled", "true"})
 		tmpl := t.location
@@ -120,11 +138,7 @@ func (t *table) properties() []string {
 		}
 		props = append(props, [2]string{"storage.location.template", tmpl + "/"})
 	}
-	out := make([]string, len(props))
-	for i, p := range props {
-		out[i] = quote(p[0]) + "=" + quote(p[1])
-	}
-	return out
+	return props
 }
 
 func describe(gen *batch.Generation, o Options) ([]*table, error) {
