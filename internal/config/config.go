@@ -24,6 +24,7 @@ type Config struct {
 	API     reporting.Config   `yaml:"api"`
 	Speed   Speed              `yaml:"speed"`
 	Batch   Batch              `yaml:"batch"`
+	Athena  Athena             `yaml:"athena"`
 	Metrics Metrics            `yaml:"metrics"`
 	Log     Log                `yaml:"log"`
 	Views   []formats.ViewSpec `yaml:"views"`
@@ -141,6 +142,7 @@ func Default() Config {
 		API:     reporting.Config{Listen: "127.0.0.1:8080"},
 		Speed:   Speed{SegmentSeconds: 10, MaxBatchEvents: 50000, ShutdownTimeout: 30 * time.Second},
 		Batch:   Batch{Retention: 3, Compression: "snappy"},
+		Athena:  defaultAthena(),
 		Metrics: Metrics{Listen: "127.0.0.1:9464"},
 		Log:     Log{Level: "info", Format: "text"},
 	}
@@ -299,6 +301,7 @@ func (c *Config) Validate() error {
 	if c.Batch.Compression != "snappy" && c.Batch.Compression != "zstd" {
 		add("batch.compression", "%q: want snappy or zstd", c.Batch.Compression)
 	}
+	c.Athena.validate(&c.Lake, add)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
