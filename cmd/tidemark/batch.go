@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/tidemark/tidemark/batch"
 	"github.com/tidemark/tidemark/batch/athena"
 	"github.com/tidemark/tidemark/batch/changelog"
@@ -54,13 +56,18 @@ type rebuildJob struct {
 	s          *source
 	fromSource bool
 	log        *slog.Logger
+	glue       *glueSync // nil: no Glue sync
 }
 
 func (j *rebuildJob) Name() string { return "rebuild " + j.s.cfg.Name }
 
 func (j *rebuildJob) Run(ctx context.Context) error {
-	_, err := j.rebuild(ctx)
-	return err
+	g, err := j.rebuild(ctx)
+	if err != nil {
+		return err
+	}
+	j.glue.afterPublish(ctx, g, j.log)
+	return nil
 }
 
 func (j *rebuildJob) rebuild(ctx context.Context) (*batch.Generation, error) {
@@ -120,14 +127,23 @@ func cmdBatch(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// A one-shot command's metrics have no scrape endpoint: its Glue
+	// failures show in the log (and the exit stays 0, the generation being
+	// published).
+	glue, err := a.openGlue(ctx, prometheus.NewRegistry())
+	if err != nil {
+		return &exitError{2, err}
+	}
 	for _, s := range a.sources {
 		if len(s.views) == 0 {
 			continue
 		}
-		g, err := (&rebuildJob{a: a, st: st, s: s, fromSource: *fromSource, log: log.With("source", s.cfg.Name)}).rebuild(ctx)
+		job := &rebuildJob{a: a, st: st, s: s, fromSource: *fromSource, log: log.With("source", s.cfg.Name)}
+		g, err := job.rebuild(ctx)
 		if err != nil {
 			return fmt.Errorf("batch of source %s: %w", s.cfg.Name, err)
 		}
+		glue.afterPublish(ctx, g, job.log)
 		fmt.Fprintf(stderr, "generation %d of %s published: cut %s (%s)\n", g.Generation, s.cfg.Name, g.Cut, g.CutTime.Format("2006-01-02 15:04:05Z07:00"))
 		for _, t := range g.Tables {
 			fmt.Fprintf(stderr, "  table %-24s %s/%s/\n", t.Table, strings.TrimSuffix(cfg.Lake.Root, "/"), batch.TablePrefix(mustTable(t.Table), g.Generation))
@@ -146,12 +162,15 @@ func mustTable(s string) formats.TableID {
 
 // cmdAthena prints the Athena/Glue DDL of the latest generation.
 func cmdAthena(ctx context.Context, args []string, stdout io.Writer) error {
+	if len(args) > 0 && args[0] == "sync" {
+		return cmdAthenaSync(ctx, args[1:], stdout)
+	}
 	if len(args) == 0 || args[0] != "ddl" {
-		return &exitError{2, errors.New("athena: want `tidemark athena ddl -c FILE [--database NAME] [--move]`")}
+		return &exitError{2, errors.New("athena: want `tidemark athena ddl -c FILE [--database NAME] [--move]` or `tidemark athena sync -c FILE`")}
 	}
 	fs := flag.NewFlagSet("athena ddl", flag.ContinueOnError)
 	path := fs.String("c", os.Getenv("TIDEMARK_CONFIG"), "config `FILE` (YAML)")
-	database := fs.String("database", "tidemark", "Glue `database` of the tables")
+	database := fs.String("database", "", "Glue `database` of the tables (default: athena.database, itself tidemark by default)")
 	move := fs.Bool("move", false, "print the statements that move existing tables to the latest generation instead of CREATE")
 	if _, err := parseInterspersed(fs, args[1:]); err != nil {
 		return &exitError{2, errSilent}
@@ -172,6 +191,9 @@ func cmdAthena(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if g == nil {
 		return &exitError{1, fmt.Errorf("athena ddl: the lake %s has no generation yet; run `tidemark batch` first", cfg.Lake.Root)}
+	}
+	if *database == "" {
+		*database = cfg.Athena.Database
 	}
 	ddl := athena.CreateDDL
 	if *move {

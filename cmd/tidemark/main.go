@@ -30,6 +30,7 @@ Usage:
   tidemark verify   -c FILE [VIEW ...]                    compare views with the source (exit 1 on difference)
   tidemark batch    -c FILE [--from-source]               one rebuild now
   tidemark athena ddl -c FILE                             Athena/Glue DDL for the lake
+  tidemark athena sync -c FILE                            bring the Glue catalog to the newest generation now
   tidemark demo     -c FILE                               sample shop workload + service (make demo)
   tidemark version
 

@@ -71,10 +71,14 @@ func cmdRunConfig(ctx context.Context, cfg *config.Config, roles string, stderr 
 		}
 	}
 	if want["batch"] && cfg.Batch.Schedule != "" {
+		glue, err := a.openGlue(ctx, reg)
+		if err != nil {
+			return &exitError{2, err}
+		}
 		sched := scheduler.New(log)
 		for _, s := range a.sources {
 			if len(s.views) > 0 {
-				job := &rebuildJob{a: a, st: st, s: s, log: log.With("source", s.cfg.Name, "role", "batch")}
+				job := &rebuildJob{a: a, st: st, s: s, log: log.With("source", s.cfg.Name, "role", "batch"), glue: glue}
 				if err := sched.Add(cfg.Batch.Schedule, job); err != nil {
 					return &exitError{2, err}
 				}
