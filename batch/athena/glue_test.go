@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/glue/types"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tidemark/tidemark/batch"
 	"github.com/tidemark/tidemark/internal/gluefake"
 )
 
@@ -274,4 +275,50 @@ func value(c prometheus.Collector) float64 {
 		return c.GetValue()
 	}
 	return m.GetGauge().GetValue()
+}
+
+// racingCatalog lets another writer move a table to a newer generation
+// between the sync's GetTable and its first UpdateTable.
+type racingCatalog struct {
+	Catalog
+	raced bool
+	other *Sync
+	newer *batch.Generation
+}
+
+func (r *racingCatalog) UpdateTable(ctx context.Context, in *glue.UpdateTableInput, optFns ...func(*glue.Options)) (*glue.UpdateTableOutput, error) {
+	if !r.raced {
+		r.raced = true
+		if _, err := r.other.Sync(ctx, r.newer); err != nil {
+			return nil, err
+		}
+	}
+	return r.Catalog.UpdateTable(ctx, in, optFns...)
+}
+
+func TestGlueSyncLosesRaceToNewerWriter(t *testing.T) {
+	fake, s, _ := newGlue(t, 1)
+	ctx := context.Background()
+	if _, err := s.Sync(ctx, testGeneration(4)); err != nil {
+		t.Fatal(err)
+	}
+	race := &racingCatalog{Catalog: s.cat, other: s, newer: testGeneration(9)}
+	slow, err := NewSync(race, s.o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changes, err := slow.Sync(ctx, testGeneration(5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range changes {
+		if c.Action != Newer || c.Generation != 9 {
+			t.Errorf("slow writer of 5 after a racing 9: %+v", c)
+		}
+	}
+	for _, n := range []string{"shop_orders", "shop_customers", "view_revenue_by_day"} {
+		if tb, _ := fake.Table("lake", n); tb.Parameters[GenerationParameter] != "9" {
+			t.Errorf("%s left at generation %s, want 9", n, tb.Parameters[GenerationParameter])
+		}
+	}
 }
