@@ -10,4 +10,10 @@
 // g+1 is one ALTER TABLE SET LOCATION plus one SET TBLPROPERTIES for the
 // projection's location template and ranges: queries see g or g+1, never a
 // mix, and g stays readable until retention deletes it.
+//
+// Sync does the same through the Glue API instead of SQL: it creates or
+// updates one Glue table per table and view of a generation, from the very
+// description CreateDDL prints (columns from the one type map, partition
+// keys, projection properties), and never moves a table back to an older
+// generation than the one its GenerationParameter records.
 package athena
