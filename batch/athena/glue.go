@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
@@ -105,7 +106,7 @@ type SyncMetrics struct {
 func NewSyncMetrics(reg prometheus.Registerer) *SyncMetrics {
 	m := &SyncMetrics{
 		Syncs: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "tidemark_glue_syncs_total", Help: "Glue catalog syncs attempted (one per published generation, plus tidemark athena sync).",
+			Name: "tidemark_glue_syncs_total", Help: "Glue catalog syncs this process attempted (one per generation it published).",
 		}),
 		Failures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tidemark_glue_sync_failures_total", Help: "Glue catalog syncs that failed; the generation stays published and the next sync catches up.",
@@ -135,6 +136,9 @@ type SyncOptions struct {
 type Sync struct {
 	cat Catalog
 	o   SyncOptions
+
+	mu     sync.Mutex
+	newest uint64 // the newest generation a sync succeeded for
 }
 
 // NewSync returns a Sync over cat. It checks o (the lake root must be
@@ -187,7 +191,12 @@ func (s *Sync) Sync(ctx context.Context, gen *batch.Generation) ([]Change, error
 			m.Failures.Inc()
 		}
 		if err == nil && m.Generation != nil {
-			m.Generation.Set(float64(gen.Generation))
+			// A late sync of an older generation leaves the gauge alone,
+			// as it leaves the tables.
+			s.mu.Lock()
+			s.newest = max(s.newest, gen.Generation)
+			m.Generation.Set(float64(s.newest))
+			s.mu.Unlock()
 		}
 	}
 	if err != nil {

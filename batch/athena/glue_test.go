@@ -160,6 +160,9 @@ func TestGlueSyncMovesForwardOnly(t *testing.T) {
 	if o, _ := fake.Table("lake", "shop_orders"); o.StorageDescriptor.Location != "s3://bucket/tm/tables/shop/orders/gen=5/" {
 		t.Errorf("moved back to %s", o.StorageDescriptor.Location)
 	}
+	if got := value(m.Generation); got != 5 {
+		t.Errorf("tidemark_glue_generation after a sync of 3 = %v, want 5", got)
+	}
 	// A table at its generation but edited by hand is restored.
 	if _, err := s.cat.UpdateTable(ctx, &glue.UpdateTableInput{DatabaseName: aws.String("lake"), TableInput: &types.TableInput{
 		Name: aws.String("shop_customers"), Parameters: map[string]string{GenerationParameter: "5"},

@@ -3,10 +3,14 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tidemark/tidemark/internal/gluefake"
 	"github.com/tidemark/tidemark/internal/stack"
@@ -138,4 +142,57 @@ athena:
 	if code := p.term(t); code != 0 {
 		t.Fatalf("SIGTERM: exit %d", code)
 	}
+
+	// The batch role of `tidemark run` syncs after each scheduled
+	// rebuild, and counts its syncs where Prometheus scrapes them.
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	cfg = readFile(t, e.cfg)
+	cfg = strings.Replace(cfg, "metrics:\n  listen: \"\"\n", "metrics:\n  listen: "+metricsAddr+"\n", 1)
+	cfg = strings.Replace(cfg, "\nlog:\n", "\nbatch:\n  schedule: \"*/2 * * * * *\"\nlog:\n", 1)
+	if err := os.WriteFile(e.cfg, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p = e.start(t, "--roles", "speed,batch")
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- e.workload(99, 50).Run(wctx, 0, 20) }()
+	deadline := time.Now().Add(120 * time.Second)
+	for {
+		o, _ := fake.Table("shop_lake", "shop_orders")
+		if gen, _ := strconv.Atoi(o.Parameters["tidemark.generation"]); gen >= 5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the scheduled rebuilds did not bring Glue past generation 4 within 120s (at %s)", o.Parameters["tidemark.generation"])
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "tidemark_glue_sync_failures_total 0") || !strings.Contains(string(body), "tidemark_glue_syncs_total ") ||
+		strings.Contains(string(body), "tidemark_glue_generation 0") {
+		t.Errorf("metrics lack the Glue sync's series:\n%s", grepLines(string(body), "tidemark_glue"))
+	}
+	t.Logf("%s", grepLines(string(body), "tidemark_glue"))
+	if code := p.term(t); code != 0 {
+		t.Fatalf("SIGTERM: exit %d", code)
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
