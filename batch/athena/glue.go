@@ -224,6 +224,18 @@ func (s *Sync) sync(ctx context.Context, gen *batch.Generation) ([]Change, error
 	return changes, nil
 }
 
+// Check asks Glue for the database: it proves the endpoint, the
+// credentials and the read permission. A missing database is fine (the
+// first sync creates it).
+func (s *Sync) Check(ctx context.Context) error {
+	_, err := s.cat.GetDatabase(ctx, &glue.GetDatabaseInput{CatalogId: s.catalogID(), Name: aws.String(s.o.Database)})
+	var nf *types.EntityNotFoundException
+	if err != nil && !errors.As(err, &nf) {
+		return fmt.Errorf("reading Glue database %s: %w", s.o.Database, err)
+	}
+	return nil
+}
+
 func (s *Sync) catalogID() *string {
 	if s.o.CatalogID == "" {
 		return nil

@@ -188,6 +188,13 @@ func TestGlueSyncMovesForwardOnly(t *testing.T) {
 func TestGlueSyncFailureIsCountedAndReturned(t *testing.T) {
 	fake, s, m := newGlue(t, 1)
 	ctx := context.Background()
+	if err := s.Check(ctx); err != nil {
+		t.Errorf("check of a missing database: %v", err)
+	}
+	fake.Fail("GetDatabase")
+	if err := s.Check(ctx); err == nil {
+		t.Error("check of a failing catalog passed")
+	}
 	fake.Fail("CreateTable")
 	_, err := s.Sync(ctx, testGeneration(1))
 	var ise *types.InternalServiceException

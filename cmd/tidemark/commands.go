@@ -62,6 +62,9 @@ func cmdValidate(ctx context.Context, args []string, stdout io.Writer) error {
 	} else {
 		fmt.Fprintln(stdout, "ok   redis reachable")
 	}
+	if a.validateGlue(ctx, stdout) {
+		failed++
+	}
 	if failed > 0 {
 		return &exitError{1, fmt.Errorf("%d check(s) failed", failed)}
 	}

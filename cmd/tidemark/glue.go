@@ -75,6 +75,25 @@ func (gs *glueSync) afterPublish(ctx context.Context, g *batch.Generation, log *
 	log.Info("Glue catalog in step", "generation", g.Generation, "tables", len(changes), "changed", n)
 }
 
+// validateGlue is `tidemark validate`'s check of the Glue sync: one line,
+// and whether it failed. Nothing is printed when the sync is off.
+func (a *app) validateGlue(ctx context.Context, stdout io.Writer) (failed bool) {
+	gs, err := a.openGlue(ctx, prometheus.NewRegistry())
+	if err == nil && gs != nil {
+		ctx, cancel := context.WithTimeout(ctx, gs.timeout)
+		defer cancel()
+		err = gs.sync.Check(ctx)
+	}
+	if err != nil {
+		fmt.Fprintf(stdout, "FAIL glue: %v\n     fix: check athena.glue (endpoint, region, credentials) and the glue:GetDatabase permission\n", err)
+		return true
+	}
+	if gs != nil {
+		fmt.Fprintf(stdout, "ok   glue catalog reachable (database %s)\n", a.cfg.Athena.Database)
+	}
+	return false
+}
+
 // cmdAthenaSync brings the Glue catalog to each source's newest generation
 // now, printing what it did per table; exit 1 when the sync fails.
 func cmdAthenaSync(ctx context.Context, args []string, stdout io.Writer) error {

@@ -48,6 +48,9 @@ athena:
 		t.Fatal(err)
 	}
 
+	if out, code := e.tidemark(t, "validate", "-c", e.cfg); code != 0 || !strings.Contains(out, "ok   glue catalog reachable (database shop_lake)") {
+		t.Fatalf("validate exited %d:\n%s", code, out)
+	}
 	ctx := context.Background()
 	g := e.workload(93, 1)
 	if err := g.Seed(ctx, 30, 300); err != nil {
