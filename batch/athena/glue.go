@@ -246,11 +246,11 @@ func (s *Sync) catalogID() *string {
 func (s *Sync) ensureDatabase(ctx context.Context) error {
 	_, err := s.cat.GetDatabase(ctx, &glue.GetDatabaseInput{CatalogId: s.catalogID(), Name: aws.String(s.o.Database)})
 	var nf *types.EntityNotFoundException
-	if err == nil || !errors.As(err, &nf) {
-		if err != nil {
-			return fmt.Errorf("reading database: %w", err)
-		}
+	switch {
+	case err == nil:
 		return nil
+	case !errors.As(err, &nf):
+		return fmt.Errorf("reading database: %w", err)
 	}
 	_, err = s.cat.CreateDatabase(ctx, &glue.CreateDatabaseInput{
 		CatalogId: s.catalogID(),
