@@ -111,6 +111,7 @@ func TestShared(t *testing.T) {
 	}{
 		{"Transactions", testStreamTransactions},
 		{"EmptyTxnThrottle", testStreamEmptyTxnThrottle},
+		{"ReachesFlushedLogs", testStreamReachesFlushedLogs},
 		{"LargeTransaction", testStreamLargeTransaction},
 		{"DDL", testStreamDDL},
 		{"Resume", testStreamResume},

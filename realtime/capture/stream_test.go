@@ -137,6 +137,20 @@ func testStreamEmptyTxnThrottle(t *testing.T, srv *stack.MariaDBServer) {
 	}
 }
 
+// testStreamReachesFlushedLogs: after FLUSH BINARY LOGS no transaction
+// follows, yet the position SHOW MASTER STATUS reports (past the new file's
+// binlog checkpoint event) is reached, so a checkpoint can get there.
+func testStreamReachesFlushedLogs(t *testing.T, srv *stack.MariaDBServer) {
+	s := sharedSource(t, srv, nil)
+	st := startStream(t, s.c, s.pos(t))
+	s.exec(t, "FLUSH BINARY LOGS")
+	end := s.pos(t)
+	got := st.until(t, end, 10*time.Second)
+	if last := got[len(got)-1]; last.Pos.File != end.File {
+		t.Errorf("last txn at %s, want one in the new file %s", last.Pos, end.File)
+	}
+}
+
 // testStreamLargeTransaction: 10,000-row transactions stream whole and fast.
 func testStreamLargeTransaction(t *testing.T, srv *stack.MariaDBServer) {
 	s := sharedSource(t, srv, nil)
