@@ -71,6 +71,14 @@ func (j *rebuildJob) rebuild(ctx context.Context) (*batch.Generation, error) {
 		}
 		tables = append(tables, batch.Table{ID: v.From, Partition: j.a.cfg.Batch.Partitions[v.From.String()]})
 	}
+	for _, id := range j.s.history {
+		i := slices.IndexFunc(tables, func(t batch.Table) bool { return t.ID == id })
+		if i < 0 {
+			i = len(tables)
+			tables = append(tables, batch.Table{ID: id, Partition: j.a.cfg.Batch.Partitions[id.String()]})
+		}
+		tables[i].History = true
+	}
 	// Views are parsed afresh: a formats.View fixes its layout at its first
 	// Bind, and the batch binds to the schemas of the base it reads.
 	views := make([]*formats.View, 0, len(j.s.views))
