@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"math/big"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -357,5 +359,41 @@ func TestHistoryRefusals(t *testing.T) {
 	}
 	if gens, _ := Generations(ctx, store); len(gens) != 0 {
 		t.Fatalf("the refused rebuild published %v", gens)
+	}
+}
+
+// BenchmarkRebuildHistory measures a rebuild rolled forward from the
+// previous generation of a 200,000-row table (no view) that keeps a
+// history of as many versions: both are streamed, table and history.
+// Compare with BenchmarkRebuild/from-generation-no-view.
+// TIDEMARK_BENCH_ROWS sets another row count; peak-RSS-MiB is the
+// process's VmHWM (the first, from-source rebuild included).
+func BenchmarkRebuildHistory(b *testing.B) {
+	n := 200_000
+	if v, err := strconv.Atoi(os.Getenv("TIDEMARK_BENCH_ROWS")); err == nil && v > 0 {
+		n = v
+	}
+	opts := Options{SourceName: "bench", Tables: []Table{{ID: ordersID, Partition: []string{"day(created_at) AS dt"}, History: true}}, Keep: 2}
+	store, _ := lake.OpenDir(b.TempDir())
+	ctx := context.Background()
+	if _, err := Rebuild(ctx, store, rowsSource{n}, opts); err != nil {
+		b.Fatal(err)
+	}
+	cpu0 := cpuTime()
+	b.ResetTimer()
+	for range b.N {
+		if _, err := Rebuild(ctx, store, nil, opts); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+	b.ReportMetric(float64(n)*float64(b.N)/(cpuTime()-cpu0).Seconds(), "rows/cpu-s")
+	if st, err := os.ReadFile("/proc/self/status"); err == nil {
+		for _, line := range strings.Split(string(st), "\n") {
+			if kb, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+				v, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(kb), "kB")), 64)
+				b.ReportMetric(v/1024, "peak-RSS-MiB")
+			}
+		}
 	}
 }
