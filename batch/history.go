@@ -20,8 +20,9 @@ import (
 
 // A history table (SCD2) keeps every version of a table's rows: the
 // table's columns followed by the columns below. A version is valid from
-// the commit that made it (ValidFrom, inclusive) to the commit that
-// replaced or deleted it (ValidTo, exclusive; NULL while it is current).
+// the commit that made it (HistValidFrom, inclusive) to the commit that
+// replaced or deleted it (HistValidTo, exclusive; NULL while it is
+// current).
 // Positions are formats.Position strings without the GTID (the order
 // key only), so that plain string comparison with a generation's cut, with
 // or without its "@gtid", gives the versions valid at that cut:
@@ -29,40 +30,34 @@ import (
 //	valid_from <= cut AND (valid_to IS NULL OR valid_to > cut)
 //
 // Changes within one transaction collapse into the version visible at its
-// commit: an intermediate image nobody could read is not a version. A
-// delete closes the key's version (EndOp "delete") and records no
-// tombstone. A primary key change closes the old key's version (EndOp
-// "update") and opens one under the new key (StartOp "update").
+// commit: an intermediate image nobody could read is not a version; the
+// start op is that of the transaction's first change making the key's
+// row, the end op that of its last change removing it. A delete closes
+// the key's version (end op "delete") and records no tombstone. A primary
+// key change closes the old key's version (end op "update") and opens one
+// under the new key (start op "update"). docs/lake.md has the reader's
+// view.
 const (
 	HistValidFrom     = "valid_from"      // varchar, NOT NULL
 	HistValidTo       = "valid_to"        // varchar, NULL: current
 	HistValidFromTime = "valid_from_time" // timestamp (UTC) of ValidFrom's commit; NULL for a snapshot version
 	HistValidToTime   = "valid_to_time"   // timestamp (UTC) of ValidTo's commit
-	HistStartOp       = "start_op"        // "insert", "update", or "snapshot": the row as the history's base had it
+	HistStartOp       = "start_op"        // "insert", "update", or opSnapshot
 	HistEndOp         = "end_op"          // "update", "delete", or NULL while current
 )
 
-// historyOps name what starts and ends a version.
-const (
-	opSnapshot = "snapshot"
-)
+// opSnapshot starts the versions a history begins with: the rows of its
+// first base, whose earlier changes are unknown.
+const opSnapshot = "snapshot"
 
 // historyColumns are the columns a history table adds to its table's.
 var historyColumns = []formats.Column{
-	{Name: HistValidFrom, Type: mustColumnType("varchar(255)")},
-	{Name: HistValidTo, Type: mustColumnType("varchar(255)"), Nullable: true},
-	{Name: HistValidFromTime, Type: mustColumnType("timestamp(6)"), Nullable: true},
-	{Name: HistValidToTime, Type: mustColumnType("timestamp(6)"), Nullable: true},
-	{Name: HistStartOp, Type: mustColumnType("varchar(8)")},
-	{Name: HistEndOp, Type: mustColumnType("varchar(8)"), Nullable: true},
-}
-
-func mustColumnType(s string) formats.Type {
-	t, err := formats.ParseColumnType(s)
-	if err != nil {
-		panic(err) // a constant of this file
-	}
-	return t
+	{Name: HistValidFrom, Type: formats.Type{Kind: formats.KindVarChar, Precision: 255}},
+	{Name: HistValidTo, Type: formats.Type{Kind: formats.KindVarChar, Precision: 255}, Nullable: true},
+	{Name: HistValidFromTime, Type: formats.Type{Kind: formats.KindTimestamp, FSP: 6}, Nullable: true},
+	{Name: HistValidToTime, Type: formats.Type{Kind: formats.KindTimestamp, FSP: 6}, Nullable: true},
+	{Name: HistStartOp, Type: formats.Type{Kind: formats.KindVarChar, Precision: 8}},
+	{Name: HistEndOp, Type: formats.Type{Kind: formats.KindVarChar, Precision: 8}, Nullable: true},
 }
 
 // HistoryPrefix is the folder of a table's history in generation g. It is
