@@ -66,8 +66,10 @@ func HistoryPrefix(t formats.TableID, g uint64) string {
 	return fmt.Sprintf("history/%s/%s/gen=%d", t.DB, t.Table, g)
 }
 
-// historySchema returns the history table's schema for table schema s.
-func historySchema(s *formats.TableSchema) (*formats.TableSchema, error) {
+// HistorySchema returns the schema of table s's history table, or why s
+// cannot have one (no primary key, or a column named like a history
+// column).
+func HistorySchema(s *formats.TableSchema) (*formats.TableSchema, error) {
 	if len(s.PK) == 0 {
 		return nil, fmt.Errorf("table %s has no primary key: a history tells row versions apart by key; drop it from batch.history or give it a primary key", s.Table)
 	}
@@ -232,7 +234,7 @@ func prevHistory(prev *Generation, id formats.TableID, schema *formats.TableSche
 
 // setSchema fixes the table's schema, from the base or the first change.
 func (th *tableHistory) setSchema(s *formats.TableSchema) error {
-	hist, err := historySchema(s)
+	hist, err := HistorySchema(s)
 	if err != nil {
 		return err
 	}
