@@ -272,6 +272,7 @@ func TestHistoryRandom(t *testing.T) {
 		m.step()
 	}
 	opts := testOptions(nil)
+	opts.Tables[0].History = false
 	g0, err := Rebuild(ctx, store, m, opts) // no history yet
 	if err != nil {
 		t.Fatal(err)
