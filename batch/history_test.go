@@ -398,3 +398,55 @@ func BenchmarkRebuildHistory(b *testing.B) {
 		}
 	}
 }
+
+// fixedSource is a Source of one table's rows at a position.
+type fixedSource struct {
+	schema *formats.TableSchema
+	rows   []formats.Row
+	pos    formats.Position
+}
+
+func (s fixedSource) Snapshot(ctx context.Context, tables []formats.TableID,
+	emit func(ctx context.Context, s *formats.TableSchema, r formats.Row) error) (formats.Position, error) {
+	for _, r := range s.rows {
+		if err := emit(ctx, s.schema, r); err != nil {
+			return formats.Position{}, err
+		}
+	}
+	return s.pos, nil
+}
+
+// TestHistoryRestartsOnNewColumns: after DDL, a --from-source rebuild
+// cannot continue a history with other columns: a new one starts at the
+// extract, one snapshot version per row.
+func TestHistoryRestartsOnNewColumns(t *testing.T) {
+	ctx := context.Background()
+	store, _ := lake.OpenDir(t.TempDir())
+	opts := Options{SourceName: "shop", Tables: []Table{{ID: ordersID, History: true}}}
+	p1 := formats.Position{File: "bin.000001", Offset: 400, GTID: "0-1-4"}
+	if _, err := Rebuild(ctx, store, fixedSource{ordersSchema, []formats.Row{order(1, "new"), order(2, "new")}, p1}, opts); err != nil {
+		t.Fatal(err)
+	}
+	wider := &formats.TableSchema{Table: ordersID, PK: ordersSchema.PK,
+		Columns: append(slices.Clip(ordersSchema.Columns), formats.Column{Name: "note", Type: mustType("varchar(10)"), Nullable: true})}
+	rows := []formats.Row{append(order(1, "paid"), "x"), append(order(3, "new"), nil), append(order(4, "new"), "y")}
+	p2 := formats.Position{File: "bin.000001", Offset: 900, GTID: "0-1-9"}
+	opts.FromSource = true
+	g1, err := Rebuild(ctx, store, fixedSource{wider, rows, p2}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := historyOf(t, g1, "shop.orders")
+	if len(h.Columns) != len(wider.Columns)+len(historyColumns) || h.Columns[5].Name != "note" {
+		t.Fatalf("history columns %v", h.Columns)
+	}
+	vs := readHistory(t, store, h)
+	if len(vs) != len(rows) {
+		t.Fatalf("%d versions, want one per row (%d):\n%v", len(vs), len(rows), vs)
+	}
+	for _, v := range vs {
+		if v.from != posKey(p2) || v.to != "" || v.startOp != opSnapshot || v.fromTime != nil {
+			t.Fatalf("version %s: want a current snapshot version from %s", v, posKey(p2))
+		}
+	}
+}
