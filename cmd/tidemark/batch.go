@@ -143,6 +143,9 @@ func cmdBatch(ctx context.Context, args []string, stderr io.Writer) error {
 		for _, v := range g.Views {
 			fmt.Fprintf(stderr, "  view  %-24s %s/%s/\n", v.View, strings.TrimSuffix(cfg.Lake.Root, "/"), batch.ViewPrefix(v.View, g.Generation))
 		}
+		for _, h := range g.Histories {
+			fmt.Fprintf(stderr, "  history %-22s %s/%s/\n", h.Table, strings.TrimSuffix(cfg.Lake.Root, "/"), h.Prefix)
+		}
 	}
 	return nil
 }
