@@ -273,10 +273,8 @@ func prevName(p *Generation) string {
 func clearAttempt(ctx context.Context, store lake.Store, g uint64, o Options) error {
 	prefixes := []string{stagingDir}
 	for _, t := range o.Tables {
-		prefixes = append(prefixes, TablePrefix(t.ID, g)+"/")
-		if t.History {
-			prefixes = append(prefixes, HistoryPrefix(t.ID, g)+"/")
-		}
+		// A history too, kept or not now: the dead attempt may have had one.
+		prefixes = append(prefixes, TablePrefix(t.ID, g)+"/", HistoryPrefix(t.ID, g)+"/")
 	}
 	for _, v := range o.Views {
 		prefixes = append(prefixes, ViewPrefix(v.Name, g)+"/")
