@@ -21,6 +21,8 @@
 // # Layout and publish protocol
 //
 //	tables/<db>/<table>/gen=<g>/<hive partitions>/part-NNNNN.parquet
+//	history/<db>/<table>/gen=<g>/<hive partitions>/part-NNNNN.parquet
+//	                                the SCD2 history of a Table with History (history.go)
 //	views/<view>/gen=<g>/part-00000.parquet
 //	_staging/gen=<g>/...            a from-source extract, deleted after the rebuild
 //	_generations/<g>.json           the generation manifest: written last

@@ -29,8 +29,12 @@ type Generation struct {
 	BasePosition string          `json:"base_position"`
 	Tables       []TableSnapshot `json:"tables"`
 	Views        []ViewSnapshot  `json:"views"`
-	CreatedAt    time.Time       `json:"created_at"`
-	Seconds      float64         `json:"seconds"`
+	// Histories are the SCD2 history tables (Table.History): the table's
+	// columns, then the history columns (HistValidFrom...), under
+	// HistoryPrefix; absent when no table keeps one.
+	Histories []TableSnapshot `json:"histories,omitempty"`
+	CreatedAt time.Time       `json:"created_at"`
+	Seconds   float64         `json:"seconds"`
 }
 
 // CutPosition parses Cut.

@@ -53,6 +53,9 @@ type Table struct {
 	// Partition is the table's partition spec (snapshot.ParsePartitionSpec);
 	// empty for one unpartitioned folder.
 	Partition []string
+	// History also keeps the table's SCD2 history table, rolled forward
+	// each generation (history.go). The table needs a primary key.
+	History bool
 }
 
 // Options configure Rebuild.
@@ -197,7 +200,12 @@ func Rebuild(ctx context.Context, store lake.Store, src Source, o Options) (*Gen
 		return nil, fmt.Errorf("rebuilding generation %d: %w", g, err)
 	}
 	log = log.With("cut", cut.pos.String(), "cut_segment", cut.seg)
-	changes, err := replay(ctx, store, b, cut, o, log)
+	hist, err := newHistories(store, g, prev, b, o, log)
+	if err != nil {
+		return nil, fmt.Errorf("rebuilding generation %d: %w", g, err)
+	}
+	defer hist.abort()
+	changes, err := replay(ctx, store, b, cut, o, log, hist)
 	if err != nil {
 		return nil, fmt.Errorf("rebuilding generation %d: %w", g, err)
 	}
@@ -215,6 +223,9 @@ func Rebuild(ctx context.Context, store lake.Store, src Source, o Options) (*Gen
 			return nil, fmt.Errorf("rebuilding generation %d: table %s: %w", g, t.ID, err)
 		}
 		gen.Tables = append(gen.Tables, *ts)
+	}
+	if gen.Histories, err = hist.finish(ctx); err != nil {
+		return nil, fmt.Errorf("rebuilding generation %d: %w", g, err)
 	}
 	for _, v := range o.Views {
 		bv := bound[v.Name]
@@ -262,7 +273,8 @@ func prevName(p *Generation) string {
 func clearAttempt(ctx context.Context, store lake.Store, g uint64, o Options) error {
 	prefixes := []string{stagingDir}
 	for _, t := range o.Tables {
-		prefixes = append(prefixes, TablePrefix(t.ID, g)+"/")
+		// A history too, kept or not now: the dead attempt may have had one.
+		prefixes = append(prefixes, TablePrefix(t.ID, g)+"/", HistoryPrefix(t.ID, g)+"/")
 	}
 	for _, v := range o.Views {
 		prefixes = append(prefixes, ViewPrefix(v.Name, g)+"/")
@@ -421,8 +433,8 @@ func findCut(ctx context.Context, store lake.Store, b *base, prev *Generation, o
 }
 
 // replay reads the archived changes after the base up to the cut into
-// per-table net changes.
-func replay(ctx context.Context, store lake.Store, b *base, cut *cutPoint, o Options, log *slog.Logger) (map[formats.TableID]*tableChanges, error) {
+// per-table net changes, and gives every replayed transaction to hist.
+func replay(ctx context.Context, store lake.Store, b *base, cut *cutPoint, o Options, log *slog.Logger, hist *histories) (map[formats.TableID]*tableChanges, error) {
 	changes := map[formats.TableID]*tableChanges{}
 	for _, t := range o.Tables {
 		changes[t.ID] = newTableChanges(b.tables[t.ID].schema)
@@ -434,6 +446,11 @@ func replay(ctx context.Context, store lake.Store, b *base, cut *cutPoint, o Opt
 	r := changelog.NewReader(store, o.SourceName)
 	for txn, err := range r.ReadSegments(ctx, b.afterSeg, cut.seg) {
 		if err != nil {
+			return nil, err
+		}
+		// Histories continuing the previous generation's need the changes
+		// between its cut and a newer extract too.
+		if err := hist.txn(ctx, txn); err != nil {
 			return nil, err
 		}
 		if txn.Pos.Compare(b.pos) <= 0 {
@@ -671,6 +688,9 @@ func retire(ctx context.Context, store lake.Store, g uint64, o Options, log *slo
 		}
 		for _, v := range gen.Views {
 			keys = append(keys, keysUnder(ctx, store, v.Prefix+"/")...)
+		}
+		for _, h := range gen.Histories {
+			keys = append(keys, keysUnder(ctx, store, h.Prefix+"/")...)
 		}
 		if err := store.Delete(ctx, keys...); err != nil {
 			errs = append(errs, err)

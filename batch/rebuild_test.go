@@ -25,7 +25,7 @@ import (
 func testOptions(pub Publisher) Options {
 	return Options{
 		SourceName: "shop",
-		Tables:     []Table{{ID: ordersID, Partition: []string{"day(created_at) AS dt"}}, {ID: eventsID}},
+		Tables:     []Table{{ID: ordersID, Partition: []string{"day(created_at) AS dt"}, History: true}, {ID: eventsID}},
 		Views:      testViews(), Publisher: pub, Keep: 2, RowGroupRows: 50, BatchRows: 37,
 		ArchiveWait: time.Second,
 		Logger:      slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
@@ -407,6 +407,9 @@ func TestRebuildSurvivesKill9(t *testing.T) {
 	objs, _ := store.List(ctx, "tables/shop/orders/gen=2/")
 	if len(objs) != len(g.Tables[0].Files) {
 		t.Fatalf("generation folder has %d objects, the manifest lists %d: a dead attempt's files survived", len(objs), len(g.Tables[0].Files))
+	}
+	if objs, _ := store.List(ctx, "history/shop/orders/gen=2/"); len(objs) != len(g.Histories[0].Files) {
+		t.Fatalf("history folder has %d objects, the manifest lists %d: a dead attempt's files survived", len(objs), len(g.Histories[0].Files))
 	}
 }
 

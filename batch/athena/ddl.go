@@ -39,11 +39,15 @@ const GenerationParameter = "tidemark.generation"
 // TableName is the Athena name of a source table: <db>_<table>.
 func TableName(t formats.TableID) string { return t.DB + "_" + t.Table }
 
+// HistoryTableName is the Athena name of a source table's SCD2 history
+// (batch.Table.History): <db>_<table>_history.
+func HistoryTableName(t formats.TableID) string { return TableName(t) + "_history" }
+
 // ViewTableName is the Athena name of a view's batch result: view_<name>.
 func ViewTableName(view string) string { return "view_" + view }
 
-// CreateDDL returns the statements that create the database and, per table
-// and view of gen, an external table at gen's folders.
+// CreateDDL returns the statements that create the database and, per table,
+// history table and view of gen, an external table at gen's folders.
 func CreateDDL(gen *batch.Generation, o Options) ([]string, error) {
 	if err := o.check(); err != nil {
 		return nil, err
@@ -151,34 +155,49 @@ func describe(gen *batch.Generation, o Options) ([]*table, error) {
 		names[name] = what
 		return nil
 	}
-	for _, ts := range gen.Tables {
+	tableOf := func(ts *batch.TableSnapshot, history bool) error {
 		s, err := ts.Schema()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if s == nil {
-			continue // no schema known yet: nothing to declare
+			return nil // no schema known yet: nothing to declare
 		}
-		t := &table{name: TableName(s.Table), location: o.Root + "/" + ts.Prefix, gen: gen.Generation}
-		if err := claim(t.name, "table "+ts.Table); err != nil {
-			return nil, err
+		name, what := TableName(s.Table), "table "+ts.Table
+		if history {
+			name, what = HistoryTableName(s.Table), "the history of "+ts.Table
+		}
+		t := &table{name: name, location: o.Root + "/" + ts.Prefix, gen: gen.Generation}
+		if err := claim(t.name, what); err != nil {
+			return err
 		}
 		for _, c := range s.Columns {
 			t.columns = append(t.columns, column{c.Name, formats.AthenaType(c.Type)})
 		}
 		spec, err := snapshot.ParsePartitionSpec(ts.Partition, s)
 		if err != nil {
-			return nil, fmt.Errorf("athena DDL of %s: %w", ts.Table, err)
+			return fmt.Errorf("athena DDL of %s: %w", what, err)
 		}
 		values := observed(ts.Files, len(spec.Fields))
 		for i, f := range spec.Fields {
 			p, err := projection(f, values[i], s.Columns[s.ColumnIndex(f.Column)].Nullable)
 			if err != nil {
-				return nil, fmt.Errorf("athena DDL of %s: %w", ts.Table, err)
+				return fmt.Errorf("athena DDL of %s: %w", what, err)
 			}
 			t.parts = append(t.parts, p)
 		}
 		out = append(out, t)
+		return nil
+	}
+	for i := range gen.Tables {
+		if err := tableOf(&gen.Tables[i], false); err != nil {
+			return nil, err
+		}
+	}
+	for i := range gen.Histories {
+		if err := tableOf(&gen.Histories[i], true); err != nil {
+			return nil, err
+		}
 	}
 	for _, vs := range gen.Views {
 		t := &table{name: ViewTableName(vs.View), location: o.Root + "/" + vs.Prefix, gen: gen.Generation}

@@ -126,3 +126,55 @@ func mustTable(s string) formats.TableID {
 	}
 	return id
 }
+
+// TestHistoryDDL: a history table is declared and moved like its table,
+// as <db>_<table>_history at its own folder, with the history columns.
+func TestHistoryDDL(t *testing.T) {
+	gen := testGeneration(6)
+	h := gen.Tables[0]
+	h.Prefix = batch.HistoryPrefix(mustTable("shop.orders"), 6)
+	h.Columns = append(h.Columns[:len(h.Columns):len(h.Columns)],
+		batch.ColumnSpec{Name: batch.HistValidFrom, Type: "varchar(255)"},
+		batch.ColumnSpec{Name: batch.HistValidTo, Type: "varchar(255)", Nullable: true},
+		batch.ColumnSpec{Name: batch.HistValidFromTime, Type: "timestamp(6)", Nullable: true},
+		batch.ColumnSpec{Name: batch.HistValidToTime, Type: "timestamp(6)", Nullable: true},
+		batch.ColumnSpec{Name: batch.HistStartOp, Type: "varchar(8)"},
+		batch.ColumnSpec{Name: batch.HistEndOp, Type: "varchar(8)", Nullable: true})
+	h.Files = []snapshot.File{{Key: "h1", Partition: "dt=2024-04-29/status_part=new/qty_trunc=0"}}
+	gen.Histories = []batch.TableSnapshot{h}
+	stmts, err := CreateDDL(gen, Options{Root: "s3://lake/tm"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stmts) != 5 {
+		t.Fatalf("got %d statements: %q", len(stmts), stmts)
+	}
+	hist := stmts[3]
+	for _, want := range []string{
+		"CREATE EXTERNAL TABLE IF NOT EXISTS `tidemark`.`shop_orders_history` (\n  `id` bigint,",
+		"`valid_from` string,\n  `valid_to` string,\n  `valid_from_time` timestamp,\n  `valid_to_time` timestamp,\n  `start_op` string,\n  `end_op` string\n)",
+		"PARTITIONED BY (`dt` string, `status_part` string, `qty_trunc` string)",
+		"LOCATION 's3://lake/tm/history/shop/orders/gen=6/'",
+		"'projection.dt.range'='2024-04-29,2024-04-29'",
+		"'storage.location.template'='s3://lake/tm/history/shop/orders/gen=6/dt=${dt}/status_part=${status_part}/qty_trunc=${qty_trunc}/'",
+	} {
+		if !strings.Contains(hist, want) {
+			t.Errorf("history DDL lacks %q:\n%s", want, hist)
+		}
+	}
+	moves, err := MoveDDL(gen, Options{Root: "s3://lake/tm"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(moves) != 8 || moves[4] != "ALTER TABLE `tidemark`.`shop_orders_history` SET LOCATION 's3://lake/tm/history/shop/orders/gen=6/'" ||
+		!strings.Contains(moves[5], "ALTER TABLE `tidemark`.`shop_orders_history` SET TBLPROPERTIES (") {
+		t.Fatalf("move statements: %q", moves)
+	}
+	// A source table named like a history table is refused, not merged.
+	clash := testGeneration(6)
+	clash.Histories = []batch.TableSnapshot{h}
+	clash.Tables[1].Table = "shop.orders_history"
+	if _, err := CreateDDL(clash, Options{Root: "s3://lake/tm"}); err == nil || !strings.Contains(err.Error(), "both map to table shop_orders_history") {
+		t.Fatalf("name clash: %v", err)
+	}
+}

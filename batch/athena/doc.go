@@ -1,6 +1,7 @@
 // Package athena generates the Athena (Glue / Hive DDL) statements that
 // expose a published generation of the lake to SQL: one CREATE EXTERNAL
-// TABLE per table snapshot and per view result, with partition projection
+// TABLE per table snapshot, per history table (<db>_<table>_history) and
+// per view result, with partition projection
 // so that Athena finds the Hive partition folders without a crawler or
 // MSCK REPAIR, and the statements that move an existing table to a newer
 // generation.

@@ -194,7 +194,7 @@ func TestSnapshotReadByDuckDBEqualsSource(t *testing.T) {
 	tables := []batch.Table{
 		{ID: formats.TableID{DB: "shop", Table: "customers"}, Partition: []string{"country"}},
 		{ID: formats.TableID{DB: "shop", Table: "orders"}, Partition: []string{"day(created_at) AS dt", "status"}},
-		{ID: formats.TableID{DB: "shop", Table: "alltypes"}, Partition: []string{"en", "year(dtm6) AS y"}},
+		{ID: formats.TableID{DB: "shop", Table: "alltypes"}, Partition: []string{"en", "year(dtm6) AS y"}, History: true},
 	}
 	gen, err := batch.Rebuild(ctx, store, sqlSource{src}, batch.Options{
 		SourceName: "shop", Tables: tables, RowGroupRows: 100,
@@ -210,6 +210,18 @@ func TestSnapshotReadByDuckDBEqualsSource(t *testing.T) {
 	}
 	defer duck.Close()
 	compareWithSource(t, duck, dir, gen, src)
+	// A history starting at the extract: one version per row, of every
+	// column type, valid at the cut.
+	var all []formats.Row
+	if _, err := (sqlSource{src}).Snapshot(ctx, []formats.TableID{{DB: "shop", Table: "alltypes"}}, func(_ context.Context, _ *formats.TableSchema, r formats.Row) error {
+		all = append(all, r)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n := checkHistoryWithDuckDB(t, duck, dir, gen, "shop.alltypes", []string{gen.Cut}, [][]formats.Row{all}); n != int64(len(all)) {
+		t.Fatalf("the alltypes history starts with %d versions for %d rows", n, len(all))
+	}
 
 	// The Hive partition columns DuckDB derives from the folder names agree
 	// with the rows inside. NULL is the folder value
@@ -296,4 +308,100 @@ func compareWithSource(t *testing.T, duck *sql.DB, dir string, gen *batch.Genera
 		}
 		t.Logf("generation %d %s: %d rows in %d files equal the source", gen.Generation, ts.Table, len(got), len(ts.Files))
 	}
+}
+
+// duckRows runs query on DuckDB and converts each row to s's canonical
+// values (the query selects s's columns in order).
+func duckRows(t *testing.T, duck *sql.DB, s *formats.TableSchema, query string, args ...any) []formats.Row {
+	t.Helper()
+	rows, err := duck.QueryContext(context.Background(), query, args...)
+	if err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	defer rows.Close()
+	var out []formats.Row
+	for rows.Next() {
+		vals := make([]any, len(s.Columns))
+		dst := make([]any, len(vals))
+		for i := range vals {
+			dst[i] = &vals[i]
+		}
+		if err := rows.Scan(dst...); err != nil {
+			t.Fatal(err)
+		}
+		r := make(formats.Row, len(vals))
+		for i, c := range s.Columns {
+			if r[i], err = fromDuckDB(c.Type, vals[i]); err != nil {
+				t.Fatalf("%s.%s: %v", s.Table, c.Name, err)
+			}
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func quotedColumns(cols []formats.Column) string {
+	q := make([]string, len(cols))
+	for i, c := range cols {
+		q[i] = `"` + c.Name + `"`
+	}
+	return strings.Join(q, ", ")
+}
+
+// checkHistoryWithDuckDB reads table's history in gen with DuckDB: no key
+// has two versions valid at once, and at each of cuts (a generation's cut
+// string, compared as a string the way a user's SQL does) the valid
+// versions are exactly want's rows for that cut. It returns the number
+// of versions.
+func checkHistoryWithDuckDB(t *testing.T, duck *sql.DB, dir string, gen *batch.Generation, table string,
+	cuts []string, want [][]formats.Row) int64 {
+	t.Helper()
+	var h *batch.TableSnapshot
+	for i := range gen.Histories {
+		if gen.Histories[i].Table == table {
+			h = &gen.Histories[i]
+		}
+	}
+	if h == nil || len(h.Files) == 0 {
+		t.Fatalf("generation %d has no history of %s with files", gen.Generation, table)
+	}
+	hs, err := h.Schema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(hs.Columns) - 6
+	s := &formats.TableSchema{Table: hs.Table, PK: hs.PK, Columns: hs.Columns[:n]}
+	src := fmt.Sprintf("read_parquet('%s/%s/**/*.parquet', hive_partitioning = true)", dir, h.Prefix)
+	for i, cut := range cuts {
+		got := duckRows(t, duck, s, fmt.Sprintf("SELECT %s FROM %s WHERE %s <= ? AND (%s IS NULL OR %s > ?)",
+			quotedColumns(s.Columns), src, batch.HistValidFrom, batch.HistValidTo, batch.HistValidTo), cut, cut)
+		gs, ws := rowSums(s, got), rowSums(s, want[i])
+		if !slices.Equal(gs, ws) {
+			t.Fatalf("history of %s in generation %d: %d versions valid at %s, want %d rows (or their values differ)",
+				table, gen.Generation, len(gs), cut, len(ws))
+		}
+	}
+	var pk []string
+	for _, i := range s.PK {
+		pk = append(pk, `"`+s.Columns[i].Name+`"`)
+	}
+	var bad, versions, closed int64
+	q := fmt.Sprintf(`SELECT count(*) FILTER (WHERE prev_to > valid_from OR valid_to <= valid_from),
+			count(*), count(valid_to)
+		FROM (SELECT valid_from, valid_to,
+			lag(coalesce(valid_to, '~')) OVER (PARTITION BY %s ORDER BY valid_from) AS prev_to FROM %s)`,
+		strings.Join(pk, ", "), src)
+	if err := duck.QueryRow(q).Scan(&bad, &versions, &closed); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	if bad != 0 || versions != h.Rows {
+		t.Fatalf("history of %s in generation %d: %d overlapping or empty intervals; %d versions, the manifest says %d",
+			table, gen.Generation, bad, versions, h.Rows)
+	}
+	t.Logf("history of %s in generation %d: %d versions (%d closed), exact at %d cuts, no overlaps",
+		table, gen.Generation, versions, closed, len(cuts))
+	return versions
 }

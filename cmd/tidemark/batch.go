@@ -78,6 +78,14 @@ func (j *rebuildJob) rebuild(ctx context.Context) (*batch.Generation, error) {
 		}
 		tables = append(tables, batch.Table{ID: v.From, Partition: j.a.cfg.Batch.Partitions[v.From.String()]})
 	}
+	for _, id := range j.s.history {
+		i := slices.IndexFunc(tables, func(t batch.Table) bool { return t.ID == id })
+		if i < 0 {
+			i = len(tables)
+			tables = append(tables, batch.Table{ID: id, Partition: j.a.cfg.Batch.Partitions[id.String()]})
+		}
+		tables[i].History = true
+	}
 	// Views are parsed afresh: a formats.View fixes its layout at its first
 	// Bind, and the batch binds to the schemas of the base it reads.
 	views := make([]*formats.View, 0, len(j.s.views))
@@ -150,6 +158,9 @@ func cmdBatch(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		for _, v := range g.Views {
 			fmt.Fprintf(stderr, "  view  %-24s %s/%s/\n", v.View, strings.TrimSuffix(cfg.Lake.Root, "/"), batch.ViewPrefix(v.View, g.Generation))
+		}
+		for _, h := range g.Histories {
+			fmt.Fprintf(stderr, "  history %-22s %s/%s/\n", h.Table, strings.TrimSuffix(cfg.Lake.Root, "/"), h.Prefix)
 		}
 	}
 	return nil

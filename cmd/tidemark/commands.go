@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tidemark/tidemark/batch"
 	"github.com/tidemark/tidemark/formats"
 	"github.com/tidemark/tidemark/internal/serving"
 	"github.com/tidemark/tidemark/realtime"
@@ -54,6 +55,28 @@ func cmdValidate(ctx context.Context, args []string, stdout io.Writer) error {
 			fmt.Fprintf(stdout, "FAIL %v\n", err)
 		} else {
 			fmt.Fprintf(stdout, "ok   %d views bound to their tables\n", len(bound))
+		}
+	}
+	if failed == 0 {
+		for _, s := range a.sources {
+			if len(s.history) == 0 {
+				continue
+			}
+			schemas, err := s.cap.Schemas(ctx, s.history)
+			for _, id := range s.history {
+				if err == nil && schemas[id] == nil {
+					err = fmt.Errorf("table %s does not exist on source %s", id, s.cfg.Name)
+				}
+				if err == nil {
+					_, err = batch.HistorySchema(schemas[id])
+				}
+			}
+			if err != nil {
+				failed++
+				fmt.Fprintf(stdout, "FAIL batch.history: %v\n", err)
+			} else {
+				fmt.Fprintf(stdout, "ok   %d history tables of source %s have primary keys\n", len(s.history), s.cfg.Name)
+			}
 		}
 	}
 	if err := a.rdb.Ping(ctx).Err(); err != nil {

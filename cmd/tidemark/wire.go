@@ -50,6 +50,8 @@ type source struct {
 	cfg   config.Source
 	cap   *capture.Capture
 	views []*formats.View
+	// history are the tables of batch.history this source captures.
+	history []formats.TableID
 }
 
 func newApp(cfg *config.Config, log *slog.Logger, metrics capture.Metrics) (*app, error) {
@@ -98,6 +100,21 @@ func newApp(cfg *config.Config, log *slog.Logger, metrics capture.Metrics) (*app
 			return nil, fmt.Errorf("views[%d].from: %s is not captured by any source; add %q to a source's databases or %q to its tables", i, v.From, v.From.DB, v.From.String())
 		}
 		owner.views = append(owner.views, v)
+	}
+	for i, h := range cfg.Batch.History {
+		id, _ := formats.ParseTableID(h) // validated with the config
+		k := slices.IndexFunc(a.sources, func(s *source) bool { return s.captures(id) })
+		if k < 0 {
+			a.Close()
+			return nil, fmt.Errorf("batch.history[%d]: %s is not captured by any source; add %q to a source's databases or %q to its tables", i, id, id.DB, id.String())
+		}
+		// The archive that rolls a history forward runs with the speed
+		// layer, which a source runs only for its views.
+		if owner := a.sources[k]; len(owner.views) == 0 {
+			a.Close()
+			return nil, fmt.Errorf("batch.history[%d]: %s is captured by source %s, which has no views, so its changes are not archived: declare a view of one of its tables", i, id, owner.cfg.Name)
+		}
+		a.sources[k].history = append(a.sources[k].history, id)
 	}
 	return a, nil
 }

@@ -118,7 +118,8 @@ type Batch struct {
 	// Partitions maps db.table to its partition spec, e.g.
 	// ["day(created_at)"].
 	Partitions map[string][]string `yaml:"partitions"`
-	// History lists tables that also get an SCD2 history table.
+	// History lists captured tables (db.table, each with a primary key)
+	// that also get an SCD2 history table in the lake (docs/lake.md).
 	History []string `yaml:"history"`
 }
 
@@ -302,6 +303,22 @@ func (c *Config) Validate() error {
 		add("batch.compression", "%q: want snappy or zstd", c.Batch.Compression)
 	}
 	c.Athena.validate(&c.Lake, add)
+	for i, h := range c.Batch.History {
+		p := fmt.Sprintf("batch.history[%d]", i)
+		id, err := formats.ParseTableID(h)
+		if err != nil {
+			add(p, "%q: want db.table", h)
+			continue
+		}
+		if slices.Contains(c.Batch.History[:i], h) {
+			add(p, "%q is listed twice", h)
+		}
+		if !slices.ContainsFunc(c.Sources, func(s Source) bool {
+			return slices.Contains(s.Databases, id.DB) || slices.Contains(s.Tables, h)
+		}) {
+			add(p, "%q is not captured by any source: add %q to a source's databases or %q to its tables", h, id.DB, h)
+		}
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

@@ -69,6 +69,8 @@ func TestParseBad(t *testing.T) {
 		{"bad flavor", "    flavor: mariadb\n|    flavor: oracle\n", "", `sources[0].flavor: "oracle": want mariadb or mysql`},
 		{"nothing captured", "    databases: [shop]\n|", "", "sources[0]: set databases"},
 		{"bad table", "    databases: [shop]\n|    tables: [orders]\n", "", `sources[0].tables[0]: "orders": want db.table`},
+		{"history not captured", "  root: file:///tmp/lake\n|  root: file:///tmp/lake\nbatch:\n  history: [shop.orders, crm.people]\n", "", `batch.history[1]: "crm.people" is not captured by any source`},
+		{"history not db.table", "  root: file:///tmp/lake\n|  root: file:///tmp/lake\nbatch:\n  history: [orders]\n", "", `batch.history[0]: "orders": want db.table`},
 		{"bad lake", "  root: file:///tmp/lake\n|  root: ftp://x\n", "", `lake.root: "ftp://x": want file:///path or s3://bucket/prefix`},
 		{"bad duration", "", "TIDEMARK_SPEED_SHUTDOWN_TIMEOUT=5 minutes", `TIDEMARK_SPEED_SHUTDOWN_TIMEOUT: "5 minutes" is not a duration`},
 		{"unknown env", "", "TIDEMARK_REDIS_ADRR=x:1", "TIDEMARK_REDIS_ADRR: no such config key"},
