@@ -186,7 +186,7 @@ func (m *merger) record(rec arrow.Record) error {
 	pk := len(m.schema.PK) > 0
 	byKey := pk && len(m.tc.final) > 0
 	byRow := !pk && len(m.tc.counts) > 0
-	if !byKey && !byRow && m.accumulate == nil {
+	if !byKey && !byRow {
 		return m.keep(rec, nil)
 	}
 	m.sel = m.sel[:0]
@@ -206,21 +206,14 @@ func (m *merger) record(rec arrow.Record) error {
 				continue
 			}
 		}
-		if byRow || m.accumulate != nil {
+		if byRow {
 			r, err := rowOf(rec, i, m.schema)
 			if err != nil {
 				return err
 			}
-			if byRow {
-				if c := m.tc.counts[m.tc.rowKey(r)]; c != nil && c.n < 0 {
-					c.n++
-					continue
-				}
-			}
-			if m.accumulate != nil {
-				if err := m.accumulate(r); err != nil {
-					return err
-				}
+			if c := m.tc.counts[m.tc.rowKey(r)]; c != nil && c.n < 0 {
+				c.n++
+				continue
 			}
 		}
 		m.sel = append(m.sel, int32(i))
