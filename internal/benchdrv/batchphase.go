@@ -52,10 +52,12 @@ var batchViews = []string{"revenue_by_day", "orders_by_customer"}
 
 // batchRun is one finished `tidemark batch` process.
 type batchRun struct {
-	wall    time.Duration
-	cpu     time.Duration
-	maxRSS  int64 // bytes
-	logPath string
+	wall      time.Duration
+	cpu       time.Duration // the child's user+system time
+	maxRSS    int64         // bytes
+	logPath   string
+	mariaCPU  time.Duration // mariadbd's CPU time meanwhile (0: unknown)
+	machCores float64       // busy cores of the whole machine meanwhile
 }
 
 func (b *bench) batchPhase(ctx context.Context, rep *report) error {
@@ -167,7 +169,9 @@ func (b *bench) reportBatchRun(rep *report, sec, name string, r *batchRun, rows 
 	rep.add(sec, "  "+name+": wall time", fmtDur(r.wall), "", "process start → exit, generation published")
 	rep.add(sec, "  "+name+": peak RSS (ru_maxrss)", fmtMiB(r.maxRSS), "≤ 1 GiB", "")
 	rep.add(sec, "  "+name+": CPU time", fmt.Sprintf("%.1f s", r.cpu.Seconds()), "",
-		fmt.Sprintf("%.2f µs per row; %.2f cores", 1e6*r.cpu.Seconds()/float64(max(rows, 1)), r.cpu.Seconds()/r.wall.Seconds()))
+		fmt.Sprintf("%.2f µs per row (%s rows per CPU-second); %.2f cores; meanwhile mariadbd %.1f s CPU, the whole machine %.2f of %d cores busy",
+			1e6*r.cpu.Seconds()/float64(max(rows, 1)), fmtRate(float64(rows)/max(r.cpu.Seconds(), 1e-9)), r.cpu.Seconds()/r.wall.Seconds(),
+			r.mariaCPU.Seconds(), r.machCores, numCPU()))
 }
 
 // batchInsertSQL inserts n orders with ids from id on, as insertSQL does
@@ -258,6 +262,7 @@ func (b *bench) startChild(name string, args ...string) (*tidemark, error) {
 // runBatch runs `tidemark batch -c cfg ARGS...` to its end. Its peak RSS
 // is the child's ru_maxrss, which the kernel keeps past the exit.
 func (b *bench) runBatch(ctx context.Context, name, cfg string, args ...string) (*batchRun, error) {
+	cpu := newCPUMeter([]string{"mariadbd"}, []int{pidFromFile(b.o.mariaPidFile)})
 	start := time.Now()
 	p, err := b.startChild(name, append([]string{"batch", "-c", cfg}, args...)...)
 	if err != nil {
@@ -272,7 +277,8 @@ func (b *bench) runBatch(ctx context.Context, name, cfg string, args ...string) 
 		p.kill()
 		return nil, fmt.Errorf("tidemark batch did not finish within 30 minutes (log %s)", p.logPath)
 	}
-	r := &batchRun{wall: time.Since(start), logPath: p.logPath}
+	cpu.stop()
+	r := &batchRun{wall: time.Since(start), logPath: p.logPath, mariaCPU: cpu.used[0], machCores: cpu.machineCores()}
 	st := p.cmd.ProcessState
 	if !st.Success() {
 		return nil, fmt.Errorf("tidemark batch %s: %v; log %s:\n%s", strings.Join(args, " "), p.err, p.logPath, tailFile(p.logPath, 3000))
