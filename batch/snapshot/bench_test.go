@@ -158,3 +158,23 @@ func cpuTime() time.Duration {
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+func TestChunkFor(t *testing.T) {
+	mem := memory.NewGoAllocator()
+	narrow := ordersBatch(mem, 0, 1000)
+	defer narrow.Release()
+	if got := chunkFor(narrow); got != chunkRows {
+		t.Errorf("chunkFor(orders rows) = %d, want %d", got, chunkRows)
+	}
+	b := array.NewRecordBuilder(mem, arrow.NewSchema([]arrow.Field{{Name: "blob", Type: arrow.BinaryTypes.Binary}}, nil))
+	defer b.Release()
+	big := make([]byte, 64<<10)
+	for range 100 {
+		b.Field(0).(*array.BinaryBuilder).Append(big)
+	}
+	wide := b.NewRecord()
+	defer wide.Release()
+	if got := chunkFor(wide); got != minChunkRows {
+		t.Errorf("chunkFor(64 KiB rows) = %d, want %d", got, minChunkRows)
+	}
+}
