@@ -30,9 +30,12 @@ import (
 // same exact sums, float sums added in the same order.
 //
 // rec's columns must follow b's schema in order, each an array of
-// ArrowType of its column (snapshot.SchemaOf builds such records); a column
-// the view reads with another Arrow type is an error and d is left
-// unchanged. rec is only read; the caller keeps its reference.
+// ArrowType of its column (snapshot.SchemaOf builds such records). A column
+// the view reads with another Arrow type is an error found before any row
+// is added, and d is left unchanged; a value that does not read as its
+// column's type (a malformed DECIMAL wider than 38 digits, which travels as
+// text) stops the call with the rows before it added. rec is only read; the
+// caller keeps its reference.
 func (b *BoundView) AccumulateRecord(rec arrow.Record, rows []int32, d Delta) error {
 	if b.shape == nil {
 		return fmt.Errorf("accumulating into view %s: a mirror has no aggregates", b.view.Name)
@@ -129,9 +132,9 @@ const (
 	microsPerDay  = 24 * microsPerHour
 )
 
-// zeroMicros is the zero time.Time (MySQL's zero date) in Unix
-// microseconds, as AppendArrow stores it.
-var zeroMicros = time.Time{}.UnixMicro()
+// zeroMicros is time.Time{}.UnixMicro(): the zero time (MySQL's zero
+// date) in Unix microseconds, as AppendArrow stores it.
+const zeroMicros = -62135596800 * 1_000_000
 
 // columnar returns k's key appender over arr, an array of ArrowType of k's
 // column. It holds per-batch state (the last temporal bucket) and must not

@@ -215,6 +215,12 @@ func TestAccumulateRecordMatchesRows(t *testing.T) {
 	}
 }
 
+func TestZeroMicros(t *testing.T) {
+	if got := (time.Time{}).UnixMicro(); got != zeroMicros {
+		t.Fatalf("time.Time{}.UnixMicro() = %d, zeroMicros = %d", got, zeroMicros)
+	}
+}
+
 func TestAccumulateRecordErrors(t *testing.T) {
 	s := ordersSchema(t)
 	bv := bindView(t, s, aggView("amount > 0", []string{"status"}, "sum(amount)"))
