@@ -73,14 +73,16 @@ func NewFileWriter(out io.Writer, s *Schema, o FileOptions) (*FileWriter, error)
 	// Page statistics in the data page headers are off: readers take
 	// page-level min/max from the column index and row-group min/max from
 	// the column chunk statistics, which the writer still records, and the
-	// header copies cost a second min/max pass over every page (about 5% of
-	// the encode, mostly string comparisons).
-	cfg, err := pq.NewWriterConfig(s.parquet, pq.Compression(codec), pq.CreatedBy("tidemark", "", ""),
-		pq.PageBufferSize(1<<20), pq.DataPageStatistics(false))
-	if err != nil {
+	// header copies cost a second min/max pass over every page (about 10%
+	// of the encode, mostly string comparisons). The options go to the
+	// writer itself: a WriterConfig passed as an option is merged with the
+	// defaults, and DataPageStatistics merges with OR.
+	opts := []pq.WriterOption{s.parquet, pq.Compression(codec), pq.CreatedBy("tidemark", "", ""),
+		pq.PageBufferSize(1 << 20), pq.DataPageStatistics(false)}
+	if _, err := pq.NewWriterConfig(opts...); err != nil {
 		return nil, fmt.Errorf("configuring Parquet writer: %w", err)
 	}
-	w := pq.NewGenericWriter[any](out, cfg)
+	w := pq.NewGenericWriter[any](out, opts...)
 	for k, v := range o.Metadata {
 		w.SetKeyValueMetadata(k, v)
 	}
