@@ -516,17 +516,25 @@ func writeTable(ctx context.Context, store lake.Store, g uint64, t Table, bt *ba
 			deltas[v.Name] = formats.Delta{}
 		}
 	}
-	batcher := newRowBatcher(sch, schema, o.BatchRows, func(rec arrowRecord) error { return w.Write(ctx, rec) })
-	defer batcher.release()
-	prog := newProgress(log, "table", t.ID.String(), bt.rows+tc.size(), o.ProgressEvery)
-	accumulate := func(r formats.Row) error {
+	// The views are computed column-wise over exactly the record batches
+	// the snapshot is written from: the base's records (or their kept rows)
+	// and the batches of changed rows.
+	accumulate := func(rec arrowRecord, rows []int32) error {
 		for _, bv := range aggs {
-			if err := bv.AccumulateRow(r, 1, deltas[bv.View().Name]); err != nil {
+			if err := bv.AccumulateRecord(rec, rows, deltas[bv.View().Name]); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
+	batcher := newRowBatcher(sch, schema, o.BatchRows, func(rec arrowRecord) error {
+		if err := accumulate(rec, nil); err != nil {
+			return err
+		}
+		return w.Write(ctx, rec)
+	})
+	defer batcher.release()
+	prog := newProgress(log, "table", t.ID.String(), bt.rows+tc.size(), o.ProgressEvery)
 	m := &merger{schema: schema, tc: tc,
 		keep: func(rec arrowRecord, rows []int32) error {
 			n := rec.NumRows()
@@ -534,18 +542,15 @@ func writeTable(ctx context.Context, store lake.Store, g uint64, t Table, bt *ba
 				n = int64(len(rows))
 			}
 			prog.add(n)
+			if err := accumulate(rec, rows); err != nil {
+				return err
+			}
 			return w.WriteRows(ctx, rec, rows)
 		},
 		row: func(r formats.Row) error {
-			if err := accumulate(r); err != nil {
-				return err
-			}
 			prog.add(1)
 			return batcher.add(r)
 		},
-	}
-	if len(aggs) > 0 {
-		m.accumulate = accumulate
 	}
 	err = tableRecords(ctx, store, bt.files, schema, m.record)
 	if err == nil {

@@ -10,6 +10,7 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/apache/arrow/go/v15/arrow"
@@ -168,17 +169,16 @@ func compatibleSchema(a, b *formats.TableSchema) bool {
 // row whose key changed is replaced by its last image (through row) or
 // dropped; unchanged rows go to keep column by column, as selections of
 // the base records; keys the base did not have are emitted through row at
-// the end, in key order. Canonical rows are built only when needed: for
-// a changed key's lookup, a table without a primary key that has changes,
-// and the views (accumulate).
+// the end, in key order. Canonical rows are built only for a table without
+// a primary key that has changes; the views read keep's records
+// column-wise.
 type merger struct {
-	schema     *formats.TableSchema
-	tc         *tableChanges
-	accumulate func(formats.Row) error // nil: no view reads this table
-	keep       func(rec arrow.Record, rows []int32) error
-	row        func(formats.Row) error
-	sel        []int32
-	kb         []byte
+	schema *formats.TableSchema
+	tc     *tableChanges
+	keep   func(rec arrow.Record, rows []int32) error
+	row    func(formats.Row) error
+	sel    []int32
+	kb     []byte
 }
 
 func (m *merger) record(rec arrow.Record) error {
@@ -186,18 +186,17 @@ func (m *merger) record(rec arrow.Record) error {
 	pk := len(m.schema.PK) > 0
 	byKey := pk && len(m.tc.final) > 0
 	byRow := !pk && len(m.tc.counts) > 0
-	if !byKey && !byRow && m.accumulate == nil {
+	if !byKey && !byRow {
 		return m.keep(rec, nil)
 	}
 	m.sel = m.sel[:0]
 	for i := 0; i < n; i++ {
 		if byKey {
-			k, err := m.key(rec, i)
-			if err != nil {
+			if err := m.key(rec, i); err != nil {
 				return err
 			}
-			if c, ok := m.tc.final[k]; ok {
-				delete(m.tc.final, k)
+			if c, ok := m.tc.final[string(m.kb)]; ok {
+				delete(m.tc.final, string(m.kb))
 				if !c.deleted {
 					if err := m.row(c.row); err != nil {
 						return err
@@ -206,21 +205,14 @@ func (m *merger) record(rec arrow.Record) error {
 				continue
 			}
 		}
-		if byRow || m.accumulate != nil {
+		if byRow {
 			r, err := rowOf(rec, i, m.schema)
 			if err != nil {
 				return err
 			}
-			if byRow {
-				if c := m.tc.counts[m.tc.rowKey(r)]; c != nil && c.n < 0 {
-					c.n++
-					continue
-				}
-			}
-			if m.accumulate != nil {
-				if err := m.accumulate(r); err != nil {
-					return err
-				}
+			if c := m.tc.counts[m.tc.rowKey(r)]; c != nil && c.n < 0 {
+				c.n++
+				continue
 			}
 		}
 		m.sel = append(m.sel, int32(i))
@@ -234,21 +226,34 @@ func (m *merger) record(rec arrow.Record) error {
 	return m.keep(rec, m.sel)
 }
 
-// key encodes row i's primary key as tableChanges.key does.
-func (m *merger) key(rec arrow.Record, i int) (string, error) {
+// key encodes row i's primary key into m.kb as tableChanges.key does.
+// Integer keys, the common case, are read from their arrays without a
+// boxed value: AppendJSON writes an int64 or uint64 in decimal too.
+func (m *merger) key(rec arrow.Record, i int) error {
 	m.kb = m.kb[:0]
 	for j, ci := range m.schema.PK {
 		if j > 0 {
 			m.kb = append(m.kb, ',')
 		}
+		arr := rec.Column(ci)
+		if !arr.IsNull(i) {
+			switch a := arr.(type) {
+			case *array.Int64:
+				m.kb = strconv.AppendInt(m.kb, a.Value(i), 10)
+				continue
+			case *array.Uint64:
+				m.kb = strconv.AppendUint(m.kb, a.Value(i), 10)
+				continue
+			}
+		}
 		c := m.schema.Columns[ci]
-		v, err := formats.ArrowValue(rec.Column(ci), i, c.Type)
+		v, err := formats.ArrowValue(arr, i, c.Type)
 		if err != nil {
-			return "", err
+			return err
 		}
 		m.kb = formats.AppendJSON(m.kb, c.Type, v)
 	}
-	return string(m.kb), nil
+	return nil
 }
 
 // rest emits the changed keys the base did not have.

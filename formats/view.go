@@ -15,6 +15,9 @@ import (
 //   - an incremental Go evaluator (Accumulate, AccumulateRow): a row change
 //     becomes +1/-1 contributions to mergeable group states (Agg) in a Delta;
 //     Result turns a merged state into the answer row;
+//   - the batch layer's columnar evaluator (AccumulateRecord, in
+//     view_columnar.go): the same contributions from Arrow record batches,
+//     column by column;
 //   - MySQL/MariaDB SQL for `tidemark verify` (VerifySQL, ParseVerifyRow)
 //     and the where clause alone (WhereSQL).
 //

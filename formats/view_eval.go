@@ -14,12 +14,14 @@ import (
 // BoundView is a View checked against one table schema and compiled: the
 // where clause into closures, the keys and measures into typed extractors.
 // It is immutable and safe for concurrent use; Accumulate and AccumulateRow
-// allocate only when a group first appears in a Delta.
+// allocate only when a group first appears in a Delta. AccumulateRecord
+// (view_columnar.go) is the same evaluator over Arrow record batches.
 type BoundView struct {
 	view   *View
 	schema *TableSchema
 	cols   []OutputColumn
-	where  pred // nil: every row
+	where  pred  // nil: every row
+	cwhere cpred // where, compiled over Arrow columns; nil: every row
 	keys   []boundKey
 	meas   []boundMeasure
 	shape  *aggShape
@@ -227,6 +229,9 @@ func (v *View) Bind(s *TableSchema) (*BoundView, error) {
 			return nil, partErrorf("where", "%v", err)
 		}
 		b.where = p
+		if b.cwhere, err = (&columnarCompiler{s: s}).compile(v.Where); err != nil {
+			return nil, partErrorf("where", "%v", err)
+		}
 	}
 	for i, g := range v.GroupBy {
 		part := fmt.Sprintf("group_by[%d]", i)
@@ -1557,46 +1562,63 @@ func numberComparer(cls valClass, text string) valueCmp {
 			return 0, false
 		}
 	}
-	// Integers: x op r <=> compare x with floor(r), ties broken by whether
-	// r is integral. floor(r) may lie outside the column's range.
+	if cls == clsInt {
+		c := intLiteralCmp(text)
+		return func(v any) (int, bool) { x, ok := v.(int64); return c(x), ok }
+	}
+	c := uintLiteralCmp(text)
+	return func(v any) (int, bool) { x, ok := v.(uint64); return c(x), ok }
+}
+
+// literalFloor returns floor(r) of the exact decimal number text r, and the
+// comparison result of a value equal to floor(r) with r: 0 when r is
+// integral, -1 when it is not (floor(r) < r).
+func literalFloor(text string) (*big.Int, int) {
 	r, _ := new(big.Rat).SetString(text)
 	fl := new(big.Int).Div(r.Num(), r.Denom()) // Euclidean: floor for a positive denominator
-	integral := r.IsInt()
-	tie := 0
-	if !integral {
-		tie = -1 // x == floor(r) < r
+	if r.IsInt() {
+		return fl, 0
 	}
-	if cls == clsInt {
-		if !fl.IsInt64() {
-			always := 1 // every int64 is above a floor below MinInt64
-			if fl.Sign() > 0 {
-				always = -1
-			}
-			return func(v any) (int, bool) { _, ok := v.(int64); return always, ok }
+	return fl, -1
+}
+
+// intLiteralCmp compares an int64 with the exact decimal number text: x op
+// r <=> compare x with floor(r), ties broken by whether r is integral.
+// floor(r) may lie outside int64's range.
+func intLiteralCmp(text string) func(x int64) int {
+	fl, tie := literalFloor(text)
+	if !fl.IsInt64() {
+		always := 1 // every int64 is above a floor below MinInt64
+		if fl.Sign() > 0 {
+			always = -1
 		}
-		f := fl.Int64()
-		return func(v any) (int, bool) {
-			x, ok := v.(int64)
-			if c := cmpOrdered(x, f); c != 0 {
-				return c, ok
-			}
-			return tie, ok
-		}
+		return func(int64) int { return always }
 	}
+	f := fl.Int64()
+	return func(x int64) int {
+		if c := cmpOrdered(x, f); c != 0 {
+			return c
+		}
+		return tie
+	}
+}
+
+// uintLiteralCmp is intLiteralCmp for uint64 values.
+func uintLiteralCmp(text string) func(x uint64) int {
+	fl, tie := literalFloor(text)
 	if fl.Sign() < 0 || !fl.IsUint64() {
 		always := 1
 		if fl.Sign() > 0 {
 			always = -1
 		}
-		return func(v any) (int, bool) { _, ok := v.(uint64); return always, ok }
+		return func(uint64) int { return always }
 	}
 	f := fl.Uint64()
-	return func(v any) (int, bool) {
-		x, ok := v.(uint64)
+	return func(x uint64) int {
 		if c := cmpOrdered(x, f); c != 0 {
-			return c, ok
+			return c
 		}
-		return tie, ok
+		return tie
 	}
 }
 

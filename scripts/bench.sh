@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# make bench: Tidemark's speed-layer benchmark on a throwaway MariaDB and Redis.
+# make bench: Tidemark's benchmark on a throwaway MariaDB and Redis.
 #
 # Starts both servers on free loopback ports under a temp dir (scripts/mariadb.sh,
 # scripts/redis.sh), runs the driver (internal/benchdrv: catch-up of a 1M-row-change
-# backlog, decode and Redis ceilings, commit-to-visible lag, Redis memory), tees its
+# backlog, decode and Redis ceilings, commit-to-visible lag, Redis memory, and the
+# batch layer's extract and roll-forward rebuild of a 10M-row table), tees its
 # results table, and stops exactly the servers it started, also on error or Ctrl-C.
 # docs/benchmarks.md explains the phases and the numbers.
 #

@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"syscall"
@@ -11,6 +12,7 @@ import (
 	"github.com/apache/arrow/go/v15/arrow/array"
 	"github.com/apache/arrow/go/v15/arrow/decimal128"
 	"github.com/apache/arrow/go/v15/arrow/memory"
+	pq "github.com/parquet-go/parquet-go"
 
 	"github.com/tidemark/tidemark/formats"
 )
@@ -157,4 +159,53 @@ func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func TestChunkFor(t *testing.T) {
+	mem := memory.NewGoAllocator()
+	narrow := ordersBatch(mem, 0, 1000)
+	defer narrow.Release()
+	if got := chunkFor(narrow); got != chunkRows {
+		t.Errorf("chunkFor(orders rows) = %d, want %d", got, chunkRows)
+	}
+	b := array.NewRecordBuilder(mem, arrow.NewSchema([]arrow.Field{{Name: "blob", Type: arrow.BinaryTypes.Binary}}, nil))
+	defer b.Release()
+	big := make([]byte, 64<<10)
+	for range 100 {
+		b.Field(0).(*array.BinaryBuilder).Append(big)
+	}
+	wide := b.NewRecord()
+	defer wide.Release()
+	if got := chunkFor(wide); got != minChunkRows {
+		t.Errorf("chunkFor(64 KiB rows) = %d, want %d", got, minChunkRows)
+	}
+}
+
+// TestStatisticsKept checks that readers still find min/max where they
+// look for them, with the data page headers' copies off: in the column
+// chunk statistics and the column index of every column.
+func TestStatisticsKept(t *testing.T) {
+	rec := ordersBatch(memory.NewGoAllocator(), 0, 5000)
+	defer rec.Release()
+	var buf bytes.Buffer
+	if err := encodeAll(&buf, []arrow.Record{rec}, Snappy); err != nil {
+		t.Fatal(err)
+	}
+	f, err := pq.OpenFile(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := f.ColumnIndexes()
+	if len(idx) != len(ordersColumns) {
+		t.Fatalf("%d column indexes, want %d", len(idx), len(ordersColumns))
+	}
+	for i, c := range f.Metadata().RowGroups[0].Columns {
+		st := c.MetaData.Statistics
+		if st.MinValue == nil || st.MaxValue == nil {
+			t.Errorf("column %s: no chunk min/max", ordersColumns[i].Name)
+		}
+		if len(idx[i].MinValues) == 0 {
+			t.Errorf("column %s: empty column index", ordersColumns[i].Name)
+		}
+	}
 }

@@ -1,7 +1,8 @@
 // Command benchdrv is the driver behind `make bench` (scripts/bench.sh): it
-// measures Tidemark's speed layer end to end, on a MariaDB and a Redis the
-// script started, with the real `tidemark run --roles speed` as a child
-// process, and prints one results table (docs/benchmarks.md explains it).
+// measures Tidemark's speed layer end to end, and the batch layer's extract
+// and rebuild of a large table, on a MariaDB and a Redis the script started,
+// with the real `tidemark run` and `tidemark batch` as child processes, and
+// prints one results table (docs/benchmarks.md explains it).
 //
 // # Phases, in order
 //
@@ -31,6 +32,11 @@
 //  7. Redis ceilings: redis-benchmark (-P 64) for HSET, HINCRBY and EVAL of
 //     a small script, and a Lua script that HSETs 1,000 mirror-sized rows
 //     per call, as the mirror apply script does.
+//  8. Batch layer (batchphase.go; -batch-rows, default 10,000,000, 0
+//     skips it): a table of that many rows in its own database, `tidemark
+//     batch --from-source` (extract rows/s) and, after 1% of the rows
+//     changed, `tidemark batch` rolling that generation forward with the
+//     archive (rows/s), each with its peak RSS (ru_maxrss) and CPU time.
 //
 // The driver never starts or stops the servers: scripts/bench.sh owns them.
 // It stops the Tidemark processes it started, by their own pid.

@@ -35,6 +35,7 @@ type options struct {
 	catchUpRuns int
 	perf        bool // perf record tidemark and redis-server during the catch-up
 	skipRedis   bool // skip redis-benchmark
+	batchRows   int  // rows of the batch phase's table; 0 skips the phase
 }
 
 func main() {
@@ -58,6 +59,7 @@ func main() {
 	flag.StringVar(&o.verify, "verify", "all", "`views` tidemark verify checks after the catch-up: all, aggregates (skips the 600k-row mirror) or none")
 	flag.BoolVar(&o.perf, "perf", true, "profile tidemark and redis-server with `perf record` during the catch-up, if perf is installed")
 	flag.BoolVar(&o.skipRedis, "skip-redis-benchmark", false, "skip the Redis ceilings (redis-benchmark and the Lua HSET loop)")
+	flag.IntVar(&o.batchRows, "batch-rows", 10_000_000, "`rows` of the batch phase's table (extract and roll-forward rebuild); 0 skips the phase")
 	flag.Parse()
 	if o.catchUpRuns < 1 {
 		o.catchUpRuns = 1
@@ -159,6 +161,12 @@ func run(ctx context.Context, o options, rep *report) error {
 		progress("redis ceilings: redis-benchmark and a mirror-like Lua HSET loop")
 		if err := b.redisCeilings(ctx, rep); err != nil {
 			return fmt.Errorf("measuring Redis ceilings: %w", err)
+		}
+	}
+	if o.batchRows > 0 {
+		progress("batch: extract and roll-forward rebuild of a %d-row table", o.batchRows)
+		if err := b.batchPhase(ctx, rep); err != nil {
+			return fmt.Errorf("measuring the batch layer: %w", err)
 		}
 	}
 	rep.summary()
