@@ -56,58 +56,42 @@ func (a *redisStore) ReadAgg(ctx context.Context, view string) (AggSnapshot, err
 	return out, nil
 }
 
-// ReadMirror reads key by key (redisview reads one key per atomic step)
-// and retries until every read saw the same state, so the rows of one
-// answer come from one state.
+// ReadMirror reads every key in one atomic step (ReadMirrors), so the
+// rows of one answer come from one state.
 func (a *redisStore) ReadMirror(ctx context.Context, view string, pks []formats.Row) (MirrorRows, error) {
 	bv := a.views[view]
 	cols := bv.Columns()
-	for attempt := 0; ; attempt++ {
-		out := MirrorRows{Rows: make([]formats.Row, len(pks))}
-		consistent := true
-		for i, pk := range pks {
-			k, err := bv.EncodeKey(pk)
-			if err != nil {
-				return MirrorRows{}, err
-			}
-			r, err := a.st.ReadMirror(ctx, view, string(k))
-			if err != nil {
-				return MirrorRows{}, notReady(err)
-			}
-			f := Freshness{Generation: r.Generation, Cut: r.Cut, CutTime: r.CutTime, SpeedPosition: r.Checkpoint}
-			if i == 0 {
-				out.Freshness = f
-			} else if !sameState(f, out.Freshness) {
-				consistent = false
-				break
-			}
-			if !r.Found {
-				continue
-			}
-			var raw []json.RawMessage
-			if err := json.Unmarshal(r.Row.Values, &raw); err != nil || len(raw) != len(cols) {
-				return MirrorRows{}, fmt.Errorf("decoding mirror %s row %s: %v", view, k, err)
-			}
-			row := make(formats.Row, len(cols))
-			for j, c := range cols {
-				if row[j], err = formats.ParseJSON(c.Type, raw[j]); err != nil {
-					return MirrorRows{}, fmt.Errorf("decoding mirror %s row %s: %w", view, k, err)
-				}
-			}
-			out.Rows[i] = row
+	keys := make([]string, len(pks))
+	for i, pk := range pks {
+		k, err := bv.EncodeKey(pk)
+		if err != nil {
+			return MirrorRows{}, err
 		}
-		if consistent {
-			if len(pks) == 0 {
-				f, err := a.Meta(ctx, view)
-				out.Freshness = f
-				return out, err
-			}
-			return out, nil
-		}
-		if attempt == 10 {
-			return MirrorRows{}, fmt.Errorf("reading mirror %s: it kept changing during the read", view)
-		}
+		keys[i] = string(k)
 	}
+	r, err := a.st.ReadMirrors(ctx, view, keys)
+	if err != nil {
+		return MirrorRows{}, notReady(err)
+	}
+	out := MirrorRows{Rows: make([]formats.Row, len(pks)),
+		Freshness: Freshness{Generation: r.Generation, Cut: r.Cut, CutTime: r.CutTime, SpeedPosition: r.Checkpoint}}
+	for i := range keys {
+		if !r.Found[i] {
+			continue
+		}
+		var raw []json.RawMessage
+		if err := json.Unmarshal(r.Rows[i].Values, &raw); err != nil || len(raw) != len(cols) {
+			return MirrorRows{}, fmt.Errorf("decoding mirror %s row %s: %v", view, keys[i], err)
+		}
+		row := make(formats.Row, len(cols))
+		for j, c := range cols {
+			if row[j], err = formats.ParseJSON(c.Type, raw[j]); err != nil {
+				return MirrorRows{}, fmt.Errorf("decoding mirror %s row %s: %w", view, keys[i], err)
+			}
+		}
+		out.Rows[i] = row
+	}
+	return out, nil
 }
 
 // loadRedis publishes generation gen of every fixture view at cut from

@@ -66,51 +66,39 @@ func (s *Store) ReadAgg(ctx context.Context, view string) (reporting.AggSnapshot
 	return out, nil
 }
 
-// ReadMirror implements reporting.ViewStore. redisview reads one key per
-// atomic step, so the keys are read one by one and the read is repeated
-// until every key saw the same state: the rows of one answer come from one
-// state.
+// ReadMirror implements reporting.ViewStore: every key in one atomic
+// script step (redisview.Store.ReadMirrors), so the rows of one answer come
+// from one state of the mirror. reporting bounds the number of keys
+// (api.max_join_keys).
 func (s *Store) ReadMirror(ctx context.Context, view string, pks []formats.Row) (reporting.MirrorRows, error) {
 	bv, ok := s.views[view]
 	if !ok {
 		return reporting.MirrorRows{}, fmt.Errorf("reading mirror %s: not configured", view)
 	}
-	if len(pks) == 0 {
-		f, err := s.Meta(ctx, view)
-		return reporting.MirrorRows{Freshness: f}, err
+	keys := make([]string, len(pks))
+	for i, pk := range pks {
+		k, err := bv.EncodeKey(pk)
+		if err != nil {
+			return reporting.MirrorRows{}, fmt.Errorf("reading mirror %s: %w", view, err)
+		}
+		keys[i] = string(k)
+	}
+	r, err := s.st.ReadMirrors(ctx, view, keys)
+	if err != nil {
+		return reporting.MirrorRows{}, notReady(err)
+	}
+	out := reporting.MirrorRows{
+		Freshness: reporting.Freshness{Generation: r.Generation, Cut: r.Cut, CutTime: r.CutTime, SpeedPosition: r.Checkpoint, SpeedTime: r.CheckpointTime},
+		Rows:      make([]formats.Row, len(pks)),
 	}
 	cols := bv.Columns()
-	for attempt := 0; ; attempt++ {
-		out := reporting.MirrorRows{Rows: make([]formats.Row, len(pks))}
-		consistent := true
-		for i, pk := range pks {
-			k, err := bv.EncodeKey(pk)
-			if err != nil {
-				return reporting.MirrorRows{}, err
-			}
-			r, err := s.st.ReadMirror(ctx, view, string(k))
-			if err != nil {
-				return reporting.MirrorRows{}, notReady(err)
-			}
-			f := reporting.Freshness{Generation: r.Generation, Cut: r.Cut, CutTime: r.CutTime, SpeedPosition: r.Checkpoint, SpeedTime: r.CheckpointTime}
-			if i == 0 {
-				out.Freshness = f
-			} else if f.Generation != out.Freshness.Generation || f.SpeedPosition != out.Freshness.SpeedPosition {
-				consistent = false
-				break
-			}
-			if !r.Found {
-				continue
-			}
-			if out.Rows[i], err = realtime.DecodeMirrorRow(cols, r.Row.Values); err != nil {
-				return reporting.MirrorRows{}, fmt.Errorf("mirror %s row %q: %w", view, k, err)
-			}
+	for i := range keys {
+		if !r.Found[i] {
+			continue
 		}
-		if consistent {
-			return out, nil
-		}
-		if attempt == 10 {
-			return reporting.MirrorRows{}, fmt.Errorf("reading mirror %s: it kept changing during the read", view)
+		if out.Rows[i], err = realtime.DecodeMirrorRow(cols, r.Rows[i].Values); err != nil {
+			return reporting.MirrorRows{}, fmt.Errorf("reading mirror %s row %q: %w", view, keys[i], err)
 		}
 	}
+	return out, nil
 }
