@@ -13,7 +13,7 @@ import (
 type metrics struct {
 	duration *prometheus.HistogramVec // route, code
 	snapshot *prometheus.CounterVec   // result: hit, miss
-	answer   *prometheus.CounterVec   // result: hit, miss
+	answer   *prometheus.CounterVec   // result: recent, hit, miss
 	notMod   prometheus.Counter
 }
 
@@ -30,7 +30,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"result"}),
 		answer: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tidemark_api_answer_cache_total",
-			Help: "Encoded answer lookups by (ETag, query): hit (body reused, freshness tail rendered now) or miss.",
+			Help: "Encoded answer lookups by request: recent (served within api.max_staleness without reading the store), hit (the store state had not moved: body reused, freshness tail rendered now) or miss (computed).",
 		}, []string{"result"}),
 		notMod: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tidemark_api_not_modified_total",

@@ -149,7 +149,7 @@ type redisFixture struct {
 	views map[string]*formats.BoundView
 }
 
-func newRedisFixture(t testing.TB) *redisFixture {
+func newRedisFixture(t testing.TB, cfg Config) *redisFixture {
 	t.Helper()
 	srv := stack.Redis(t)
 	st := redisview.New(srv.Client(t), redisview.Options{})
@@ -157,7 +157,7 @@ func newRedisFixture(t testing.TB) *redisFixture {
 	orders := fixtureOrders()
 	loadRedis(t, st, views, 1, pos(100), orders[:5], orders[5:], pos(200))
 	reg := prometheus.NewRegistry()
-	s, err := New(Config{}, list, &redisStore{st: st, views: views}, reg, nil)
+	s, err := New(cfg, list, &redisStore{st: st, views: views}, reg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +170,7 @@ func newRedisFixture(t testing.TB) *redisFixture {
 // answer equals the in-memory double's, which holds the same rows in one
 // piece: the store merge and the API agree.
 func TestRedisAnswersEqualMemory(t *testing.T) {
-	rf := newRedisFixture(t)
+	rf := newRedisFixture(t, Config{})
 	mem := newFixture(t, Config{})
 	queries := []string{
 		"", "status=paid", "group_by=status", "group_by=", "group_by=day&order=-revenue",
@@ -220,7 +220,7 @@ func gvizRows(t testing.TB, b []byte) any {
 // The ETag follows the store: unchanged → 304 and no group read; a speed
 // apply or a new generation → a new ETag and the new answer.
 func TestRedisETagFollowsStore(t *testing.T) {
-	rf := newRedisFixture(t)
+	rf := newRedisFixture(t, Config{MaxStaleness: -1}) // strict: the ETag follows every apply
 	ctx := context.Background()
 	r := rf.get(t, "/v1/views/revenue?group_by=status")
 	etag := r.hdr.Get("ETag")
