@@ -20,9 +20,11 @@ import (
 //     (per request key) reads the state and recomputes if it moved, so a
 //     polled answer is recomputed at most about once per MaxStaleness/2
 //     however many clients ask;
-//   - older, or with MaxStaleness < 0, the request reads the current state
-//     and waits for an answer computed from it. Identical concurrent
-//     requests share one computation (single flight per key and state).
+//   - older, the request waits for a read of the current state (one per
+//     key at a time, shared by every request that arrives meanwhile);
+//   - with MaxStaleness < 0, every request reads the current state and
+//     waits for the answer computed from it; identical concurrent requests
+//     share one computation per state.
 //
 // Either way an answer never mixes states: it is computed from one
 // snapshot of the view (and one read of a joined mirror), and its
@@ -60,57 +62,33 @@ func (s *Server) servable(ctx context.Context, key string, c *cachedAnswer, now 
 
 // answerFor returns key's answer at the store's current state: the cached
 // one when the state has not moved since it was computed (its check time
-// advances), else a new one computed once however many requests wait for
-// it.
+// advances), else a new one. Requests share the work: with a staleness
+// budget, everyone asking for key while a read of it runs waits for that
+// read (which began before they asked, so its answer may be older than
+// their arrival by the read's duration); strict (MaxStaleness < 0), each
+// request reads the state first and shares only a computation of that
+// very state.
 func (s *Server) answerFor(ctx context.Context, key string, q *query, f format) (*cachedAnswer, error) {
-	v := q.view
-	t0 := s.now()
-	meta, err := s.store.Meta(ctx, v.name)
-	if err != nil {
-		return nil, storeError(ctx, "view "+v.name, err)
-	}
-	var mirrorMeta Freshness
-	if q.join != nil {
-		if mirrorMeta, err = s.store.Meta(ctx, q.join.mirror.name); err != nil {
-			return nil, storeError(ctx, "mirror "+q.join.mirror.name, err)
+	flightKey := "answer\x00" + key
+	var st *answerStates
+	if s.cfg.MaxStaleness <= 0 {
+		var err error
+		if st, err = s.readStates(ctx, q); err != nil {
+			return nil, err
 		}
+		if c := s.answers.get(key); c != nil && c.state == st.state {
+			s.metrics.answer.WithLabelValues("hit").Inc()
+			c.touch(st.at)
+			return c, nil
+		}
+		flightKey += "\x00" + st.state
 	}
-	state := answerState(meta, mirrorMeta, q.join != nil)
-	if c := s.answers.get(key); c != nil && c.state == state {
-		s.metrics.answer.WithLabelValues("hit").Inc()
-		c.touch(t0)
-		return c, nil
-	}
-	ch := s.flight.DoChan("answer\x00"+key+"\x00"+state, func() (any, error) {
+	ch := s.flight.DoChan(flightKey, func() (any, error) {
 		// Detached from the first caller's cancellation: others share the
-		// computation. It still ends at the request timeout.
+		// work. It still ends at the request timeout.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.RequestTimeout)
 		defer cancel()
-		s.metrics.answer.WithLabelValues("miss").Inc()
-		snap, err := s.snapshot(cctx, v, meta)
-		if err != nil {
-			return nil, storeError(cctx, "view "+v.name, err)
-		}
-		ans, err := s.runAgg(cctx, q, snap, mirrorMeta)
-		if err != nil {
-			return nil, asAPIError(cctx, "view "+v.name, err)
-		}
-		body, err := ans.body(f)
-		if err != nil {
-			return nil, &apiError{Status: http.StatusInternalServerError, Msg: "encoding " + string(f) + " answer: " + err.Error()}
-		}
-		// The snapshot (or the mirror read) may be newer than the meta
-		// read: the entry names what the body holds.
-		mf := ans.mirrors[nameOf(q.join)]
-		c := &cachedAnswer{
-			q: q, f: f, body: body,
-			ans:   &answer{fresh: ans.fresh, mirrors: ans.mirrors},
-			etag:  makeETag(f, ans.fresh, mf, q.join != nil),
-			state: answerState(ans.fresh, mf, q.join != nil),
-		}
-		c.checked.Store(t0.UnixNano())
-		s.answers.put(key, c)
-		return c, nil
+		return s.computeAnswer(cctx, key, q, f, st)
 	})
 	select {
 	case res := <-ch:
@@ -119,8 +97,73 @@ func (s *Server) answerFor(ctx context.Context, key string, q *query, f format) 
 		}
 		return res.Val.(*cachedAnswer), nil
 	case <-ctx.Done():
-		return nil, storeError(ctx, "view "+v.name, ctx.Err())
+		return nil, storeError(ctx, "view "+q.view.name, ctx.Err())
 	}
+}
+
+// answerStates is the store state an answer is asked for.
+type answerStates struct {
+	at           time.Time // when the reads began
+	view, mirror Freshness
+	state        string // answerState of view and mirror
+}
+
+// readStates reads the current state of q's view (and joined mirror).
+func (s *Server) readStates(ctx context.Context, q *query) (*answerStates, error) {
+	st := &answerStates{at: s.now()}
+	var err error
+	if st.view, err = s.store.Meta(ctx, q.view.name); err != nil {
+		return nil, storeError(ctx, "view "+q.view.name, err)
+	}
+	if q.join != nil {
+		if st.mirror, err = s.store.Meta(ctx, q.join.mirror.name); err != nil {
+			return nil, storeError(ctx, "mirror "+q.join.mirror.name, err)
+		}
+	}
+	st.state = answerState(st.view, st.mirror, q.join != nil)
+	return st, nil
+}
+
+// computeAnswer computes key's answer at state st (nil: read it now, and
+// reuse the cached answer if the state has not moved) and caches it.
+func (s *Server) computeAnswer(ctx context.Context, key string, q *query, f format, st *answerStates) (*cachedAnswer, error) {
+	v := q.view
+	if st == nil {
+		var err error
+		if st, err = s.readStates(ctx, q); err != nil {
+			return nil, err
+		}
+		if c := s.answers.get(key); c != nil && c.state == st.state {
+			s.metrics.answer.WithLabelValues("hit").Inc()
+			c.touch(st.at)
+			return c, nil
+		}
+	}
+	s.metrics.answer.WithLabelValues("miss").Inc()
+	snap, err := s.snapshot(ctx, v, st.view)
+	if err != nil {
+		return nil, storeError(ctx, "view "+v.name, err)
+	}
+	ans, err := s.runAgg(ctx, q, snap, st.mirror)
+	if err != nil {
+		return nil, asAPIError(ctx, "view "+v.name, err)
+	}
+	body, err := ans.body(f)
+	if err != nil {
+		return nil, &apiError{Status: http.StatusInternalServerError, Msg: "encoding " + string(f) + " answer: " + err.Error()}
+	}
+	// The snapshot (or the mirror read) may be newer than the meta read:
+	// the entry names what the body holds.
+	mf := ans.mirrors[nameOf(q.join)]
+	c := &cachedAnswer{
+		q: q, f: f, body: body,
+		ans:   &answer{fresh: ans.fresh, mirrors: ans.mirrors},
+		etag:  makeETag(f, ans.fresh, mf, q.join != nil),
+		state: answerState(ans.fresh, mf, q.join != nil),
+	}
+	c.checked.Store(st.at.UnixNano())
+	s.answers.put(key, c)
+	return c, nil
 }
 
 // answerState names the state an answer is computed from.
