@@ -140,6 +140,8 @@ func (s *Server) computeAnswer(ctx context.Context, key string, q *query, f form
 		}
 	}
 	s.metrics.answer.WithLabelValues("miss").Inc()
+	start := time.Now()
+	defer func() { s.metrics.compute.Observe(time.Since(start).Seconds()) }()
 	snap, err := s.snapshot(ctx, v, st.view)
 	if err != nil {
 		return nil, storeError(ctx, "view "+v.name, err)
