@@ -2,6 +2,7 @@ package reporting
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -166,4 +167,43 @@ func containsLine(s, line string) bool {
 		s = s[i+1:]
 	}
 	return false
+}
+
+// A snapshot built on its predecessor (reusing the rows of groups whose
+// state is the very same) equals one built from scratch, whether the key
+// set is the same or not.
+func TestSnapshotReuseEqualsFresh(t *testing.T) {
+	f := newFixture(t, Config{})
+	v := f.srv.catalog.views["revenue"]
+	a, err := f.store.ReadAgg(t.Context(), "revenue")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev, err := buildSnapshot(v, a, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := AggSnapshot{Freshness: a.Freshness, Groups: slices.Clone(a.Groups)}
+	g := changed.Groups[1].Agg.Clone()
+	g.Add(changed.Groups[1].Agg) // a different state of the same group
+	changed.Groups[1].Agg = g
+	dropped := AggSnapshot{Freshness: a.Freshness, Groups: slices.Clone(changed.Groups[1:])}
+	for name, as := range map[string]AggSnapshot{"same": a, "one changed": changed, "one dropped": dropped} {
+		got, err := buildSnapshot(v, as, prev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := buildSnapshot(v, as, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got.groups) != len(want.groups) {
+			t.Fatalf("%s: %d groups, from scratch %d", name, len(got.groups), len(want.groups))
+		}
+		for i := range got.groups {
+			if got.groups[i].key != want.groups[i].key || fmt.Sprint(got.groups[i].row) != fmt.Sprint(want.groups[i].row) {
+				t.Errorf("%s: group %d is %v, from scratch %v", name, i, got.groups[i].row, want.groups[i].row)
+			}
+		}
+	}
 }

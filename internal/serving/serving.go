@@ -18,6 +18,7 @@ import (
 // use.
 type Store struct {
 	st    *redisview.Store
+	aggs  *redisview.AggReader // decodes only the groups that changed since the last read
 	views map[string]*formats.BoundView
 }
 
@@ -29,7 +30,7 @@ func New(st *redisview.Store, views []*formats.BoundView) *Store {
 	for _, v := range views {
 		m[v.View().Name] = v
 	}
-	return &Store{st: st, views: m}
+	return &Store{st: st, aggs: st.NewAggReader(), views: m}
 }
 
 func notReady(err error) error {
@@ -48,13 +49,15 @@ func (s *Store) Meta(ctx context.Context, view string) (reporting.Freshness, err
 	return reporting.Freshness{Generation: m.Generation, Cut: m.Cut, CutTime: m.CutTime, SpeedPosition: m.Checkpoint, SpeedTime: m.CheckpointTime}, nil
 }
 
-// ReadAgg implements reporting.ViewStore.
+// ReadAgg implements reporting.ViewStore. A group whose state did not
+// change since the previous read of the view keeps its *formats.Agg, so
+// reporting reuses the row it derived from it.
 func (s *Store) ReadAgg(ctx context.Context, view string) (reporting.AggSnapshot, error) {
 	bv, ok := s.views[view]
 	if !ok {
 		return reporting.AggSnapshot{}, fmt.Errorf("reading view %s: not configured", view)
 	}
-	snap, err := s.st.ReadAgg(ctx, bv.View())
+	snap, err := s.aggs.ReadAgg(ctx, bv.View())
 	if err != nil {
 		return reporting.AggSnapshot{}, notReady(err)
 	}

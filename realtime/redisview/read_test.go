@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tidemark/tidemark/formats"
 )
 
 // TestReadMirrorsMatchesReadMirror holds the many-key read against the
@@ -147,4 +150,68 @@ func TestReadMirrorUnderWrites(t *testing.T) {
 	default:
 	}
 	t.Logf("%d consistent reads of %d keys during %d transactions", reads, n, txns)
+}
+
+// AggReader answers what ReadAgg answers, and keeps the decoded state of
+// every group whose stored state did not change since its previous read.
+func TestAggReaderReusesUnchangedGroups(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newTestStore(t)
+	v, bv := benchView(t, revenueSpec)
+	d := formats.Delta{}
+	for id := range int64(200) {
+		if err := bv.AccumulateRow(benchRow(id, 20), 1, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.LoadBatch(ctx, v, 0, maps.All(d)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PublishAgg(ctx, v, 0, pos(10), 0, time.Unix(10, 0)); err != nil {
+		t.Fatal(err)
+	}
+	r := s.NewAggReader()
+	same := func(stage string, got AggSnapshot) {
+		t.Helper()
+		want, err := s.ReadAgg(ctx, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Checkpoint != want.Checkpoint || got.Generation != want.Generation || len(got.Groups) != len(want.Groups) {
+			t.Fatalf("%s: %s gen %d %d groups, ReadAgg %s gen %d %d groups", stage, got.Checkpoint, got.Generation, len(got.Groups),
+				want.Checkpoint, want.Generation, len(want.Groups))
+		}
+		for k, a := range want.Groups {
+			if g := got.Groups[k]; g == nil || g.String() != a.String() {
+				t.Fatalf("%s: group %q: %v, ReadAgg %v", stage, k, g, a)
+			}
+		}
+	}
+	first, err := r.ReadAgg(ctx, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same("first read", first)
+	// One more order of customer-3, in the speed layer.
+	d2 := formats.Delta{}
+	if err := bv.AccumulateRow(benchRow(203, 20), 1, d2); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ApplyAgg(ctx, v, pos(10), pos(20), 1, []SegDelta{{Seg: 1, Delta: d2}}); err != nil {
+		t.Fatal(err)
+	}
+	second, err := r.ReadAgg(ctx, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same("after an apply", second)
+	var changed formats.GroupKey
+	for k := range d2 {
+		changed = k
+	}
+	for k, a := range second.Groups {
+		if reused := a == first.Groups[k]; reused == (k == changed) {
+			t.Errorf("group %q: reused %v (changed: %v)", k, reused, k == changed)
+		}
+	}
 }
