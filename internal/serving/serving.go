@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/tidemark/tidemark/formats"
 	"github.com/tidemark/tidemark/realtime"
@@ -20,7 +21,22 @@ type Store struct {
 	st    *redisview.Store
 	aggs  *redisview.AggReader // decodes only the groups that changed since the last read
 	views map[string]*formats.BoundView
+
+	// rows memoizes decoded mirror rows by view and primary key, with the
+	// stored bytes they were decoded from: a join reads the same dimension
+	// rows again after every transaction, and most of them have not
+	// changed. At most maxMemoRows per mirror; past that, new keys are
+	// decoded and not kept.
+	mu   sync.Mutex
+	rows map[string]map[string]memoRow
 }
+
+type memoRow struct {
+	stored string
+	row    formats.Row
+}
+
+const maxMemoRows = 100000
 
 var _ reporting.ViewStore = (*Store)(nil)
 
@@ -30,7 +46,7 @@ func New(st *redisview.Store, views []*formats.BoundView) *Store {
 	for _, v := range views {
 		m[v.View().Name] = v
 	}
-	return &Store{st: st, aggs: st.NewAggReader(), views: m}
+	return &Store{st: st, aggs: st.NewAggReader(), views: m, rows: map[string]map[string]memoRow{}}
 }
 
 func notReady(err error) error {
@@ -95,12 +111,26 @@ func (s *Store) ReadMirror(ctx context.Context, view string, pks []formats.Row) 
 		Rows:      make([]formats.Row, len(pks)),
 	}
 	cols := bv.Columns()
+	s.mu.Lock()
+	memo := s.rows[view]
+	if memo == nil {
+		memo = map[string]memoRow{}
+		s.rows[view] = memo
+	}
+	defer s.mu.Unlock()
 	for i := range keys {
 		if !r.Found[i] {
 			continue
 		}
+		if m, ok := memo[keys[i]]; ok && m.stored == string(r.Rows[i].Values) {
+			out.Rows[i] = m.row // the caller does not modify rows
+			continue
+		}
 		if out.Rows[i], err = realtime.DecodeMirrorRow(cols, r.Rows[i].Values); err != nil {
 			return reporting.MirrorRows{}, fmt.Errorf("reading mirror %s row %q: %w", view, keys[i], err)
+		}
+		if _, ok := memo[keys[i]]; ok || len(memo) < maxMemoRows {
+			memo[keys[i]] = memoRow{stored: string(r.Rows[i].Values), row: out.Rows[i]}
 		}
 	}
 	return out, nil
