@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net/http/httptest"
 	"reflect"
+	"strconv"
 	"testing"
 	"time"
 
@@ -255,5 +256,104 @@ func TestRedisETagFollowsStore(t *testing.T) {
 	}
 	if g := r.json(t)["freshness"].(map[string]any)["generation"].(json.Number).String(); g != "2" {
 		t.Errorf("generation %s", g)
+	}
+}
+
+// While transactions keep arriving, every answer is exactly the answer of
+// the state its freshness names: transaction k adds one paid order and
+// renames every customer to "n<k>", so an answer at speed position k has
+// base+k paid orders, and a join whose mirror is at position k shows the
+// name "n<k>" and no other. Strict and with a staleness budget.
+func TestRedisAnswersUnderWritesMatchTheirFreshness(t *testing.T) {
+	for _, cfg := range []Config{{MaxStaleness: -1}, {MaxStaleness: 20 * time.Millisecond}} {
+		t.Run(fmt.Sprint(cfg.MaxStaleness), func(t *testing.T) {
+			rf := newRedisFixture(t, cfg)
+			ctx := context.Background()
+			offset := func(fr map[string]any) int {
+				t.Helper()
+				p, err := formats.ParsePosition(fr["speed_position"].(string))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return int(p.Offset) - 200
+			}
+			paid := func(r response) int {
+				t.Helper()
+				for _, row := range r.rows(t) {
+					if row["status"] == `"paid"` {
+						n, err := strconv.Atoi(row["orders"])
+						if err != nil {
+							t.Fatal(err)
+						}
+						return n
+					}
+				}
+				return 0
+			}
+			base := paid(rf.get(t, "/v1/views/revenue?group_by=status"))
+
+			const txns = 120
+			bv, cb := rf.views["revenue"], rf.views["customers"]
+			done := make(chan error, 1)
+			go func() {
+				mirrorAt := pos(100)
+				for k := 1; k <= txns; k++ {
+					to := pos(uint32(200 + k))
+					d := formats.Delta{}
+					order := formats.Row{int64(1000 + k), int64(1), "paid", dec("1.00"), nil, day("2024-03-01 10:00:00")}
+					if err := bv.AccumulateRow(order, 1, d); err != nil {
+						done <- err
+						return
+					}
+					if err := rf.st.ApplyAgg(ctx, bv.View(), pos(uint32(200+k-1)), to, 11, []redisview.SegDelta{{Seg: 11, Delta: d}}); err != nil {
+						done <- err
+						return
+					}
+					b := redisview.MirrorApply{View: "customers", Layout: redisview.MirrorFingerprint(cb), From: mirrorAt, To: to}
+					for _, c := range fixtureCustomers() {
+						c[1] = fmt.Sprintf("n%d", k)
+						key, err := cb.MirrorKey(c)
+						if err != nil {
+							done <- err
+							return
+						}
+						b.Rows = append(b.Rows, redisview.MirrorChange{PK: string(key), Row: redisview.AppendMirrorRow(nil, cb, c), Version: to})
+					}
+					if err := rf.st.ApplyMirror(ctx, b); err != nil {
+						done <- err
+						return
+					}
+					mirrorAt = to
+				}
+				done <- nil
+			}()
+			checked := 0
+			for running := true; running; {
+				select {
+				case err := <-done:
+					if err != nil {
+						t.Fatal(err)
+					}
+					running = false // one more round after the last write
+				default:
+				}
+				r := rf.get(t, "/v1/views/revenue?group_by=status")
+				if k := offset(r.json(t)["freshness"].(map[string]any)); paid(r) != base+k {
+					t.Fatalf("answer at speed position +%d has %d paid orders, want %d", k, paid(r), base+k)
+				}
+				j := rf.get(t, "/v1/views/revenue?join=customers:customer_id&group_by=customers.name")
+				body := j.json(t)
+				km := offset(body["freshness"].(map[string]any)["mirrors"].(map[string]any)["customers"].(map[string]any))
+				if km > 0 {
+					for _, row := range j.rows(t) {
+						if name := row["customers.name"]; name != "null" && name != fmt.Sprintf(`"n%d"`, km) {
+							t.Fatalf("join with the mirror at +%d shows name %s (a mixed answer)", km, name)
+						}
+					}
+				}
+				checked++
+			}
+			t.Logf("%d answer pairs checked during %d transactions", checked, txns)
+		})
 	}
 }
