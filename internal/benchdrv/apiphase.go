@@ -74,6 +74,14 @@ func (b *bench) apiPhase(ctx context.Context, rep *report) error {
 	if err := b.apiSeed(ctx); err != nil {
 		return fmt.Errorf("seeding %s: %w", apiDB, err)
 	}
+	// Leave nothing behind for the later phases (Redis memory is measured
+	// against the empty server); deferred first, so it runs after the
+	// process is stopped.
+	defer func() {
+		if err := b.apiDrop(context.WithoutCancel(ctx)); err != nil {
+			progress("api: cleaning up: %v", err)
+		}
+	}()
 	port, err := freePort()
 	if err != nil {
 		return err
@@ -141,11 +149,17 @@ func (b *bench) apiPhase(ctx context.Context, rep *report) error {
 		}
 		return float64(written.Load()) / time.Since(wstart).Seconds(), err
 	}
+	// Let the speed layer settle into the write load (its first batches
+	// after the bootstrap) before anything is measured.
+	if err := sleep(ctx, 3*time.Second); err != nil {
+		stopW()
+		return err
+	}
 	dur := time.Duration(b.o.apiSeconds * float64(time.Second))
 	for _, q := range apiQueries {
 		progress("api: %s at %d req/s for %s, %d row changes/s meanwhile", q.name, b.o.apiRate, dur, b.o.apiWriteRate)
-		// A short unmeasured warm-up fills connections and caches.
-		runLoad(ctx, client, base+q.path, b.o.apiRate, time.Second)
+		// An unmeasured warm-up fills connections and caches.
+		runLoad(ctx, client, base+q.path, b.o.apiRate, 2*time.Second)
 		before := apiMetrics(ctx, client, base)
 		res := runLoad(ctx, client, base+q.path, b.o.apiRate, dur)
 		after := apiMetrics(ctx, client, base)
@@ -181,28 +195,16 @@ func (b *bench) apiPhase(ctx context.Context, rep *report) error {
 }
 
 // apiSeed creates apiDB afresh with the shop schema, 1,000 customers and
-// 100,000 orders spread over them and over 2024, and deletes the phase's
-// views from Redis (a rerun on the same servers bootstraps them again).
+// 100,000 orders spread over them and over 2024, with none of the phase's
+// views in Redis (a rerun on the same servers bootstraps them again).
 func (b *bench) apiSeed(ctx context.Context) error {
-	if _, err := b.db.ExecContext(ctx, "DROP DATABASE IF EXISTS "+apiDB); err != nil {
+	if err := b.apiDrop(ctx); err != nil {
 		return err
 	}
 	if err := workload.CreateSchema(ctx, b.db, apiDB); err != nil {
 		return err
 	}
-	var keys []string
-	iter := b.rdb.Scan(ctx, 0, "tm:{api_*", 1000).Iterator()
-	for iter.Next(ctx) {
-		keys = append(keys, iter.Val())
-	}
-	if err := iter.Err(); err != nil {
-		return err
-	}
-	for _, k := range keys {
-		if err := b.rdb.Del(ctx, k).Err(); err != nil {
-			return err
-		}
-	}
+
 	if _, err := b.db.ExecContext(ctx, fmt.Sprintf(`INSERT INTO %s.customers (id, name, country, created_at)
 SELECT seq, CONCAT('customer ', seq), ELT(1 + seq %% 12, 'US','FR','DE','GB','JP','BR','IN','CA','ES','IT','NL','SE'),
   TIMESTAMP'2023-01-01 00:00:00' + INTERVAL seq MINUTE
@@ -216,6 +218,27 @@ SELECT seq, (seq * 7919) %% %d, 1 + (seq * 31) %% 4,
   IF(seq %% 50 = 0, NULL, ((seq * 131) %% 100000) / 100), 1 + seq %% 13, IF(seq %% 5 = 0, NULL, (seq %% 1000) / 1000),
   TIMESTAMP'2024-01-01 00:00:00' + INTERVAL ((seq * 7919) %% 31536000) SECOND, NULL
 FROM %s.seq_%d_to_%d`, apiDB, apiCustomers, apiDB, id, min(id+chunk-1, apiOrders))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// apiDrop drops apiDB and deletes the phase's views' keys from Redis.
+func (b *bench) apiDrop(ctx context.Context) error {
+	if _, err := b.db.ExecContext(ctx, "DROP DATABASE IF EXISTS "+apiDB); err != nil {
+		return err
+	}
+	var keys []string
+	iter := b.rdb.Scan(ctx, 0, "tm:{api_*", 1000).Iterator()
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+	}
+	if err := iter.Err(); err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if err := b.rdb.Del(ctx, k).Err(); err != nil {
 			return err
 		}
 	}
