@@ -32,22 +32,22 @@ type cachedAnswer struct {
 	state string // stateKey of the view (and of the joined mirror)
 
 	// checked is when the store's current state was last seen to be
-	// state (unix nanoseconds of Server.now): a Meta read that began at
-	// checked returned it. The answer is therefore at most now-checked
-	// behind the store.
-	checked atomic.Int64
+	// state (a Server.now reading, whose monotonic clock makes ages
+	// immune to wall-clock steps): a Meta read that began at checked
+	// returned it. The answer is therefore at most now-checked behind the
+	// store. Never nil once the entry is in the cache.
+	checked atomic.Pointer[time.Time]
 	// refreshing is set while a background refresh of this entry runs.
 	refreshing atomic.Bool
 }
 
-func (c *cachedAnswer) checkedAt() time.Time { return time.Unix(0, c.checked.Load()) }
+func (c *cachedAnswer) checkedAt() time.Time { return *c.checked.Load() }
 
 // touch records that state was current at t (never moving backwards).
 func (c *cachedAnswer) touch(t time.Time) {
-	n := t.UnixNano()
 	for {
 		cur := c.checked.Load()
-		if cur >= n || c.checked.CompareAndSwap(cur, n) {
+		if (cur != nil && !t.After(*cur)) || c.checked.CompareAndSwap(cur, &t) {
 			return
 		}
 	}
@@ -76,7 +76,7 @@ func (c *answerCache) put(key string, a *cachedAnswer) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if old, ok := c.items[key]; ok {
-		if old.checked.Load() > a.checked.Load() {
+		if old.checkedAt().After(a.checkedAt()) {
 			return
 		}
 		c.size -= len(old.body) + len(key)

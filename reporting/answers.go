@@ -43,7 +43,7 @@ func (s *Server) servable(ctx context.Context, key string, c *cachedAnswer, now 
 		return false
 	}
 	age := now.Sub(c.checkedAt())
-	if age > s.cfg.MaxStaleness {
+	if age < 0 || age > s.cfg.MaxStaleness {
 		return false
 	}
 	if age > s.cfg.MaxStaleness/2 && c.refreshing.CompareAndSwap(false, true) {
@@ -163,7 +163,7 @@ func (s *Server) computeAnswer(ctx context.Context, key string, q *query, f form
 		etag:  makeETag(f, ans.fresh, mf, q.join != nil),
 		state: answerState(ans.fresh, mf, q.join != nil),
 	}
-	c.checked.Store(st.at.UnixNano())
+	c.touch(st.at)
 	s.answers.put(key, c)
 	return c, nil
 }
