@@ -2,13 +2,17 @@ package reporting
 
 import (
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
-// answerCache keeps encoded answer bodies (everything but the freshness
-// tail, see answer.body) keyed by ETag and query string. An ETag names the
-// store state, so an entry is exact for as long as that state is current;
-// entries of past states are simply never asked for again and age out
-// first in first out. The total body size is bounded.
+// answerCache keeps, per request (view, wire format and query string), the
+// latest encoded answer computed for it: the body without its freshness
+// tail (see answer.body), the state it was computed from and when that
+// state was last known to be the store's current one. An entry is exact
+// for the state it names, forever; whether it may still be served is the
+// caller's decision (Config.MaxStaleness). Entries leave first in first out
+// when the total body size passes the bound.
 type answerCache struct {
 	max   int // bytes; <= 0 disables
 	mu    sync.Mutex
@@ -17,9 +21,36 @@ type answerCache struct {
 	fifo  []string
 }
 
+// cachedAnswer is one computed answer. Everything but checked and
+// refreshing is immutable once the entry is in the cache.
 type cachedAnswer struct {
-	ans  *answer // rows dropped: only freshness and mirrors are used
-	body []byte
+	q     *query  // the parsed request, to recompute it in the background
+	f     format  // its wire format
+	ans   *answer // rows dropped: only freshness and mirrors are used
+	body  []byte
+	etag  string // names state and format
+	state string // stateKey of the view (and of the joined mirror)
+
+	// checked is when the store's current state was last seen to be
+	// state (a Server.now reading, whose monotonic clock makes ages
+	// immune to wall-clock steps): a Meta read that began at checked
+	// returned it. The answer is therefore at most now-checked behind the
+	// store. Never nil once the entry is in the cache.
+	checked atomic.Pointer[time.Time]
+	// refreshing is set while a background refresh of this entry runs.
+	refreshing atomic.Bool
+}
+
+func (c *cachedAnswer) checkedAt() time.Time { return *c.checked.Load() }
+
+// touch records that state was current at t (never moving backwards).
+func (c *cachedAnswer) touch(t time.Time) {
+	for {
+		cur := c.checked.Load()
+		if (cur != nil && !t.After(*cur)) || c.checked.CompareAndSwap(cur, &t) {
+			return
+		}
+	}
 }
 
 func newAnswerCache(maxBytes int) *answerCache {
@@ -35,6 +66,8 @@ func (c *answerCache) get(key string) *cachedAnswer {
 	return c.items[key]
 }
 
+// put stores a as key's latest answer unless the entry there was checked
+// later (a slow computation must not replace a newer answer).
 func (c *answerCache) put(key string, a *cachedAnswer) {
 	n := len(a.body) + len(key)
 	if c.max <= 0 || n > c.max/8 {
@@ -42,8 +75,14 @@ func (c *answerCache) put(key string, a *cachedAnswer) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.items[key]; ok {
-		return
+	if old, ok := c.items[key]; ok {
+		if old.checkedAt().After(a.checkedAt()) {
+			return
+		}
+		c.size -= len(old.body) + len(key)
+		c.items[key] = a
+		c.size += n
+		return // keeps its place in fifo
 	}
 	for c.size+n > c.max && len(c.fifo) > 0 {
 		old := c.fifo[0]

@@ -5,7 +5,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -183,6 +185,43 @@ func BenchmarkHandlerDirect(b *testing.B) {
 				h.ServeHTTP(w, httptest.NewRequest("GET", q.query, nil))
 				if w.Code != 200 {
 					b.Fatal(w.Code)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkAnswerCompute is the cost of one answer computed from a state
+// never seen before (what a refresh pays after every speed-layer
+// transaction): the store reads, decoding, filter, join, re-aggregation and
+// encoding, on real Redis, with nothing cached.
+func BenchmarkAnswerCompute(b *testing.B) {
+	orders, customers := benchOrders()
+	views, list := bindViews(b, fixtureSpecs)
+	srv := stack.Redis(b)
+	st := redisview.New(srv.Client(b), redisview.Options{})
+	loadBench(b, st, views, orders, customers)
+	s, err := New(Config{}, list, &redisStore{st: st, views: views}, prometheus.NewRegistry(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, q := range benchQueries {
+		b.Run(q.name, func(b *testing.B) {
+			u, err := url.Parse(q.query)
+			if err != nil {
+				b.Fatal(err)
+			}
+			v := s.catalog.views[strings.TrimPrefix(u.Path, "/v1/views/")]
+			pq, aerr := parseQuery(s.catalog, v, u.Query(), &s.cfg, formatJSON)
+			if aerr != nil {
+				b.Fatal(aerr)
+			}
+			for b.Loop() {
+				s.snaps = newSnapshotCache()
+				s.mirrors = newMirrorCache(s.cfg.MirrorCacheRows)
+				s.answers = newAnswerCache(s.cfg.AnswerCacheBytes)
+				if _, err := s.computeAnswer(b.Context(), "k", pq, formatJSON, nil); err != nil {
+					b.Fatal(err)
 				}
 			}
 		})

@@ -71,6 +71,17 @@ type Config struct {
 	// (ETag, query string), so a dashboard polled by many clients is
 	// encoded once per change. 0 means 64 MiB; negative disables it.
 	AnswerCacheBytes int `yaml:"answer_cache_bytes"`
+	// MaxStaleness bounds how far behind the store an aggregate view's
+	// answer may be: a request may be answered with the latest answer
+	// computed for the same request if the state it was computed from was
+	// the current one no longer than MaxStaleness ago. The answer is
+	// still exact and unmixed for that state, and its freshness (lag_ms
+	// included) and ETag say which state it is. Past half of it, one
+	// background refresh per request recomputes the answer if the state
+	// moved, so polled answers are computed about once per
+	// MaxStaleness/2 instead of once per transaction. 0 means 200ms;
+	// negative means none: every request reads the current state first.
+	MaxStaleness time.Duration `yaml:"max_staleness"`
 }
 
 // ApplyDefaults fills zero fields with their defaults.
@@ -104,6 +115,9 @@ func (c *Config) ApplyDefaults() {
 	}
 	if c.AnswerCacheBytes == 0 {
 		c.AnswerCacheBytes = 64 << 20
+	}
+	if c.MaxStaleness == 0 {
+		c.MaxStaleness = 200 * time.Millisecond
 	}
 	if c.MirrorCacheRows == 0 {
 		c.MirrorCacheRows = 100000

@@ -14,11 +14,17 @@
 //  1. parse: every query parameter is validated against the view's schema
 //     (known column, value parses as the column's type, range bounds ordered)
 //     before anything reaches the store; a bad one is a 400 naming it;
-//  2. read: a cheap [ViewStore.Meta] call gives the current (generation,
-//     speed position); the ETag derives from it, so If-None-Match answers 304
-//     without reading any group, and the decoded groups of a snapshot are
-//     cached per (view, generation, speed position), so a burst of requests
-//     reads the groups from Redis once per change, never a stale answer;
+//  2. read: the latest answer computed for the same request (view, format,
+//     query string) is served as it is while the state it was computed from
+//     was current no longer than Config.MaxStaleness ago (its freshness and
+//     ETag name that state, so it is exact for it); past half that budget a
+//     background refresh recomputes it if the state moved. Otherwise a
+//     cheap [ViewStore.Meta] call gives the current (generation, speed
+//     position), the ETag derives from it, If-None-Match answers 304, and
+//     the answer is computed once per state however many requests wait for
+//     it; the decoded groups of a snapshot are cached per (view,
+//     generation, speed position), so they are read from Redis once per
+//     change (see answers.go);
 //  3. compute: filter on group keys, join mirrored dimension rows (always
 //     the current row), re-aggregate to the group_by subset by merging Agg
 //     states — an average is recomputed from its merged sum and count, never
@@ -32,5 +38,7 @@
 // Prometheus registerer and a readiness func. [Server.Run] serves until its
 // context ends, then drains in-flight requests within Config.ShutdownTimeout.
 // [Server.Handler] is the same routes without a listener (tests, embedding).
+// A background refresh of a cached answer may outlive a request (and Run)
+// by at most Config.RequestTimeout.
 // A Server is safe for concurrent use.
 package reporting

@@ -171,6 +171,8 @@ type memStore struct {
 	aggs    map[string]AggSnapshot
 	mirrors map[string]*memMirror
 	fail    error
+	// aggGate, when set, holds every ReadAgg until it is closed.
+	aggGate chan struct{}
 
 	metaCalls, aggCalls, mirrorCalls atomic.Int64
 }
@@ -237,6 +239,12 @@ func (m *memStore) Meta(ctx context.Context, view string) (Freshness, error) {
 
 func (m *memStore) ReadAgg(ctx context.Context, view string) (AggSnapshot, error) {
 	m.aggCalls.Add(1)
+	m.mu.Lock()
+	gate := m.aggGate
+	m.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.fail != nil {

@@ -63,6 +63,16 @@ func (s *Server) handleView(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	key := answerKey(v.name, f, r.URL.RawQuery)
+	if !v.mirror && f != formatArrow {
+		// A recent answer to the same request needs neither parsing (it
+		// parsed before) nor the store.
+		if c := s.answers.get(key); c != nil && s.servable(ctx, key, c, s.now()) {
+			s.metrics.answer.WithLabelValues("recent").Inc()
+			s.serveAnswer(w, r, c)
+			return
+		}
+	}
 	q, err := parseQuery(s.catalog, v, params, &s.cfg, f)
 	if err != nil {
 		writeError(w, err)
@@ -72,7 +82,24 @@ func (s *Server) handleView(w http.ResponseWriter, r *http.Request) {
 		s.serveMirror(w, r, q)
 		return
 	}
-	// The cheap reads first: the state each part of the answer is at.
+	if f == formatArrow {
+		s.serveArrow(w, r, q)
+		return
+	}
+	c, aerr := s.answerFor(ctx, key, q, f)
+	if aerr != nil {
+		writeError(w, asAPIError(ctx, "view "+v.name, aerr))
+		return
+	}
+	s.serveAnswer(w, r, c)
+}
+
+// serveArrow answers in Arrow IPC, whose freshness travels in the schema
+// metadata (lag_ms included), so the encoded stream is not cached: it is
+// computed from the current state for every request.
+func (s *Server) serveArrow(w http.ResponseWriter, r *http.Request, q *query) {
+	ctx := r.Context()
+	v := q.view
 	meta, merr := s.store.Meta(ctx, v.name)
 	if merr != nil {
 		writeError(w, storeError(ctx, "view "+v.name, merr))
@@ -85,18 +112,12 @@ func (s *Server) handleView(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	etag := makeETag(f, meta, mirrorMeta, q.join != nil)
-	setCacheHeaders(w.Header(), etag)
+	etag := makeETag(formatArrow, meta, mirrorMeta, q.join != nil)
 	if notModified(r, etag) {
+		setCacheHeaders(w.Header(), etag)
 		s.metrics.notMod.Inc()
 		setFreshnessHeaders(w.Header(), meta, s.now())
 		w.WriteHeader(http.StatusNotModified)
-		return
-	}
-	cacheKey := etag + "\x00" + v.name + "?" + r.URL.RawQuery
-	if c := s.answers.get(cacheKey); c != nil {
-		s.metrics.answer.WithLabelValues("hit").Inc()
-		s.writeBody(w, r, c.ans, f, c.body)
 		return
 	}
 	snap, serr := s.snapshot(ctx, v, meta)
@@ -106,33 +127,23 @@ func (s *Server) handleView(w http.ResponseWriter, r *http.Request) {
 	}
 	ans, aerr := s.runAgg(ctx, q, snap, mirrorMeta)
 	if aerr != nil {
-		var ae *apiError
-		if errors.As(aerr, &ae) {
-			writeError(w, ae)
-		} else {
-			writeError(w, storeError(ctx, "view "+v.name, aerr))
-		}
+		writeError(w, asAPIError(ctx, "view "+v.name, aerr))
 		return
 	}
 	// The snapshot (or the mirror read) may be newer than the meta read:
 	// the ETag names what the body holds.
-	if !sameState(ans.fresh, meta) || (q.join != nil && !sameState(ans.mirrors[q.join.mirror.name], mirrorMeta)) {
-		setCacheHeaders(w.Header(), makeETag(f, ans.fresh, ans.mirrors[nameOf(q.join)], q.join != nil))
-		s.write(w, r, ans, f)
-		return
+	setCacheHeaders(w.Header(), makeETag(formatArrow, ans.fresh, ans.mirrors[nameOf(q.join)], q.join != nil))
+	s.write(w, r, ans, formatArrow)
+}
+
+// asAPIError is err as the client sees it: a refusal as it is, a store
+// failure mapped by storeError.
+func asAPIError(ctx context.Context, what string, err error) *apiError {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae
 	}
-	if f == formatArrow {
-		s.write(w, r, ans, f)
-		return
-	}
-	body, berr := ans.body(f)
-	if berr != nil {
-		writeError(w, &apiError{Status: http.StatusInternalServerError, Msg: fmt.Sprintf("encoding %s answer: %v", f, berr)})
-		return
-	}
-	s.metrics.answer.WithLabelValues("miss").Inc()
-	s.answers.put(cacheKey, &cachedAnswer{ans: &answer{fresh: ans.fresh, mirrors: ans.mirrors}, body: body})
-	s.writeBody(w, r, ans, f, body)
+	return storeError(ctx, what, err)
 }
 
 // writeBody answers with a cached or fresh text body completed by its

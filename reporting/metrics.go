@@ -13,8 +13,9 @@ import (
 type metrics struct {
 	duration *prometheus.HistogramVec // route, code
 	snapshot *prometheus.CounterVec   // result: hit, miss
-	answer   *prometheus.CounterVec   // result: hit, miss
+	answer   *prometheus.CounterVec   // result: recent, hit, miss
 	notMod   prometheus.Counter
+	compute  prometheus.Histogram // one answer computed: store reads, compute, encode
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -30,14 +31,19 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"result"}),
 		answer: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tidemark_api_answer_cache_total",
-			Help: "Encoded answer lookups by (ETag, query): hit (body reused, freshness tail rendered now) or miss.",
+			Help: "Encoded answer lookups by request: recent (served within api.max_staleness without reading the store), hit (the store state had not moved: body reused, freshness tail rendered now) or miss (computed).",
 		}, []string{"result"}),
+		compute: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "tidemark_api_answer_compute_seconds",
+			Help:    "Time to compute one cached answer of an aggregate view (snapshot and mirror reads, filter, join, re-aggregation, encoding).",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}),
 		notMod: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tidemark_api_not_modified_total",
 			Help: "Requests answered 304 Not Modified from If-None-Match.",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.duration, m.snapshot, m.answer, m.notMod} {
+	for _, c := range []prometheus.Collector{m.duration, m.snapshot, m.answer, m.notMod, m.compute} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

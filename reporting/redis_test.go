@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net/http/httptest"
 	"reflect"
+	"strconv"
 	"testing"
 	"time"
 
@@ -56,58 +57,42 @@ func (a *redisStore) ReadAgg(ctx context.Context, view string) (AggSnapshot, err
 	return out, nil
 }
 
-// ReadMirror reads key by key (redisview reads one key per atomic step)
-// and retries until every read saw the same state, so the rows of one
-// answer come from one state.
+// ReadMirror reads every key in one atomic step (ReadMirrors), so the
+// rows of one answer come from one state.
 func (a *redisStore) ReadMirror(ctx context.Context, view string, pks []formats.Row) (MirrorRows, error) {
 	bv := a.views[view]
 	cols := bv.Columns()
-	for attempt := 0; ; attempt++ {
-		out := MirrorRows{Rows: make([]formats.Row, len(pks))}
-		consistent := true
-		for i, pk := range pks {
-			k, err := bv.EncodeKey(pk)
-			if err != nil {
-				return MirrorRows{}, err
-			}
-			r, err := a.st.ReadMirror(ctx, view, string(k))
-			if err != nil {
-				return MirrorRows{}, notReady(err)
-			}
-			f := Freshness{Generation: r.Generation, Cut: r.Cut, CutTime: r.CutTime, SpeedPosition: r.Checkpoint}
-			if i == 0 {
-				out.Freshness = f
-			} else if !sameState(f, out.Freshness) {
-				consistent = false
-				break
-			}
-			if !r.Found {
-				continue
-			}
-			var raw []json.RawMessage
-			if err := json.Unmarshal(r.Row.Values, &raw); err != nil || len(raw) != len(cols) {
-				return MirrorRows{}, fmt.Errorf("decoding mirror %s row %s: %v", view, k, err)
-			}
-			row := make(formats.Row, len(cols))
-			for j, c := range cols {
-				if row[j], err = formats.ParseJSON(c.Type, raw[j]); err != nil {
-					return MirrorRows{}, fmt.Errorf("decoding mirror %s row %s: %w", view, k, err)
-				}
-			}
-			out.Rows[i] = row
+	keys := make([]string, len(pks))
+	for i, pk := range pks {
+		k, err := bv.EncodeKey(pk)
+		if err != nil {
+			return MirrorRows{}, err
 		}
-		if consistent {
-			if len(pks) == 0 {
-				f, err := a.Meta(ctx, view)
-				out.Freshness = f
-				return out, err
-			}
-			return out, nil
-		}
-		if attempt == 10 {
-			return MirrorRows{}, fmt.Errorf("reading mirror %s: it kept changing during the read", view)
-		}
+		keys[i] = string(k)
 	}
+	r, err := a.st.ReadMirrors(ctx, view, keys)
+	if err != nil {
+		return MirrorRows{}, notReady(err)
+	}
+	out := MirrorRows{Rows: make([]formats.Row, len(pks)),
+		Freshness: Freshness{Generation: r.Generation, Cut: r.Cut, CutTime: r.CutTime, SpeedPosition: r.Checkpoint}}
+	for i := range keys {
+		if !r.Found[i] {
+			continue
+		}
+		var raw []json.RawMessage
+		if err := json.Unmarshal(r.Rows[i].Values, &raw); err != nil || len(raw) != len(cols) {
+			return MirrorRows{}, fmt.Errorf("decoding mirror %s row %s: %v", view, keys[i], err)
+		}
+		row := make(formats.Row, len(cols))
+		for j, c := range cols {
+			if row[j], err = formats.ParseJSON(c.Type, raw[j]); err != nil {
+				return MirrorRows{}, fmt.Errorf("decoding mirror %s row %s: %w", view, keys[i], err)
+			}
+		}
+		out.Rows[i] = row
+	}
+	return out, nil
 }
 
 // loadRedis publishes generation gen of every fixture view at cut from
@@ -165,7 +150,7 @@ type redisFixture struct {
 	views map[string]*formats.BoundView
 }
 
-func newRedisFixture(t testing.TB) *redisFixture {
+func newRedisFixture(t testing.TB, cfg Config) *redisFixture {
 	t.Helper()
 	srv := stack.Redis(t)
 	st := redisview.New(srv.Client(t), redisview.Options{})
@@ -173,7 +158,7 @@ func newRedisFixture(t testing.TB) *redisFixture {
 	orders := fixtureOrders()
 	loadRedis(t, st, views, 1, pos(100), orders[:5], orders[5:], pos(200))
 	reg := prometheus.NewRegistry()
-	s, err := New(Config{}, list, &redisStore{st: st, views: views}, reg, nil)
+	s, err := New(cfg, list, &redisStore{st: st, views: views}, reg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +171,7 @@ func newRedisFixture(t testing.TB) *redisFixture {
 // answer equals the in-memory double's, which holds the same rows in one
 // piece: the store merge and the API agree.
 func TestRedisAnswersEqualMemory(t *testing.T) {
-	rf := newRedisFixture(t)
+	rf := newRedisFixture(t, Config{})
 	mem := newFixture(t, Config{})
 	queries := []string{
 		"", "status=paid", "group_by=status", "group_by=", "group_by=day&order=-revenue",
@@ -236,7 +221,7 @@ func gvizRows(t testing.TB, b []byte) any {
 // The ETag follows the store: unchanged → 304 and no group read; a speed
 // apply or a new generation → a new ETag and the new answer.
 func TestRedisETagFollowsStore(t *testing.T) {
-	rf := newRedisFixture(t)
+	rf := newRedisFixture(t, Config{MaxStaleness: -1}) // strict: the ETag follows every apply
 	ctx := context.Background()
 	r := rf.get(t, "/v1/views/revenue?group_by=status")
 	etag := r.hdr.Get("ETag")
@@ -271,5 +256,104 @@ func TestRedisETagFollowsStore(t *testing.T) {
 	}
 	if g := r.json(t)["freshness"].(map[string]any)["generation"].(json.Number).String(); g != "2" {
 		t.Errorf("generation %s", g)
+	}
+}
+
+// While transactions keep arriving, every answer is exactly the answer of
+// the state its freshness names: transaction k adds one paid order and
+// renames every customer to "n<k>", so an answer at speed position k has
+// base+k paid orders, and a join whose mirror is at position k shows the
+// name "n<k>" and no other. Strict and with a staleness budget.
+func TestRedisAnswersUnderWritesMatchTheirFreshness(t *testing.T) {
+	for _, cfg := range []Config{{MaxStaleness: -1}, {MaxStaleness: 20 * time.Millisecond}} {
+		t.Run(fmt.Sprint(cfg.MaxStaleness), func(t *testing.T) {
+			rf := newRedisFixture(t, cfg)
+			ctx := context.Background()
+			offset := func(fr map[string]any) int {
+				t.Helper()
+				p, err := formats.ParsePosition(fr["speed_position"].(string))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return int(p.Offset) - 200
+			}
+			paid := func(r response) int {
+				t.Helper()
+				for _, row := range r.rows(t) {
+					if row["status"] == `"paid"` {
+						n, err := strconv.Atoi(row["orders"])
+						if err != nil {
+							t.Fatal(err)
+						}
+						return n
+					}
+				}
+				return 0
+			}
+			base := paid(rf.get(t, "/v1/views/revenue?group_by=status"))
+
+			const txns = 120
+			bv, cb := rf.views["revenue"], rf.views["customers"]
+			done := make(chan error, 1)
+			go func() {
+				mirrorAt := pos(100)
+				for k := 1; k <= txns; k++ {
+					to := pos(uint32(200 + k))
+					d := formats.Delta{}
+					order := formats.Row{int64(1000 + k), int64(1), "paid", dec("1.00"), nil, day("2024-03-01 10:00:00")}
+					if err := bv.AccumulateRow(order, 1, d); err != nil {
+						done <- err
+						return
+					}
+					if err := rf.st.ApplyAgg(ctx, bv.View(), pos(uint32(200+k-1)), to, 11, []redisview.SegDelta{{Seg: 11, Delta: d}}); err != nil {
+						done <- err
+						return
+					}
+					b := redisview.MirrorApply{View: "customers", Layout: redisview.MirrorFingerprint(cb), From: mirrorAt, To: to}
+					for _, c := range fixtureCustomers() {
+						c[1] = fmt.Sprintf("n%d", k)
+						key, err := cb.MirrorKey(c)
+						if err != nil {
+							done <- err
+							return
+						}
+						b.Rows = append(b.Rows, redisview.MirrorChange{PK: string(key), Row: redisview.AppendMirrorRow(nil, cb, c), Version: to})
+					}
+					if err := rf.st.ApplyMirror(ctx, b); err != nil {
+						done <- err
+						return
+					}
+					mirrorAt = to
+				}
+				done <- nil
+			}()
+			checked := 0
+			for running := true; running; {
+				select {
+				case err := <-done:
+					if err != nil {
+						t.Fatal(err)
+					}
+					running = false // one more round after the last write
+				default:
+				}
+				r := rf.get(t, "/v1/views/revenue?group_by=status")
+				if k := offset(r.json(t)["freshness"].(map[string]any)); paid(r) != base+k {
+					t.Fatalf("answer at speed position +%d has %d paid orders, want %d", k, paid(r), base+k)
+				}
+				j := rf.get(t, "/v1/views/revenue?join=customers:customer_id&group_by=customers.name")
+				body := j.json(t)
+				km := offset(body["freshness"].(map[string]any)["mirrors"].(map[string]any)["customers"].(map[string]any))
+				if km > 0 {
+					for _, row := range j.rows(t) {
+						if name := row["customers.name"]; name != "null" && name != fmt.Sprintf(`"n%d"`, km) {
+							t.Fatalf("join with the mirror at +%d shows name %s (a mixed answer)", km, name)
+						}
+					}
+				}
+				checked++
+			}
+			t.Logf("%d answer pairs checked during %d transactions", checked, txns)
+		})
 	}
 }

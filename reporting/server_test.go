@@ -470,7 +470,9 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func TestETagAndSnapshotCache(t *testing.T) {
-	f := newFixture(t, Config{})
+	// Strict: every request reads the current state (TestBoundedStaleness
+	// covers the default).
+	f := newFixture(t, Config{MaxStaleness: -1})
 	r := f.get(t, "/v1/views/revenue?status=paid")
 	etag := r.hdr.Get("ETag")
 	if r.code != 200 || etag == "" || r.hdr.Get("Cache-Control") != "private, no-cache" {
@@ -672,7 +674,7 @@ func TestMetricsAndOpenAPI(t *testing.T) {
 	r := f.get(t, "/metrics")
 	for _, want := range []string{
 		`tidemark_api_request_duration_seconds_count{code="200",route="GET /v1/views/{name}"} 2`,
-		`tidemark_api_answer_cache_total{result="hit"} 1`,
+		`tidemark_api_answer_cache_total{result="recent"} 1`,
 		`tidemark_api_request_duration_seconds_count{code="404",route="GET /v1/views/{name}"} 1`,
 		`tidemark_api_snapshot_cache_total{result="miss"} 1`,
 	} {

@@ -34,7 +34,9 @@ type ViewStore interface {
 	// primary keys (each in the mirror's PK column order, canonical Go
 	// values) and the freshness they reflect, read in one atomic step.
 	// Rows[i] answers pks[i] and is nil when no such row exists. A row holds
-	// the mirror's output columns in BoundView.Columns() order.
+	// the mirror's output columns in BoundView.Columns() order. The caller
+	// does not modify the rows (an implementation may share them between
+	// reads).
 	ReadMirror(ctx context.Context, mirror string, pks []formats.Row) (MirrorRows, error)
 }
 

@@ -36,6 +36,10 @@ type options struct {
 	perf        bool // perf record tidemark and redis-server during the catch-up
 	skipRedis   bool // skip redis-benchmark
 	batchRows   int  // rows of the batch phase's table; 0 skips the phase
+
+	apiSeconds            float64 // per query of the API phase; 0 skips it
+	apiRate, apiWriteRate int     // requests/s, row changes/s
+	apiOnly               bool    // run the API phase alone
 }
 
 func main() {
@@ -60,6 +64,10 @@ func main() {
 	flag.BoolVar(&o.perf, "perf", true, "profile tidemark and redis-server with `perf record` during the catch-up, if perf is installed")
 	flag.BoolVar(&o.skipRedis, "skip-redis-benchmark", false, "skip the Redis ceilings (redis-benchmark and the Lua HSET loop)")
 	flag.IntVar(&o.batchRows, "batch-rows", 10_000_000, "`rows` of the batch phase's table (extract and roll-forward rebuild); 0 skips the phase")
+	flag.Float64Var(&o.apiSeconds, "api-seconds", 20, "measured `seconds` per query of the API phase (apiphase.go); 0 skips the phase")
+	flag.IntVar(&o.apiRate, "api-rate", 2000, "open-loop requests per second of the API phase")
+	flag.IntVar(&o.apiWriteRate, "api-write-rate", 2000, "row changes per second applied during the API phase")
+	flag.BoolVar(&o.apiOnly, "api-only", false, "run only the API phase")
 	flag.Parse()
 	if o.catchUpRuns < 1 {
 		o.catchUpRuns = 1
@@ -97,6 +105,13 @@ func run(ctx context.Context, o options, rep *report) error {
 	}
 	defer b.close()
 	rep.machine(b)
+	// The API phase runs first, on its own database, views and process.
+	if err := b.apiPhase(ctx, rep); err != nil {
+		return fmt.Errorf("measuring the API: %w", err)
+	}
+	if o.apiOnly {
+		return nil
+	}
 
 	progress("bootstrap: seeding %d orders and bootstrapping the views", o.seedOrders)
 	if err := b.bootstrap(ctx, rep); err != nil {

@@ -70,6 +70,7 @@ type envOptions struct {
 	speedYAML  string // lines under speed:
 	noWorkload bool
 	sourceYAML string // lines appended to sources[0]
+	apiYAML    string // lines under api:
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
@@ -105,7 +106,7 @@ func newEnv(t *testing.T, o envOptions) *env {
   root: file://%s/lake
 api:
   listen: 127.0.0.1:0
-metrics:
+%smetrics:
   listen: ""
 speed:
   segment_seconds: 2
@@ -113,7 +114,7 @@ speed:
 log:
   level: debug
 %s
-views:%s`, e.maria.Port, o.sourceYAML, redisSection, e.dir, o.speedYAML, o.extraYAML, workload.Views("shop"))
+views:%s`, e.maria.Port, o.sourceYAML, redisSection, e.dir, o.apiYAML, o.speedYAML, o.extraYAML, workload.Views("shop"))
 	e.cfg = filepath.Join(e.dir, "tidemark.yaml")
 	if err := os.WriteFile(e.cfg, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)

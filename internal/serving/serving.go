@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/tidemark/tidemark/formats"
 	"github.com/tidemark/tidemark/realtime"
@@ -18,8 +19,24 @@ import (
 // use.
 type Store struct {
 	st    *redisview.Store
+	aggs  *redisview.AggReader // decodes only the groups that changed since the last read
 	views map[string]*formats.BoundView
+
+	// rows memoizes decoded mirror rows by view and primary key, with the
+	// stored bytes they were decoded from: a join reads the same dimension
+	// rows again after every transaction, and most of them have not
+	// changed. At most maxMemoRows per mirror; past that, new keys are
+	// decoded and not kept.
+	mu   sync.Mutex
+	rows map[string]map[string]memoRow
 }
+
+type memoRow struct {
+	stored string
+	row    formats.Row
+}
+
+const maxMemoRows = 100000
 
 var _ reporting.ViewStore = (*Store)(nil)
 
@@ -29,7 +46,7 @@ func New(st *redisview.Store, views []*formats.BoundView) *Store {
 	for _, v := range views {
 		m[v.View().Name] = v
 	}
-	return &Store{st: st, views: m}
+	return &Store{st: st, aggs: st.NewAggReader(), views: m, rows: map[string]map[string]memoRow{}}
 }
 
 func notReady(err error) error {
@@ -48,13 +65,15 @@ func (s *Store) Meta(ctx context.Context, view string) (reporting.Freshness, err
 	return reporting.Freshness{Generation: m.Generation, Cut: m.Cut, CutTime: m.CutTime, SpeedPosition: m.Checkpoint, SpeedTime: m.CheckpointTime}, nil
 }
 
-// ReadAgg implements reporting.ViewStore.
+// ReadAgg implements reporting.ViewStore. A group whose state did not
+// change since the previous read of the view keeps its *formats.Agg, so
+// reporting reuses the row it derived from it.
 func (s *Store) ReadAgg(ctx context.Context, view string) (reporting.AggSnapshot, error) {
 	bv, ok := s.views[view]
 	if !ok {
 		return reporting.AggSnapshot{}, fmt.Errorf("reading view %s: not configured", view)
 	}
-	snap, err := s.st.ReadAgg(ctx, bv.View())
+	snap, err := s.aggs.ReadAgg(ctx, bv.View())
 	if err != nil {
 		return reporting.AggSnapshot{}, notReady(err)
 	}
@@ -66,51 +85,53 @@ func (s *Store) ReadAgg(ctx context.Context, view string) (reporting.AggSnapshot
 	return out, nil
 }
 
-// ReadMirror implements reporting.ViewStore. redisview reads one key per
-// atomic step, so the keys are read one by one and the read is repeated
-// until every key saw the same state: the rows of one answer come from one
-// state.
+// ReadMirror implements reporting.ViewStore: every key in one atomic
+// script step (redisview.Store.ReadMirrors), so the rows of one answer come
+// from one state of the mirror. reporting bounds the number of keys
+// (api.max_join_keys).
 func (s *Store) ReadMirror(ctx context.Context, view string, pks []formats.Row) (reporting.MirrorRows, error) {
 	bv, ok := s.views[view]
 	if !ok {
 		return reporting.MirrorRows{}, fmt.Errorf("reading mirror %s: not configured", view)
 	}
-	if len(pks) == 0 {
-		f, err := s.Meta(ctx, view)
-		return reporting.MirrorRows{Freshness: f}, err
+	keys := make([]string, len(pks))
+	for i, pk := range pks {
+		k, err := bv.EncodeKey(pk)
+		if err != nil {
+			return reporting.MirrorRows{}, fmt.Errorf("reading mirror %s: %w", view, err)
+		}
+		keys[i] = string(k)
+	}
+	r, err := s.st.ReadMirrors(ctx, view, keys)
+	if err != nil {
+		return reporting.MirrorRows{}, notReady(err)
+	}
+	out := reporting.MirrorRows{
+		Freshness: reporting.Freshness{Generation: r.Generation, Cut: r.Cut, CutTime: r.CutTime, SpeedPosition: r.Checkpoint, SpeedTime: r.CheckpointTime},
+		Rows:      make([]formats.Row, len(pks)),
 	}
 	cols := bv.Columns()
-	for attempt := 0; ; attempt++ {
-		out := reporting.MirrorRows{Rows: make([]formats.Row, len(pks))}
-		consistent := true
-		for i, pk := range pks {
-			k, err := bv.EncodeKey(pk)
-			if err != nil {
-				return reporting.MirrorRows{}, err
-			}
-			r, err := s.st.ReadMirror(ctx, view, string(k))
-			if err != nil {
-				return reporting.MirrorRows{}, notReady(err)
-			}
-			f := reporting.Freshness{Generation: r.Generation, Cut: r.Cut, CutTime: r.CutTime, SpeedPosition: r.Checkpoint, SpeedTime: r.CheckpointTime}
-			if i == 0 {
-				out.Freshness = f
-			} else if f.Generation != out.Freshness.Generation || f.SpeedPosition != out.Freshness.SpeedPosition {
-				consistent = false
-				break
-			}
-			if !r.Found {
-				continue
-			}
-			if out.Rows[i], err = realtime.DecodeMirrorRow(cols, r.Row.Values); err != nil {
-				return reporting.MirrorRows{}, fmt.Errorf("mirror %s row %q: %w", view, k, err)
-			}
+	s.mu.Lock()
+	memo := s.rows[view]
+	if memo == nil {
+		memo = map[string]memoRow{}
+		s.rows[view] = memo
+	}
+	defer s.mu.Unlock()
+	for i := range keys {
+		if !r.Found[i] {
+			continue
 		}
-		if consistent {
-			return out, nil
+		if m, ok := memo[keys[i]]; ok && m.stored == string(r.Rows[i].Values) {
+			out.Rows[i] = m.row // the caller does not modify rows
+			continue
 		}
-		if attempt == 10 {
-			return reporting.MirrorRows{}, fmt.Errorf("reading mirror %s: it kept changing during the read", view)
+		if out.Rows[i], err = realtime.DecodeMirrorRow(cols, r.Rows[i].Values); err != nil {
+			return reporting.MirrorRows{}, fmt.Errorf("reading mirror %s row %q: %w", view, keys[i], err)
+		}
+		if _, ok := memo[keys[i]]; ok || len(memo) < maxMemoRows {
+			memo[keys[i]] = memoRow{stored: string(r.Rows[i].Values), row: out.Rows[i]}
 		}
 	}
+	return out, nil
 }

@@ -66,11 +66,12 @@ type Store struct {
 	prefix  string
 	chunk   int
 	scripts scripts
+	reads   readScripts // read.go
 }
 
 // New returns a Store on rdb, a single Redis client or a Cluster client.
 func New(rdb redis.UniversalClient, opts Options) *Store {
-	s := &Store{rdb: rdb, prefix: opts.Prefix, chunk: opts.LoadChunk, scripts: newScripts()}
+	s := &Store{rdb: rdb, prefix: opts.Prefix, chunk: opts.LoadChunk, scripts: newScripts(), reads: newReadScripts()}
 	if s.prefix == "" {
 		s.prefix = "tm"
 	}
