@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the servers and tools Tidemark's tests and demo run, reusing whatever is already
-# there: MariaDB, Redis, PostgreSQL, sysbench and wrk from Debian packages (needs root), and
+# there: MariaDB, Redis, PostgreSQL, sysbench, wrk and Chromium from Debian packages (needs root), and
 # MinIO built from source with `go install` into ~/.cache/tidemark/bin.
 #
 #   install-deps.sh [PART...]           install what is missing; prints what it does
 #   install-deps.sh --check [PART...]   list what is missing, exit 1 if anything is
 #
-# PART is one of mariadb, redis, postgres, minio, tools (sysbench, wrk, curl); none means all.
+# PART is one of mariadb, redis, postgres, minio, tools (sysbench, wrk, curl), browser (Debian
+# Chromium and Node.js, for the dashboard check in headless Chromium); none means all.
 #
 # Idempotent and safe to run concurrently: MinIO's build holds a lock, apt-get holds its own.
 source "$(dirname "$0")/lib.sh"
@@ -20,6 +21,7 @@ declare -A PARTS=(
 	[postgres]="postgres:postgresql initdb:postgresql psql:postgresql-client"
 	[minio]="curl:curl"
 	[tools]="sysbench:sysbench wrk:wrk curl:curl"
+	[browser]="chromium:chromium node:nodejs npm:npm"
 )
 WANT=()
 
@@ -87,10 +89,10 @@ if [ "${1:-}" = --check ]; then
 	shift
 fi
 for part in "$@"; do
-	[ -n "${PARTS[$part]:-}" ] || { echo "usage: $(basename "$0") [--check] [mariadb|redis|postgres|minio|tools]..." >&2; exit 2; }
+	[ -n "${PARTS[$part]:-}" ] || { echo "usage: $(basename "$0") [--check] [mariadb|redis|postgres|minio|tools|browser]..." >&2; exit 2; }
 	WANT+=("$part")
 done
-[ "${#WANT[@]}" -gt 0 ] || WANT=(mariadb redis postgres minio tools)
+[ "${#WANT[@]}" -gt 0 ] || WANT=(mariadb redis postgres minio tools browser)
 
 if [ "$mode" = check ]; then
 	check
