@@ -45,11 +45,11 @@ type Config struct {
 	// redisview.SegmentOf); it must be the same for every sink of a
 	// source. 0 means 10s.
 	SegmentWidth time.Duration
-	// MaxBatchEvents and MaxBatchTxns bound one batch (and so the
-	// applier's memory): after taking a transaction, the applier takes
-	// whatever else is already queued, up to these. A single transaction
-	// larger than MaxBatchEvents is still one batch. 0 means 50,000 events
-	// and 5,000 transactions.
+	// MaxBatchEvents and MaxBatchTxns bound the batch being gathered while
+	// another is in Redis (and so the applier's memory): the applier stops
+	// taking transactions when the next batch holds this many. A single
+	// transaction larger than MaxBatchEvents is still one batch. 0 means
+	// 50,000 events and 5,000 transactions.
 	MaxBatchEvents int
 	MaxBatchTxns   int
 	// Metrics may be nil.
@@ -57,6 +57,7 @@ type Config struct {
 	// Taken, if set, is called with each transaction as the applier takes
 	// it from its input channel, so that the sender can account for what
 	// is still queued (the pipeline bounds its memory by row changes).
+	// The applier keeps no reference to the transaction afterwards.
 	Taken func(*formats.Txn)
 	// Now returns the current time, for the lag; nil means time.Now.
 	Now func() time.Time
@@ -71,7 +72,20 @@ type Applier struct {
 	views   []*viewState
 	byTable map[formats.TableID][]*viewState
 	started bool
-	resyncs int // views resumed from a checkpoint a publish moved (for tests)
+	next    batchStats // of the batch being gathered
+}
+
+// batchStats describes a batch's transactions, for metrics and errors.
+type batchStats struct {
+	txns, events int
+	last         formats.Position // the last transaction's commit
+	lastCommit   time.Time
+	counts       map[tableOp]int
+}
+
+type tableOp struct {
+	t  formats.TableID
+	op formats.Op
 }
 
 // New returns an Applier that reads transactions from in.
@@ -115,9 +129,11 @@ func New(store Store, in <-chan *formats.Txn, cfg Config) (*Applier, error) {
 func (a *Applier) Start(ctx context.Context) (formats.Position, error) {
 	var earliest formats.Position
 	for i, vs := range a.views {
-		if err := a.reload(ctx, vs); err != nil {
-			return formats.Position{}, err
+		m, err := a.store.Meta(ctx, vs.view.Name)
+		if err != nil {
+			return formats.Position{}, fmt.Errorf("reading checkpoint of view %s: %w", vs.view.Name, err)
 		}
+		vs.start(m)
 		if i == 0 || vs.ckpt.Less(earliest) {
 			earliest = vs.ckpt
 		}
@@ -126,194 +142,230 @@ func (a *Applier) Start(ctx context.Context) (formats.Position, error) {
 	return earliest, nil
 }
 
-func (a *Applier) reload(ctx context.Context, vs *viewState) error {
-	m, err := a.store.Meta(ctx, vs.view.Name)
-	if err != nil {
-		return fmt.Errorf("reading checkpoint of view %s: %w", vs.view.Name, err)
-	}
-	vs.ckpt, vs.seg = m.Checkpoint, m.Segment
-	vs.fingerprint = m.Fingerprint
-	return nil
-}
-
 // Run applies transactions from the input channel until ctx is done or the
-// channel is closed, and returns nil then, after finishing the batch in
-// flight (its Redis calls are not cancelled by ctx: they end by the
-// client's timeouts). Any other failure ends Run with an error naming the
-// batch's last position; errors.Is tells redisview.ErrStateMissing (Redis
-// lost the state: bootstrap again) and redisview.ErrFenced (Redis is behind
-// what this applier wrote, or another writer interferes: restart from the
-// stored checkpoints) apart.
+// channel is closed, and returns nil then, after applying every
+// transaction it took (the Redis calls are not cancelled by ctx: they end
+// by the client's timeouts).
+//
+// One batch is in Redis at a time. Transactions that arrive meanwhile are
+// folded into the next batch as they are taken (pre-aggregated, mirror rows
+// encoded) and then dropped; the next batch goes out when the one in flight
+// has been answered. With nothing in flight a transaction goes out at once.
+//
+// Any other failure ends Run, after the batch in flight has been answered,
+// with an error naming the batch's last position; errors.Is tells
+// redisview.ErrStateMissing (Redis lost the state: bootstrap again) and
+// redisview.ErrFenced (the checkpoint in Redis is not where this applier
+// left it: a publish moved it past a lagging applier, Redis lost writes or
+// another writer interferes; restart from the stored checkpoints) apart.
 func (a *Applier) Run(ctx context.Context) error {
 	if !a.started {
 		if _, err := a.Start(ctx); err != nil {
 			return err
 		}
 	}
-	batch := make([]*formats.Txn, 0, 64)
-	for {
-		var first *formats.Txn
-		select {
-		case <-ctx.Done():
-			return nil
-		case t, ok := <-a.in:
-			if !ok {
-				return nil
+	wctx := context.WithoutCancel(ctx)
+	var fl *flight
+	// finish waits for the batch in flight, so that no write of this
+	// applier lands in Redis after Run returned.
+	finish := func(err error) error {
+		if fl != nil {
+			if serr := a.settle(fl, <-fl.done); err == nil {
+				err = serr
 			}
-			first = t
-			if a.cfg.Taken != nil {
-				a.cfg.Taken(t)
-			}
+			fl = nil
 		}
-		batch = append(batch[:0], first)
-		events := len(first.Events)
-		closed := false
-	drain:
-		for len(batch) < a.cfg.MaxBatchTxns && events < a.cfg.MaxBatchEvents {
-			select {
-			case t, ok := <-a.in:
-				if !ok {
-					closed = true
+		return err
+	}
+	stopping := ctx.Done()
+	stopped, closed := false, false
+	for {
+		if fl == nil && a.next.txns > 0 {
+			fl = a.send(wctx)
+		}
+		if fl == nil && (stopped || closed) {
+			return nil
+		}
+		recv := a.in
+		if stopped || closed || a.full() {
+			recv = nil
+		}
+		var answered <-chan []error
+		if fl != nil {
+			answered = fl.done
+		}
+		select {
+		case <-stopping:
+			stopped, stopping = true, nil
+		case errs := <-answered:
+			err := a.settle(fl, errs)
+			fl = nil
+			if err != nil {
+				return err
+			}
+		case t, ok := <-recv:
+			if !ok {
+				closed = true
+				continue
+			}
+			if err := a.take(t); err != nil {
+				return finish(err)
+			}
+			if fl != nil {
+				continue
+			}
+			// Nothing in flight: send at once, with whatever else is
+			// already queued.
+		drain:
+			for !a.full() {
+				select {
+				case t, ok := <-a.in:
+					if !ok {
+						closed = true
+						break drain
+					}
+					if err := a.take(t); err != nil {
+						return finish(err)
+					}
+				default:
 					break drain
 				}
-				batch = append(batch, t)
-				events += len(t.Events)
-				if a.cfg.Taken != nil {
-					a.cfg.Taken(t)
-				}
-			default:
-				break drain
 			}
-		}
-		last := batch[len(batch)-1].Pos
-		if err := a.applyBatch(context.WithoutCancel(ctx), batch, events); err != nil {
-			return fmt.Errorf("applying batch ending at %s: %w", last, err)
-		}
-		clear(batch) // let the transactions go
-		if closed {
-			return nil
 		}
 	}
 }
 
-// maxResyncs bounds how often one batch re-reads a view's checkpoint after
-// being fenced by a publish that moved it; more means another writer keeps
-// moving it.
-const maxResyncs = 3
+// full reports whether the next batch has reached its bound.
+func (a *Applier) full() bool {
+	return a.next.events >= a.cfg.MaxBatchEvents || a.next.txns >= a.cfg.MaxBatchTxns
+}
 
-// applyBatch applies txns (in stream order) to every view, in one round
-// trip when nothing interferes.
-func (a *Applier) applyBatch(ctx context.Context, txns []*formats.Txn, events int) error {
-	start := time.Now()
-	if err := a.accumulate(txns, a.views); err != nil {
-		return err
+// take folds transaction t into the next batch of every view it is new
+// to (after the view's last folded transaction), then lets it go.
+func (a *Applier) take(t *formats.Txn) error {
+	if a.cfg.Taken != nil {
+		a.cfg.Taken(t)
 	}
-	pending := a.views
-	for attempt := 0; len(pending) > 0; attempt++ {
-		var aggs []redisview.AggApply
-		var mirrors []redisview.MirrorApply
-		var aggViews, mirrorViews []*viewState
-		for _, vs := range pending {
-			if !vs.advance {
-				continue
-			}
-			if vs.view.Mirror {
-				mirrors = append(mirrors, vs.mirrorApply())
-				mirrorViews = append(mirrorViews, vs)
-			} else {
-				aggs = append(aggs, vs.aggApply())
-				aggViews = append(aggViews, vs)
-			}
+	for _, vs := range a.views {
+		vs.active = vs.tail.Less(t.Pos)
+		if vs.active {
+			vs.tailSeg = redisview.SegmentOf(vs.tailSeg, t.CommitTime, a.cfg.SegmentWidth)
+			vs.tail, vs.tailTime = t.Pos, t.CommitTime
+			vs.advance = true
 		}
-		errs := a.store.ApplyAll(ctx, aggs, mirrors)
-		var resync []*viewState
-		for i, err := range errs {
-			var vs *viewState
-			if i < len(aggViews) {
-				vs = aggViews[i]
-			} else {
-				vs = mirrorViews[i-len(aggViews)]
-			}
-			if err == nil {
-				vs.commit()
-				continue
-			}
-			var fe *redisview.FenceError
-			if errors.As(err, &fe) && vs.ckpt.Less(fe.Have) && attempt < maxResyncs {
-				// Redis is ahead of us: a publish moved the checkpoint to
-				// its cut while we lagged. Everything up to there is in the
-				// batch generation; resume from the stored checkpoint.
-				resync = append(resync, vs)
-				continue
-			}
-			return err
-		}
-		a.resyncs += len(resync)
-		for _, vs := range resync {
-			if err := a.reload(ctx, vs); err != nil {
-				return err
-			}
-		}
-		if len(resync) > 0 {
-			if err := a.accumulate(txns, resync); err != nil {
-				return err
-			}
-		}
-		pending = resync
 	}
-	if m := a.cfg.Metrics; m != nil {
-		type tableOp struct {
-			t  formats.TableID
-			op formats.Op
-		}
-		counts := map[tableOp]int{}
-		for _, t := range txns {
-			for i := range t.Events {
-				counts[tableOp{t.Events[i].Table, t.Events[i].Op}]++
+	for i := range t.Events {
+		ev := &t.Events[i]
+		for _, vs := range a.byTable[ev.Table] {
+			if !vs.active {
+				continue
+			}
+			if err := vs.add(t, ev); err != nil {
+				return fmt.Errorf("applying transaction at %s: %w", t.Pos, err)
 			}
 		}
-		for k, n := range counts {
-			m.EventsApplied(k.t, k.op, n)
+	}
+	n := &a.next
+	n.txns++
+	n.events += len(t.Events)
+	n.last, n.lastCommit = t.Pos, t.CommitTime
+	if a.cfg.Metrics != nil {
+		if n.counts == nil {
+			n.counts = map[tableOp]int{}
 		}
-		m.BatchApplied(len(txns), events, time.Since(start))
-		m.Lag(a.cfg.Now().Sub(txns[len(txns)-1].CommitTime))
+		for i := range t.Events {
+			n.counts[tableOp{t.Events[i].Table, t.Events[i].Op}]++
+		}
 	}
 	return nil
 }
 
-// accumulate folds txns into the pending batch of each of views: per view,
-// the transactions after its checkpoint, pre-aggregated by segment
-// (aggregates) or by key (mirrors).
-func (a *Applier) accumulate(txns []*formats.Txn, views []*viewState) error {
-	for _, vs := range views {
-		vs.reset()
-		vs.inRound = true
+// flight is the batch in Redis: one ApplyAll call on its own goroutine.
+type flight struct {
+	stats batchStats
+	sent  time.Time
+	// views[i] is the view of the call's i-th batch (aggregates first, as
+	// ApplyAll answers), with the checkpoint the batch moves it to.
+	views []*viewState
+	to    []landing
+	done  chan []error // ApplyAll's answer; buffered
+}
+
+// landing is where a view's checkpoint lands when its batch is applied.
+type landing struct {
+	pos formats.Position
+	seg uint64
+	fp  string // mirror: the fingerprint of the batch's rows, "" if none
+}
+
+// send starts the next batch on its own goroutine: one script call per view
+// the batch moves (every view a transaction of the batch is new to, also
+// without deltas for it, so that a restart never replays more than the
+// last batch's span). The next batch starts empty, from where this one
+// ends.
+func (a *Applier) send(ctx context.Context) *flight {
+	fl := &flight{stats: a.next, sent: time.Now(), done: make(chan []error, 1)}
+	a.next = batchStats{}
+	var aggs []redisview.AggApply
+	var mirrors []redisview.MirrorApply
+	var aggViews, mirrorViews []*viewState
+	var aggTo, mirrorTo []landing
+	for _, vs := range a.views {
+		if !vs.advance {
+			continue
+		}
+		if vs.view.Mirror {
+			m := vs.mirrorApply()
+			mirrors = append(mirrors, m)
+			mirrorViews = append(mirrorViews, vs)
+			fp := ""
+			if len(m.Rows) > 0 {
+				fp = m.Layout
+			}
+			mirrorTo = append(mirrorTo, landing{pos: m.To, fp: fp})
+		} else {
+			g := vs.aggApply()
+			aggs = append(aggs, g)
+			aggViews = append(aggViews, vs)
+			aggTo = append(aggTo, landing{pos: g.To, seg: g.ToSeg})
+		}
+		vs.sent()
 	}
-	defer func() {
-		for _, vs := range views {
-			vs.inRound = false
+	fl.views = append(aggViews, mirrorViews...)
+	fl.to = append(aggTo, mirrorTo...)
+	go func() { fl.done <- a.store.ApplyAll(ctx, aggs, mirrors) }()
+	return fl
+}
+
+// settle records the answer to the batch in flight: each applied view's
+// checkpoint moves to where the batch ends, and the first failure, if
+// any, is returned naming the batch.
+func (a *Applier) settle(fl *flight, errs []error) error {
+	var first error
+	if len(errs) != len(fl.views) {
+		first = fmt.Errorf("store answered %d results for %d views", len(errs), len(fl.views))
+	}
+	for i, err := range errs {
+		if i >= len(fl.views) {
+			break
 		}
-	}()
-	for _, t := range txns {
-		for _, vs := range views {
-			vs.active = vs.pendTo.Less(t.Pos)
-			if vs.active {
-				vs.pendSeg = redisview.SegmentOf(vs.pendSeg, t.CommitTime, a.cfg.SegmentWidth)
-				vs.pendTo, vs.pendTime = t.Pos, t.CommitTime
-				vs.advance = true
+		if err != nil {
+			if first == nil {
+				first = err
 			}
+			continue
 		}
-		for i := range t.Events {
-			ev := &t.Events[i]
-			for _, vs := range a.byTable[ev.Table] {
-				if !vs.inRound || !vs.active {
-					continue
-				}
-				if err := vs.add(t, ev); err != nil {
-					return err
-				}
-			}
+		fl.views[i].landed(fl.to[i])
+	}
+	if first != nil {
+		return fmt.Errorf("applying batch ending at %s: %w", fl.stats.last, first)
+	}
+	if m := a.cfg.Metrics; m != nil {
+		for k, n := range fl.stats.counts {
+			m.EventsApplied(k.t, k.op, n)
 		}
+		m.BatchApplied(fl.stats.txns, fl.stats.events, time.Since(fl.sent))
+		m.Lag(a.cfg.Now().Sub(fl.stats.lastCommit))
 	}
 	return nil
 }
