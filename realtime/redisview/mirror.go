@@ -62,9 +62,14 @@ type MirrorApply struct {
 // ["<version>", v1, v2, ...], or ["<version>"] for a deletion (a tombstone:
 // it hides the published generation's row until a later cut covers it).
 func overlayValue(c MirrorChange) ([]byte, error) {
-	v := c.Version.String()
-	out := make([]byte, 0, len(v)+len(c.Row)+4)
-	out = append(out, `["`...)
+	v := c.Version.AppendTo(nil)
+	return appendOverlay(make([]byte, 0, len(v)+len(c.Row)+4), v, c)
+}
+
+// appendOverlay appends the overlayValue of c to dst, with c's version
+// already rendered (the rows of one transaction share it).
+func appendOverlay(dst, v []byte, c MirrorChange) ([]byte, error) {
+	out := append(dst, `["`...)
 	out = append(out, v...)
 	out = append(out, '"')
 	if c.Row == nil {
@@ -148,8 +153,13 @@ func (s *Store) applyMirrorCall(b MirrorApply) (scriptCall, error) {
 	}
 	args := make([]any, 0, 6+2*len(b.Rows))
 	args = append(args, k.base, b.From.String(), b.To.String(), b.Layout, len(b.Rows))
-	for _, r := range b.Rows {
-		v, err := overlayValue(r)
+	var ver []byte // of the previous row: a transaction's rows are adjacent
+	var verOf formats.Position
+	for i, r := range b.Rows {
+		if i == 0 || r.Version != verOf {
+			ver, verOf = r.Version.AppendTo(ver[:0]), r.Version
+		}
+		v, err := appendOverlay(make([]byte, 0, len(ver)+len(r.Row)+4), ver, r)
 		if err != nil {
 			return scriptCall{}, err
 		}
