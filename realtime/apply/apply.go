@@ -52,6 +52,13 @@ type Config struct {
 	// 50,000 events and 5,000 transactions.
 	MaxBatchEvents int
 	MaxBatchTxns   int
+	// DeferBatches is how many consecutive batches an aggregate view may
+	// sit out while the applier is behind (the batch goes out full),
+	// gathering on: an aggregate's batch costs Redis per group touched,
+	// not per row change, and memory per group, so under a backlog it
+	// goes out with every (DeferBatches+1)-th batch only, while mirrors
+	// go out with each. 0 means 3; negative means never.
+	DeferBatches int
 	// Metrics may be nil.
 	Metrics Metrics
 	// Taken, if set, is called with each transaction as the applier takes
@@ -101,6 +108,9 @@ func New(store Store, in <-chan *formats.Txn, cfg Config) (*Applier, error) {
 	}
 	if cfg.MaxBatchTxns <= 0 {
 		cfg.MaxBatchTxns = 5000
+	}
+	if cfg.DeferBatches == 0 {
+		cfg.DeferBatches = 3
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -180,7 +190,7 @@ func (a *Applier) Run(ctx context.Context) error {
 	stopping := ctx.Done()
 	stopped, closed := false, false
 	for {
-		if fl == nil && a.next.txns > 0 {
+		if fl == nil && (a.next.txns > 0 || a.deferred()) {
 			fl = a.send(wctx)
 		}
 		if fl == nil && (stopped || closed) {
@@ -233,6 +243,17 @@ func (a *Applier) Run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// deferred reports whether some view has folded transactions that no
+// batch has carried yet (an aggregate deferred while behind).
+func (a *Applier) deferred() bool {
+	for _, vs := range a.views {
+		if vs.advance {
+			return true
+		}
+	}
+	return false
 }
 
 // full reports whether the next batch has reached its bound.
@@ -293,17 +314,20 @@ type flight struct {
 
 // landing is where a view's checkpoint lands when its batch is applied.
 type landing struct {
-	pos formats.Position
-	seg uint64
-	fp  string // mirror: the fingerprint of the batch's rows, "" if none
+	pos  formats.Position
+	seg  uint64
+	time time.Time // commit time of pos
+	fp   string    // mirror: the fingerprint of the batch's rows, "" if none
 }
 
 // send starts the next batch on its own goroutine: one script call per view
-// the batch moves (every view a transaction of the batch is new to, also
+// the batch moves: every view a transaction of the batch is new to, also
 // without deltas for it, so that a restart never replays more than the
-// last batch's span). The next batch starts empty, from where this one
-// ends.
+// last batch's span; but when the batch is full (the applier is behind),
+// aggregate views sit out up to Config.DeferBatches batches, gathering on.
+// The next batch of each view sent starts empty, from where this one ends.
 func (a *Applier) send(ctx context.Context) *flight {
+	behind := a.full()
 	fl := &flight{stats: a.next, sent: time.Now(), done: make(chan []error, 1)}
 	a.next = batchStats{}
 	var aggs []redisview.AggApply
@@ -314,6 +338,10 @@ func (a *Applier) send(ctx context.Context) *flight {
 		if !vs.advance {
 			continue
 		}
+		if behind && !vs.view.Mirror && vs.skipped < a.cfg.DeferBatches {
+			vs.skipped++
+			continue
+		}
 		if vs.view.Mirror {
 			m := vs.mirrorApply()
 			mirrors = append(mirrors, m)
@@ -322,12 +350,12 @@ func (a *Applier) send(ctx context.Context) *flight {
 			if len(m.Rows) > 0 {
 				fp = m.Layout
 			}
-			mirrorTo = append(mirrorTo, landing{pos: m.To, fp: fp})
+			mirrorTo = append(mirrorTo, landing{pos: m.To, fp: fp, time: m.ToTime})
 		} else {
 			g := vs.aggApply()
 			aggs = append(aggs, g)
 			aggViews = append(aggViews, vs)
-			aggTo = append(aggTo, landing{pos: g.To, seg: g.ToSeg})
+			aggTo = append(aggTo, landing{pos: g.To, seg: g.ToSeg, time: g.ToTime})
 		}
 		vs.sent()
 	}
@@ -364,8 +392,20 @@ func (a *Applier) settle(fl *flight, errs []error) error {
 		for k, n := range fl.stats.counts {
 			m.EventsApplied(k.t, k.op, n)
 		}
-		m.BatchApplied(fl.stats.txns, fl.stats.events, time.Since(fl.sent))
-		m.Lag(a.cfg.Now().Sub(fl.stats.lastCommit))
+		if fl.stats.txns > 0 { // not a flight of deferred aggregates only
+			m.BatchApplied(fl.stats.txns, fl.stats.events, time.Since(fl.sent))
+		}
+		// The lag is the furthest-behind view's: a deferred aggregate is
+		// as stale as its checkpoint.
+		var oldest time.Time
+		for _, vs := range a.views {
+			if t := vs.ckptTime; !t.IsZero() && (oldest.IsZero() || t.Before(oldest)) {
+				oldest = t
+			}
+		}
+		if !oldest.IsZero() {
+			m.Lag(a.cfg.Now().Sub(oldest))
+		}
 	}
 	return nil
 }

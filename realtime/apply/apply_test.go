@@ -288,7 +288,7 @@ func checkViews(t testing.TB, s *redisview.Store, w *workload, views []*formats.
 }
 
 // run feeds txns to a new applier and waits for it to drain them.
-func run(t testing.TB, s *redisview.Store, views []*formats.View, cfg Config, txns []*formats.Txn) error {
+func run(t testing.TB, s Store, views []*formats.View, cfg Config, txns []*formats.Txn) error {
 	t.Helper()
 	in := make(chan *formats.Txn, len(txns))
 	for _, tx := range txns {
@@ -675,4 +675,83 @@ func TestOverlap(t *testing.T) {
 		t.Errorf("%d txns in %d batches, want 100 in 2 (the first alone, the rest gathered meanwhile)", rec.txns, rec.batches)
 	}
 	checkViews(t, s, w, testViews(t))
+}
+
+// countingStore is a Store that counts, per view, the batches it carried.
+// If ready is set, call k (from 1) waits until ready(k) holds.
+type countingStore struct {
+	Store
+	calls int
+	views map[string]int
+	ready func(k int) bool
+	mu    sync.Mutex
+	cond  *sync.Cond
+}
+
+func (c *countingStore) ApplyAll(ctx context.Context, aggs []redisview.AggApply, mirrors []redisview.MirrorApply) []error {
+	c.mu.Lock()
+	c.calls++
+	for _, g := range aggs {
+		c.views[g.View.Name]++
+	}
+	for _, m := range mirrors {
+		c.views[m.View]++
+	}
+	for c.ready != nil && !c.ready(c.calls) {
+		c.cond.Wait()
+	}
+	c.mu.Unlock()
+	return c.Store.ApplyAll(ctx, aggs, mirrors)
+}
+
+// TestDeferWhileBehind: with a backlog (every batch goes out full) the
+// aggregates sit out up to DeferBatches batches while the mirror goes out
+// with each; once caught up every view is exact and at the end.
+func TestDeferWhileBehind(t *testing.T) {
+	s := redisview.New(stack.Redis(t).Client(t), redisview.Options{})
+	w := newWorkload(t, 17)
+	for range 20 {
+		w.txn()
+	}
+	bootstrap(t, s, w, testViews(t), width)
+	var txns []*formats.Txn
+	for range 200 {
+		txns = append(txns, w.txn())
+	}
+	// Each call is answered only once the next batch is full, as when
+	// Redis is the slower side.
+	taken := 0
+	c := &countingStore{Store: s, views: map[string]int{}}
+	c.cond = sync.NewCond(&c.mu)
+	c.ready = func(k int) bool { return taken >= min(len(txns), (k+1)*10) }
+	onTaken := func(*formats.Txn) {
+		c.mu.Lock()
+		taken++
+		c.mu.Unlock()
+		c.cond.Broadcast()
+	}
+	views := testViews(t)
+	if err := run(t, c, views, Config{SegmentWidth: width, MaxBatchTxns: 10, Taken: onTaken}, txns); err != nil {
+		t.Fatal(err)
+	}
+	// 20 full batches: the mirror in each, the aggregates in every 4th
+	// (the 20th among them, so no last flight of aggregates is needed).
+	if c.views["orders_m"] != 20 {
+		t.Errorf("mirror in %d batches, want 20", c.views["orders_m"])
+	}
+	for _, v := range []string{"revenue", "totals"} {
+		if n := c.views[v]; n != 5 || c.calls != 20 {
+			t.Errorf("aggregate %s in %d of %d batches, want 5 of 20", v, n, c.calls)
+		}
+	}
+	checkViews(t, s, w, testViews(t))
+	for _, v := range views {
+		m, err := s.Meta(context.Background(), v.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Checkpoint != w.pos() {
+			t.Errorf("view %s at %s, want %s", v.Name, m.Checkpoint, w.pos())
+		}
+	}
 }

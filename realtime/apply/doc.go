@@ -22,11 +22,16 @@
 //
 // A batch is applied in one pipeline: one redisview script call per view,
 // which adds the deltas and moves the view's checkpoint to the batch's last
-// commit in one atomic step. Every view's checkpoint moves with every
-// batch, also when the batch has nothing for it, so that a restart never
-// replays more than the last batch's span. A batch's from is where the
-// previous one ends, so a batch sent while its predecessor is in flight is
-// fenced if the predecessor failed.
+// commit in one atomic step. A view's checkpoint moves with every batch,
+// also when the batch has nothing for it, so that a restart never replays
+// more than a few batches' span. The exception is an aggregate view while
+// the applier is behind (its batches go out full): its batch costs Redis
+// per group touched, not per row change, so it sits out up to
+// Config.DeferBatches batches, gathering on, and goes out with the next
+// (mirrors go out with every batch); once the applier keeps up, every view
+// goes out with every batch. A view's next batch starts where its last one
+// ended, so a batch sent while its predecessor is in flight is fenced if
+// the predecessor failed.
 //
 // # Exactly once
 //

@@ -24,7 +24,8 @@ type viewState struct {
 	// As stored in Redis (after the last applied batch).
 	ckpt        formats.Position
 	seg         uint64
-	fingerprint string // of the stored state
+	ckptTime    time.Time // commit time of ckpt; zero when unknown
+	fingerprint string    // of the stored state
 
 	// tail is the last transaction folded for the view (in flight or in
 	// the next batch), tailSeg its segment and tailTime its commit time;
@@ -36,6 +37,7 @@ type viewState struct {
 	// The next batch: the transactions after from up to tail.
 	from    formats.Position
 	advance bool // some transaction of the batch is new to the view
+	skipped int  // batches sent since the view's last (see Config.DeferBatches)
 	segs    []redisview.SegDelta
 	rows    map[string]int // mirror: key → index in changes
 	changes []redisview.MirrorChange
@@ -49,9 +51,9 @@ type viewState struct {
 // start positions the view at its stored checkpoint, with an empty next
 // batch.
 func (vs *viewState) start(m redisview.Meta) {
-	vs.ckpt, vs.seg, vs.fingerprint = m.Checkpoint, m.Segment, m.Fingerprint
-	vs.tail, vs.tailSeg, vs.tailTime = m.Checkpoint, m.Segment, time.Time{}
-	vs.from, vs.advance = m.Checkpoint, false
+	vs.ckpt, vs.seg, vs.ckptTime, vs.fingerprint = m.Checkpoint, m.Segment, m.CheckpointTime, m.Fingerprint
+	vs.tail, vs.tailSeg, vs.tailTime = m.Checkpoint, m.Segment, m.CheckpointTime
+	vs.from, vs.advance, vs.skipped = m.Checkpoint, false, 0
 	vs.segs, vs.changes = nil, nil
 	clear(vs.rows)
 }
@@ -59,7 +61,7 @@ func (vs *viewState) start(m redisview.Meta) {
 // sent hands the next batch over to the store: the view's next batch
 // starts empty where it ended. The deltas and rows now belong to the call.
 func (vs *viewState) sent() {
-	vs.from, vs.advance = vs.tail, false
+	vs.from, vs.advance, vs.skipped = vs.tail, false, 0
 	vs.segs, vs.changes = nil, nil
 	clear(vs.rows)
 }
@@ -67,6 +69,9 @@ func (vs *viewState) sent() {
 // landed records that a batch of the view is in Redis, up to l.
 func (vs *viewState) landed(l landing) {
 	vs.ckpt, vs.seg = l.pos, l.seg
+	if !l.time.IsZero() {
+		vs.ckptTime = l.time
+	}
 	if l.fp != "" {
 		vs.fingerprint = l.fp
 	}
