@@ -320,10 +320,16 @@ type landing struct {
 	fp   string    // mirror: the fingerprint of the batch's rows, "" if none
 }
 
-// send starts the next batch on its own goroutine: one script call per view
-// the batch moves: every view a transaction of the batch is new to, also
-// without deltas for it, so that a restart never replays more than the
-// last batch's span; but when the batch is full (the applier is behind),
+// inlineEvents is the size below which a batch that is not full is
+// applied on the Run goroutine (see send).
+const inlineEvents = 1000
+
+// send starts the next batch: one script call per view the batch moves,
+// on a goroutine of its own, or, for a small batch while the applier keeps
+// up, on Run's before send returns (the answer then waits in the flight).
+// The batch moves every view a transaction of it is new to, also without
+// deltas for it, so that a restart never replays more than the last
+// batch's span; but when the batch is full (the applier is behind),
 // aggregate views sit out up to Config.DeferBatches batches, gathering on.
 // The next batch of each view sent starts empty, from where this one ends.
 func (a *Applier) send(ctx context.Context) *flight {
@@ -361,7 +367,14 @@ func (a *Applier) send(ctx context.Context) *flight {
 	}
 	fl.views = append(aggViews, mirrorViews...)
 	fl.to = append(aggTo, mirrorTo...)
-	go func() { fl.done <- a.store.ApplyAll(ctx, aggs, mirrors) }()
+	if !behind && fl.stats.events < inlineEvents {
+		// Without a backlog there is little to gather meanwhile, and the
+		// call on this goroutine saves two goroutine hand-offs of the
+		// commit-to-visible lag.
+		fl.done <- a.store.ApplyAll(ctx, aggs, mirrors)
+	} else {
+		go func() { fl.done <- a.store.ApplyAll(ctx, aggs, mirrors) }()
+	}
 	return fl
 }
 

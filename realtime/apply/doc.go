@@ -4,7 +4,9 @@
 //
 // # Batches
 //
-// One batch is in Redis at a time, on its own goroutine. While it is
+// One batch is in Redis at a time, on its own goroutine (a small one sent
+// while the applier keeps up is applied on Run's own: there is little to
+// gather meanwhile, and the hand-offs would add to the lag). While it is
 // there, the applier keeps taking transactions and folds each into the next
 // batch as it takes it: per view, the transactions after the view's
 // checkpoint are pre-aggregated in Go (formats.BoundView.Accumulate) into
