@@ -29,10 +29,12 @@ type Metrics interface {
 	// EventsApplied counts n row changes of table with op, applied.
 	EventsApplied(table formats.TableID, op formats.Op, n int)
 	// BatchApplied reports one applied batch: its transactions, row changes
-	// and how long the Redis round trip(s) took.
+	// and how long it took from being sent to being answered (encoding the
+	// calls and the Redis round trip). A batch that carries only
+	// aggregates deferred from earlier batches is not reported.
 	BatchApplied(txns, events int, took time.Duration)
-	// Lag reports now minus the commit time of the last applied
-	// transaction.
+	// Lag reports now minus the commit time of the last transaction
+	// applied to every view: the furthest-behind view's checkpoint.
 	Lag(d time.Duration)
 }
 
