@@ -1,10 +1,9 @@
 package apply
 
 import (
-	"time"
-
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/tidemark/tidemark/formats"
 	"github.com/tidemark/tidemark/realtime/redisview"
@@ -62,7 +61,9 @@ func (vs *viewState) start(m redisview.Meta) {
 // starts empty where it ended. The deltas and rows now belong to the call.
 func (vs *viewState) sent() {
 	vs.from, vs.advance, vs.skipped = vs.tail, false, 0
-	vs.segs, vs.changes = nil, nil
+	// Sized like the batch just sent: under a backlog the next is as
+	// large, and growing it by doubling would make garbage of twice it.
+	vs.segs, vs.changes = nil, make([]redisview.MirrorChange, 0, len(vs.changes))
 	clear(vs.rows)
 }
 
