@@ -41,6 +41,11 @@ type viewState struct {
 	rows    map[string]int // mirror: key → index in changes
 	changes []redisview.MirrorChange
 	lastFP  string // mirror: fingerprint of the last bound schema
+	// Mirror: the version of the transaction being folded, rendered once,
+	// and the length of the last stored row, to size the next.
+	ver    []byte
+	verOf  formats.Position
+	rowLen int
 
 	// active is take's scratch: the transaction being folded is new to
 	// the view.
@@ -137,8 +142,15 @@ func (vs *viewState) addMirror(b *formats.BoundView, fp string, t *formats.Txn, 
 		}
 		vs.lastFP = fp
 	}
-	put := func(key formats.GroupKey, row []byte) {
-		c := redisview.MirrorChange{PK: string(key), Row: row, Version: t.Pos}
+	if vs.ver == nil || vs.verOf != t.Pos {
+		vs.ver, vs.verOf = t.Pos.AppendTo(vs.ver[:0]), t.Pos
+	}
+	put := func(key formats.GroupKey, r formats.Row) {
+		stored := redisview.AppendStoredChange(make([]byte, 0, len(vs.ver)+vs.rowLen+8), vs.ver, b, r)
+		if r != nil {
+			vs.rowLen = len(stored) - len(vs.ver)
+		}
+		c := redisview.MirrorChange{PK: string(key), Version: t.Pos, Stored: stored}
 		if vs.rows == nil {
 			vs.rows = map[string]int{}
 		}
@@ -163,12 +175,12 @@ func (vs *viewState) addMirror(b *formats.BoundView, fp string, t *formats.Txn, 
 	}
 	switch ev.Op {
 	case formats.OpInsert:
-		put(after, redisview.AppendMirrorRow(nil, b, ev.After))
+		put(after, ev.After)
 	case formats.OpUpdate:
 		if before != after { // the primary key changed: the old key is gone
 			put(before, nil)
 		}
-		put(after, redisview.AppendMirrorRow(nil, b, ev.After))
+		put(after, ev.After)
 	case formats.OpDelete:
 		put(before, nil)
 	default:

@@ -26,6 +26,11 @@ type MirrorChange struct {
 	// Version is the commit position of the change's transaction, so that
 	// a change is covered by a cut exactly when its transaction is.
 	Version formats.Position
+	// Stored, if not nil, is the change's stored form, as
+	// AppendStoredChange writes it; Row and Version are then not read. The
+	// applier builds it as it takes the change, so that the Redis call,
+	// which holds up the next batch, only has to send it.
+	Stored []byte
 }
 
 // MirrorRow is one row of a mirror as read.
@@ -119,6 +124,24 @@ func MirrorFingerprint(b *formats.BoundView) string {
 	return "mirror#" + hex.EncodeToString(h.Sum(nil)[:8])
 }
 
+// AppendStoredChange appends to dst the stored form of a change of
+// mirror b (see MirrorChange.Stored): row r, or nil for a deletion, at
+// version, a position in its Position.AppendTo form. It is the form
+// overlayValue gives the change with Row = AppendMirrorRow(nil, b, r).
+func AppendStoredChange(dst, version []byte, b *formats.BoundView, r formats.Row) []byte {
+	dst = append(dst, `["`...)
+	dst = append(dst, version...)
+	dst = append(dst, '"')
+	if r != nil {
+		cols := b.Columns()
+		for i, v := range b.Project(r) {
+			dst = append(dst, ',')
+			dst = formats.AppendJSON(dst, cols[i].Type, v)
+		}
+	}
+	return append(dst, ']')
+}
+
 // AppendMirrorRow appends the stored form of table row r of mirror b to
 // dst: its output columns (BoundView.Project) as a JSON array, each value
 // by formats.AppendJSON.
@@ -156,6 +179,10 @@ func (s *Store) applyMirrorCall(b MirrorApply) (scriptCall, error) {
 	var ver []byte // of the previous row: a transaction's rows are adjacent
 	var verOf formats.Position
 	for i, r := range b.Rows {
+		if r.Stored != nil {
+			args = append(args, r.PK, r.Stored)
+			continue
+		}
 		if i == 0 || r.Version != verOf {
 			ver, verOf = r.Version.AppendTo(ver[:0]), r.Version
 		}
