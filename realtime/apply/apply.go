@@ -303,7 +303,8 @@ func (a *Applier) take(t *formats.Txn) error {
 	return nil
 }
 
-// flight is the batch in Redis: one ApplyAll call on its own goroutine.
+// flight is the batch in Redis: one ApplyAll call on its own goroutine
+// (or already answered, for a batch applied on Run's; see send).
 type flight struct {
 	stats batchStats
 	sent  time.Time
@@ -369,6 +370,13 @@ func (a *Applier) send(ctx context.Context) *flight {
 	}
 	fl.views = append(aggViews, mirrorViews...)
 	fl.to = append(aggTo, mirrorTo...)
+	if fl.stats.txns == 0 { // deferred aggregates only: name where they end
+		for _, l := range fl.to {
+			if fl.stats.last.Less(l.pos) {
+				fl.stats.last = l.pos
+			}
+		}
+	}
 	if !behind && fl.stats.events < inlineEvents {
 		// Without a backlog there is little to gather meanwhile, and the
 		// call on this goroutine saves two goroutine hand-offs of the
