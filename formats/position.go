@@ -74,11 +74,41 @@ func (p Position) Commit() Position { p.Row = 0; return p }
 // zero-padded, so that string order equals Compare order for positions of
 // one server. ParsePosition reads it back.
 func (p Position) String() string {
-	s := fmt.Sprintf("%s:%010d:%06d", p.File, p.Offset, p.Row)
+	return string(p.AppendTo(make([]byte, 0, len(p.File)+19+len(p.GTID))))
+}
+
+// AppendTo appends the String form of p to dst: the speed layer renders a
+// position per mirror row and per script call, so it is built by hand,
+// not with fmt.
+func (p Position) AppendTo(dst []byte) []byte {
+	dst = append(dst, p.File...)
+	dst = append(dst, ':')
+	dst = appendPadded(dst, uint64(p.Offset), 10)
+	dst = append(dst, ':')
+	dst = appendPadded(dst, uint64(p.Row), 6)
 	if p.GTID != "" {
-		s += "@" + p.GTID
+		dst = append(dst, '@')
+		dst = append(dst, p.GTID...)
 	}
-	return s
+	return dst
+}
+
+// appendPadded appends n in decimal, zero-padded to at least width digits.
+func appendPadded(dst []byte, n uint64, width int) []byte {
+	var buf [20]byte
+	i := len(buf)
+	for n >= 10 {
+		i--
+		buf[i] = byte('0' + n%10)
+		n /= 10
+	}
+	i--
+	buf[i] = byte('0' + n)
+	for len(buf)-i < width {
+		dst = append(dst, '0')
+		width--
+	}
+	return append(dst, buf[i:]...)
 }
 
 // ParsePosition parses the form String writes.

@@ -705,7 +705,20 @@ func AppendJSON(dst []byte, t Type, v any) []byte {
 			return append(dst, "null"...) // not storable in MySQL; JSON has no spelling
 		}
 		return appendFloatValue(dst, t, x)
-	case Decimal, string, time.Time, time.Duration, []byte:
+	case time.Time:
+		// FormatText's form, which has nothing to escape, without the
+		// string it would allocate.
+		dst = append(dst, '"')
+		switch t.Kind {
+		case KindDate:
+			dst = appendDateValue(dst, x)
+		case KindDateTime, KindTimestamp:
+			dst = appendDateTimeValue(dst, x, t.FSP)
+		default:
+			dst = appendDateTimeValue(dst, x, 6)
+		}
+		return append(dst, '"')
+	case Decimal, string, time.Duration, []byte:
 		return appendJSONStringValue(dst, FormatText(t, v))
 	}
 	return appendJSONStringValue(dst, fmt.Sprintf("%v", v))
@@ -989,7 +1002,15 @@ func appendDateValue(dst []byte, t time.Time) []byte {
 	if t.IsZero() {
 		return append(dst, "0000-00-00"...)
 	}
-	return t.UTC().AppendFormat(dst, "2006-01-02")
+	t = t.UTC()
+	y, mo, d := t.Date()
+	if y < 0 || y > 9999 {
+		return t.AppendFormat(dst, "2006-01-02")
+	}
+	// By hand: this runs for every temporal value of every mirrored row,
+	// and AppendFormat interprets its layout each time.
+	return append(dst, byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10),
+		'-', byte('0'+mo/10), byte('0'+mo%10), '-', byte('0'+d/10), byte('0'+d%10))
 }
 
 func appendDateTimeValue(dst []byte, t time.Time, fsp int) []byte {
@@ -1001,7 +1022,27 @@ func appendDateTimeValue(dst []byte, t time.Time, fsp int) []byte {
 		}
 		return dst
 	}
-	return t.UTC().AppendFormat(dst, dateTimeLayouts[fsp])
+	t = t.UTC()
+	if y := t.Year(); y < 0 || y > 9999 {
+		return t.AppendFormat(dst, dateTimeLayouts[fsp])
+	}
+	dst = appendDateValue(dst, t)
+	h, mi, sec := t.Clock()
+	dst = append(dst, ' ', byte('0'+h/10), byte('0'+h%10), ':', byte('0'+mi/10), byte('0'+mi%10),
+		':', byte('0'+sec/10), byte('0'+sec%10))
+	if fsp > 0 {
+		// The first fsp digits of the nanoseconds: truncated, as
+		// AppendFormat's ".000000" does.
+		var frac [9]byte
+		ns := t.Nanosecond()
+		for i := 8; i >= 0; i-- {
+			frac[i] = byte('0' + ns%10)
+			ns /= 10
+		}
+		dst = append(dst, '.')
+		dst = append(dst, frac[:fsp]...)
+	}
+	return dst
 }
 
 func appendTimeValue(dst []byte, d time.Duration, fsp int) []byte {

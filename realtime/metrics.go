@@ -49,7 +49,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(1, 4, 10),
 		}),
 		lag: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "tidemark_lag_seconds", Help: "Now minus the commit time of the last applied transaction.",
+			Name: "tidemark_lag_seconds", Help: "Now minus the commit time of the last transaction applied to every view (the furthest-behind view's checkpoint).",
 		}),
 		ckptTime: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "tidemark_checkpoint_timestamp_seconds", Help: "Unix time at which the views' checkpoint last moved; checkpoint age = time() - this.",

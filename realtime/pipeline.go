@@ -32,7 +32,9 @@ type Options struct {
 	// MaxQueuedEvents bounds the row changes decoded ahead of the applier
 	// (beside ChannelSize, which counts transactions of any size): what
 	// keeps memory flat while catching up a backlog of big transactions.
-	// 0 means 100,000.
+	// The applier folds what it takes into its next batch at once, so
+	// more queued rows would not make it faster, only bigger.
+	// 0 means 20,000.
 	MaxQueuedEvents int
 	// Archive, when set, receives the same committed transactions as the
 	// views (the changelog archive of the batch layer); the capture then
@@ -80,7 +82,7 @@ func NewPipeline(c *capture.Capture, s *redisview.Store, opts Options) (*Pipelin
 		opts.ChannelSize = 4096
 	}
 	if opts.MaxQueuedEvents <= 0 {
-		opts.MaxQueuedEvents = 100000
+		opts.MaxQueuedEvents = 20000
 	}
 	if opts.RetryMin <= 0 {
 		opts.RetryMin = 200 * time.Millisecond
@@ -250,7 +252,9 @@ func (p *Pipeline) session(ctx context.Context) error {
 	defer stop()
 	actx, stopApply := context.WithCancel(ctx)
 	defer stopApply()
-	captured := make(chan *formats.Txn, 64)
+	// Unbuffered: every decoded transaction past the one the capture is
+	// sending waits inside the queue's bound.
+	captured := make(chan *formats.Txn)
 	capErr := make(chan error, 1)
 	go func() {
 		capErr <- p.cap.Stream(sctx, from, captured)

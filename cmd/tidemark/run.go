@@ -8,6 +8,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
+	"os"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -50,6 +53,7 @@ func cmdRunConfig(ctx context.Context, cfg *config.Config, roles string, stderr 
 		want[r] = true
 	}
 	log := newLogger(cfg.Log, stderr)
+	limitMemory(cfg.Speed.MemoryLimitMiB, os.Getenv)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := realtime.NewMetrics(reg)
@@ -181,9 +185,29 @@ func bindWithRetry(ctx context.Context, a *app, log interface{ Warn(string, ...a
 	}
 }
 
+// limitMemory applies speed.memory_limit_mib: a soft memory limit of mib
+// MiB for the Go runtime and GOGC 300 below it (see config.Speed). A
+// GOMEMLIMIT or GOGC in the environment is the operator's choice and
+// wins: then nothing is changed. mib <= 0 changes nothing either.
+func limitMemory(mib int, getenv func(string) string) {
+	if mib <= 0 || getenv("GOMEMLIMIT") != "" || getenv("GOGC") != "" {
+		return
+	}
+	debug.SetMemoryLimit(int64(mib) << 20)
+	debug.SetGCPercent(300)
+}
+
+// serveMetrics serves /metrics and, for profiling a running process, the
+// net/http/pprof handlers under /debug/pprof/ (on this listener only,
+// never on the API's).
 func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry) error {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

@@ -104,6 +104,13 @@ type Speed struct {
 	MaxBatchEvents int `yaml:"max_batch_events"`
 	// ShutdownTimeout bounds the drain on SIGTERM; default 30s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// MemoryLimitMiB is the Go runtime's soft memory limit for tidemark
+	// run (debug.SetMemoryLimit), with GOGC 300 below it: the heap may
+	// grow to four times its live size, but the collector works harder
+	// as the process nears the limit instead of letting garbage raise
+	// the peak. Default 200; 0 leaves the runtime's defaults (and a
+	// GOMEMLIMIT or GOGC in the environment always wins).
+	MemoryLimitMiB int `yaml:"memory_limit_mib"`
 }
 
 // Batch tunes the batch layer.
@@ -141,7 +148,7 @@ func Default() Config {
 		Redis:   Redis{Prefix: "tm"},
 		Lake:    Lake{Root: "file://./lake"},
 		API:     reporting.Config{Listen: "127.0.0.1:8080"},
-		Speed:   Speed{SegmentSeconds: 10, MaxBatchEvents: 50000, ShutdownTimeout: 30 * time.Second},
+		Speed:   Speed{SegmentSeconds: 10, MaxBatchEvents: 50000, ShutdownTimeout: 30 * time.Second, MemoryLimitMiB: 200},
 		Batch:   Batch{Retention: 3, Compression: "snappy"},
 		Athena:  defaultAthena(),
 		Metrics: Metrics{Listen: "127.0.0.1:9464"},
@@ -290,6 +297,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Speed.MaxBatchEvents <= 0 {
 		add("speed.max_batch_events", "%d: must be positive (default 50000)", c.Speed.MaxBatchEvents)
+	}
+	if c.Speed.MemoryLimitMiB < 0 {
+		add("speed.memory_limit_mib", "%d: must be 0 (no limit) or positive (default 200)", c.Speed.MemoryLimitMiB)
 	}
 	if c.Batch.Schedule != "" {
 		if err := scheduler.ParseSpec(c.Batch.Schedule); err != nil {

@@ -50,7 +50,7 @@ func TestParseGood(t *testing.T) {
 	if strings.Join(c.Sources[0].Databases, ",") != "shop,crm" {
 		t.Errorf("list override: %v", c.Sources[0].Databases)
 	}
-	if c.Speed.SegmentSeconds != 10 || c.API.DefaultRows != 10000 {
+	if c.Speed.SegmentSeconds != 10 || c.Speed.MemoryLimitMiB != 200 || c.API.DefaultRows != 10000 {
 		t.Errorf("defaults not applied: %+v %+v", c.Speed, c.API)
 	}
 	if len(c.Views) != 2 || !c.Views[1].Mirror {
@@ -74,6 +74,7 @@ func TestParseBad(t *testing.T) {
 		{"bad lake", "  root: file:///tmp/lake\n|  root: ftp://x\n", "", `lake.root: "ftp://x": want file:///path or s3://bucket/prefix`},
 		{"bad duration", "", "TIDEMARK_SPEED_SHUTDOWN_TIMEOUT=5 minutes", `TIDEMARK_SPEED_SHUTDOWN_TIMEOUT: "5 minutes" is not a duration`},
 		{"unknown env", "", "TIDEMARK_REDIS_ADRR=x:1", "TIDEMARK_REDIS_ADRR: no such config key"},
+		{"negative memory limit", "", "TIDEMARK_SPEED_MEMORY_LIMIT_MIB=-1", "speed.memory_limit_mib: -1: must be 0 (no limit) or positive"},
 		{"bad view column spec", `    group_by: ["day(created_at) AS day", "status"]` + "\n|" + `    group_by: ["week(created_at)"]` + "\n", "", "views[0]"},
 		{"duplicate view", "    mirror: true\n|    mirror: true\n  - name: customers\n    from: shop.customers\n    mirror: true\n", "", `views[2].name: "customers" is declared twice`},
 		{"redis both", "  addr: 127.0.0.1:6379\n|  addr: 127.0.0.1:6379\n  cluster: [127.0.0.1:7000]\n", "", "redis: set either addr or cluster"},

@@ -29,10 +29,12 @@ type Metrics interface {
 	// EventsApplied counts n row changes of table with op, applied.
 	EventsApplied(table formats.TableID, op formats.Op, n int)
 	// BatchApplied reports one applied batch: its transactions, row changes
-	// and how long the Redis round trip(s) took.
+	// and how long it took from being sent to being answered (encoding the
+	// calls and the Redis round trip). A batch that carries only
+	// aggregates deferred from earlier batches is not reported.
 	BatchApplied(txns, events int, took time.Duration)
-	// Lag reports now minus the commit time of the last applied
-	// transaction.
+	// Lag reports now minus the commit time of the last transaction
+	// applied to every view: the furthest-behind view's checkpoint.
 	Lag(d time.Duration)
 }
 
@@ -45,18 +47,26 @@ type Config struct {
 	// redisview.SegmentOf); it must be the same for every sink of a
 	// source. 0 means 10s.
 	SegmentWidth time.Duration
-	// MaxBatchEvents and MaxBatchTxns bound one batch (and so the
-	// applier's memory): after taking a transaction, the applier takes
-	// whatever else is already queued, up to these. A single transaction
-	// larger than MaxBatchEvents is still one batch. 0 means 50,000 events
-	// and 5,000 transactions.
+	// MaxBatchEvents and MaxBatchTxns bound the batch being gathered while
+	// another is in Redis (and so the applier's memory): the applier stops
+	// taking transactions when the next batch holds this many. A single
+	// transaction larger than MaxBatchEvents is still one batch. 0 means
+	// 50,000 events and 5,000 transactions.
 	MaxBatchEvents int
 	MaxBatchTxns   int
+	// DeferBatches is how many consecutive batches an aggregate view may
+	// sit out while the applier is behind (the batch goes out full),
+	// gathering on: an aggregate's batch costs Redis per group touched,
+	// not per row change, and memory per group, so under a backlog it
+	// goes out with every (DeferBatches+1)-th batch only, while mirrors
+	// go out with each. 0 means 3; negative means never.
+	DeferBatches int
 	// Metrics may be nil.
 	Metrics Metrics
 	// Taken, if set, is called with each transaction as the applier takes
 	// it from its input channel, so that the sender can account for what
 	// is still queued (the pipeline bounds its memory by row changes).
+	// The applier keeps no reference to the transaction afterwards.
 	Taken func(*formats.Txn)
 	// Now returns the current time, for the lag; nil means time.Now.
 	Now func() time.Time
@@ -71,7 +81,20 @@ type Applier struct {
 	views   []*viewState
 	byTable map[formats.TableID][]*viewState
 	started bool
-	resyncs int // views resumed from a checkpoint a publish moved (for tests)
+	next    batchStats // of the batch being gathered
+}
+
+// batchStats describes a batch's transactions, for metrics and errors.
+type batchStats struct {
+	txns, events int
+	last         formats.Position // the last transaction's commit
+	lastCommit   time.Time
+	counts       map[tableOp]int
+}
+
+type tableOp struct {
+	t  formats.TableID
+	op formats.Op
 }
 
 // New returns an Applier that reads transactions from in.
@@ -87,6 +110,9 @@ func New(store Store, in <-chan *formats.Txn, cfg Config) (*Applier, error) {
 	}
 	if cfg.MaxBatchTxns <= 0 {
 		cfg.MaxBatchTxns = 5000
+	}
+	if cfg.DeferBatches == 0 {
+		cfg.DeferBatches = 3
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -115,9 +141,11 @@ func New(store Store, in <-chan *formats.Txn, cfg Config) (*Applier, error) {
 func (a *Applier) Start(ctx context.Context) (formats.Position, error) {
 	var earliest formats.Position
 	for i, vs := range a.views {
-		if err := a.reload(ctx, vs); err != nil {
-			return formats.Position{}, err
+		m, err := a.store.Meta(ctx, vs.view.Name)
+		if err != nil {
+			return formats.Position{}, fmt.Errorf("reading checkpoint of view %s: %w", vs.view.Name, err)
 		}
+		vs.start(m)
 		if i == 0 || vs.ckpt.Less(earliest) {
 			earliest = vs.ckpt
 		}
@@ -126,193 +154,280 @@ func (a *Applier) Start(ctx context.Context) (formats.Position, error) {
 	return earliest, nil
 }
 
-func (a *Applier) reload(ctx context.Context, vs *viewState) error {
-	m, err := a.store.Meta(ctx, vs.view.Name)
-	if err != nil {
-		return fmt.Errorf("reading checkpoint of view %s: %w", vs.view.Name, err)
-	}
-	vs.ckpt, vs.seg = m.Checkpoint, m.Segment
-	vs.fingerprint = m.Fingerprint
-	return nil
-}
-
 // Run applies transactions from the input channel until ctx is done or the
-// channel is closed, and returns nil then, after finishing the batch in
-// flight (its Redis calls are not cancelled by ctx: they end by the
-// client's timeouts). Any other failure ends Run with an error naming the
-// batch's last position; errors.Is tells redisview.ErrStateMissing (Redis
-// lost the state: bootstrap again) and redisview.ErrFenced (Redis is behind
-// what this applier wrote, or another writer interferes: restart from the
-// stored checkpoints) apart.
+// channel is closed, and returns nil then, after applying every
+// transaction it took (the Redis calls are not cancelled by ctx: they end
+// by the client's timeouts).
+//
+// One batch is in Redis at a time. Transactions that arrive meanwhile are
+// folded into the next batch as they are taken (pre-aggregated, mirror rows
+// encoded) and then dropped; the next batch goes out when the one in flight
+// has been answered. With nothing in flight a transaction goes out at once.
+//
+// Any other failure ends Run, after the batch in flight has been answered,
+// with an error naming the batch's last position; errors.Is tells
+// redisview.ErrStateMissing (Redis lost the state: bootstrap again) and
+// redisview.ErrFenced (the checkpoint in Redis is not where this applier
+// left it: a publish moved it past a lagging applier, Redis lost writes or
+// another writer interferes; restart from the stored checkpoints) apart.
 func (a *Applier) Run(ctx context.Context) error {
 	if !a.started {
 		if _, err := a.Start(ctx); err != nil {
 			return err
 		}
 	}
-	batch := make([]*formats.Txn, 0, 64)
-	for {
-		var first *formats.Txn
-		select {
-		case <-ctx.Done():
-			return nil
-		case t, ok := <-a.in:
-			if !ok {
-				return nil
+	wctx := context.WithoutCancel(ctx)
+	var fl *flight
+	// finish waits for the batch in flight, so that no write of this
+	// applier lands in Redis after Run returned.
+	finish := func(err error) error {
+		if fl != nil {
+			if serr := a.settle(fl, <-fl.done); err == nil {
+				err = serr
 			}
-			first = t
-			if a.cfg.Taken != nil {
-				a.cfg.Taken(t)
-			}
+			fl = nil
 		}
-		batch = append(batch[:0], first)
-		events := len(first.Events)
-		closed := false
-	drain:
-		for len(batch) < a.cfg.MaxBatchTxns && events < a.cfg.MaxBatchEvents {
-			select {
-			case t, ok := <-a.in:
-				if !ok {
-					closed = true
+		return err
+	}
+	stopping := ctx.Done()
+	stopped, closed := false, false
+	for {
+		if fl == nil && (a.next.txns > 0 || a.deferred()) {
+			fl = a.send(wctx)
+		}
+		if fl == nil && (stopped || closed) {
+			return nil
+		}
+		recv := a.in
+		if stopped || closed || a.full() {
+			recv = nil
+		}
+		var answered <-chan []error
+		if fl != nil {
+			answered = fl.done
+		}
+		select {
+		case <-stopping:
+			stopped, stopping = true, nil
+		case errs := <-answered:
+			err := a.settle(fl, errs)
+			fl = nil
+			if err != nil {
+				return err
+			}
+		case t, ok := <-recv:
+			if !ok {
+				closed = true
+				continue
+			}
+			if err := a.take(t); err != nil {
+				return finish(err)
+			}
+			if fl != nil {
+				continue
+			}
+			// Nothing in flight: send at once, with whatever else is
+			// already queued.
+		drain:
+			for !a.full() {
+				select {
+				case t, ok := <-a.in:
+					if !ok {
+						closed = true
+						break drain
+					}
+					if err := a.take(t); err != nil {
+						return finish(err)
+					}
+				default:
 					break drain
 				}
-				batch = append(batch, t)
-				events += len(t.Events)
-				if a.cfg.Taken != nil {
-					a.cfg.Taken(t)
-				}
-			default:
-				break drain
 			}
-		}
-		last := batch[len(batch)-1].Pos
-		if err := a.applyBatch(context.WithoutCancel(ctx), batch, events); err != nil {
-			return fmt.Errorf("applying batch ending at %s: %w", last, err)
-		}
-		clear(batch) // let the transactions go
-		if closed {
-			return nil
 		}
 	}
 }
 
-// maxResyncs bounds how often one batch re-reads a view's checkpoint after
-// being fenced by a publish that moved it; more means another writer keeps
-// moving it.
-const maxResyncs = 3
+// deferred reports whether some view has folded transactions that no
+// batch has carried yet (an aggregate deferred while behind).
+func (a *Applier) deferred() bool {
+	for _, vs := range a.views {
+		if vs.advance {
+			return true
+		}
+	}
+	return false
+}
 
-// applyBatch applies txns (in stream order) to every view, in one round
-// trip when nothing interferes.
-func (a *Applier) applyBatch(ctx context.Context, txns []*formats.Txn, events int) error {
-	start := time.Now()
-	if err := a.accumulate(txns, a.views); err != nil {
-		return err
+// full reports whether the next batch has reached its bound.
+func (a *Applier) full() bool {
+	return a.next.events >= a.cfg.MaxBatchEvents || a.next.txns >= a.cfg.MaxBatchTxns
+}
+
+// take folds transaction t into the next batch of every view it is new
+// to (after the view's last folded transaction), then lets it go.
+func (a *Applier) take(t *formats.Txn) error {
+	if a.cfg.Taken != nil {
+		a.cfg.Taken(t)
 	}
-	pending := a.views
-	for attempt := 0; len(pending) > 0; attempt++ {
-		var aggs []redisview.AggApply
-		var mirrors []redisview.MirrorApply
-		var aggViews, mirrorViews []*viewState
-		for _, vs := range pending {
-			if !vs.advance {
-				continue
-			}
-			if vs.view.Mirror {
-				mirrors = append(mirrors, vs.mirrorApply())
-				mirrorViews = append(mirrorViews, vs)
-			} else {
-				aggs = append(aggs, vs.aggApply())
-				aggViews = append(aggViews, vs)
-			}
+	for _, vs := range a.views {
+		vs.active = vs.tail.Less(t.Pos)
+		if vs.active {
+			vs.tailSeg = redisview.SegmentOf(vs.tailSeg, t.CommitTime, a.cfg.SegmentWidth)
+			vs.tail, vs.tailTime = t.Pos, t.CommitTime
+			vs.advance = true
 		}
-		errs := a.store.ApplyAll(ctx, aggs, mirrors)
-		var resync []*viewState
-		for i, err := range errs {
-			var vs *viewState
-			if i < len(aggViews) {
-				vs = aggViews[i]
-			} else {
-				vs = mirrorViews[i-len(aggViews)]
-			}
-			if err == nil {
-				vs.commit()
-				continue
-			}
-			var fe *redisview.FenceError
-			if errors.As(err, &fe) && vs.ckpt.Less(fe.Have) && attempt < maxResyncs {
-				// Redis is ahead of us: a publish moved the checkpoint to
-				// its cut while we lagged. Everything up to there is in the
-				// batch generation; resume from the stored checkpoint.
-				resync = append(resync, vs)
-				continue
-			}
-			return err
-		}
-		a.resyncs += len(resync)
-		for _, vs := range resync {
-			if err := a.reload(ctx, vs); err != nil {
-				return err
-			}
-		}
-		if len(resync) > 0 {
-			if err := a.accumulate(txns, resync); err != nil {
-				return err
-			}
-		}
-		pending = resync
 	}
-	if m := a.cfg.Metrics; m != nil {
-		type tableOp struct {
-			t  formats.TableID
-			op formats.Op
-		}
-		counts := map[tableOp]int{}
-		for _, t := range txns {
-			for i := range t.Events {
-				counts[tableOp{t.Events[i].Table, t.Events[i].Op}]++
+	for i := range t.Events {
+		ev := &t.Events[i]
+		for _, vs := range a.byTable[ev.Table] {
+			if !vs.active {
+				continue
+			}
+			if err := vs.add(t, ev); err != nil {
+				return fmt.Errorf("applying transaction at %s: %w", t.Pos, err)
 			}
 		}
-		for k, n := range counts {
-			m.EventsApplied(k.t, k.op, n)
+	}
+	n := &a.next
+	n.txns++
+	n.events += len(t.Events)
+	n.last, n.lastCommit = t.Pos, t.CommitTime
+	if a.cfg.Metrics != nil {
+		if n.counts == nil {
+			n.counts = map[tableOp]int{}
 		}
-		m.BatchApplied(len(txns), events, time.Since(start))
-		m.Lag(a.cfg.Now().Sub(txns[len(txns)-1].CommitTime))
+		for i := range t.Events {
+			n.counts[tableOp{t.Events[i].Table, t.Events[i].Op}]++
+		}
 	}
 	return nil
 }
 
-// accumulate folds txns into the pending batch of each of views: per view,
-// the transactions after its checkpoint, pre-aggregated by segment
-// (aggregates) or by key (mirrors).
-func (a *Applier) accumulate(txns []*formats.Txn, views []*viewState) error {
-	for _, vs := range views {
-		vs.reset()
-		vs.inRound = true
+// flight is the batch in Redis: one ApplyAll call on its own goroutine
+// (or already answered, for a batch applied on Run's; see send).
+type flight struct {
+	stats batchStats
+	sent  time.Time
+	// views[i] is the view of the call's i-th batch (aggregates first, as
+	// ApplyAll answers), with the checkpoint the batch moves it to.
+	views []*viewState
+	to    []landing
+	done  chan []error // ApplyAll's answer; buffered
+}
+
+// landing is where a view's checkpoint lands when its batch is applied.
+type landing struct {
+	pos  formats.Position
+	seg  uint64
+	time time.Time // commit time of pos
+	fp   string    // mirror: the fingerprint of the batch's rows, "" if none
+}
+
+// inlineEvents is the size below which a batch that is not full is
+// applied on the Run goroutine (see send).
+const inlineEvents = 1000
+
+// send starts the next batch: one script call per view the batch moves,
+// on a goroutine of its own, or, for a small batch while the applier keeps
+// up, on Run's before send returns (the answer then waits in the flight).
+// The batch moves every view a transaction of it is new to, also without
+// deltas for it, so that a restart never replays more than the last
+// batch's span; but when the batch is full (the applier is behind),
+// aggregate views sit out up to Config.DeferBatches batches, gathering on.
+// The next batch of each view sent starts empty, from where this one ends.
+func (a *Applier) send(ctx context.Context) *flight {
+	behind := a.full()
+	fl := &flight{stats: a.next, sent: time.Now(), done: make(chan []error, 1)}
+	a.next = batchStats{}
+	var aggs []redisview.AggApply
+	var mirrors []redisview.MirrorApply
+	var aggViews, mirrorViews []*viewState
+	var aggTo, mirrorTo []landing
+	for _, vs := range a.views {
+		if !vs.advance {
+			continue
+		}
+		if behind && !vs.view.Mirror && vs.skipped < a.cfg.DeferBatches {
+			vs.skipped++
+			continue
+		}
+		if vs.view.Mirror {
+			m := vs.mirrorApply()
+			mirrors = append(mirrors, m)
+			mirrorViews = append(mirrorViews, vs)
+			fp := ""
+			if len(m.Rows) > 0 {
+				fp = m.Layout
+			}
+			mirrorTo = append(mirrorTo, landing{pos: m.To, fp: fp, time: m.ToTime})
+		} else {
+			g := vs.aggApply()
+			aggs = append(aggs, g)
+			aggViews = append(aggViews, vs)
+			aggTo = append(aggTo, landing{pos: g.To, seg: g.ToSeg, time: g.ToTime})
+		}
+		vs.sent()
 	}
-	defer func() {
-		for _, vs := range views {
-			vs.inRound = false
-		}
-	}()
-	for _, t := range txns {
-		for _, vs := range views {
-			vs.active = vs.pendTo.Less(t.Pos)
-			if vs.active {
-				vs.pendSeg = redisview.SegmentOf(vs.pendSeg, t.CommitTime, a.cfg.SegmentWidth)
-				vs.pendTo, vs.pendTime = t.Pos, t.CommitTime
-				vs.advance = true
+	fl.views = append(aggViews, mirrorViews...)
+	fl.to = append(aggTo, mirrorTo...)
+	if fl.stats.txns == 0 { // deferred aggregates only: name where they end
+		for _, l := range fl.to {
+			if fl.stats.last.Less(l.pos) {
+				fl.stats.last = l.pos
 			}
 		}
-		for i := range t.Events {
-			ev := &t.Events[i]
-			for _, vs := range a.byTable[ev.Table] {
-				if !vs.inRound || !vs.active {
-					continue
-				}
-				if err := vs.add(t, ev); err != nil {
-					return err
-				}
+	}
+	if !behind && fl.stats.events < inlineEvents {
+		// Without a backlog there is little to gather meanwhile, and the
+		// call on this goroutine saves two goroutine hand-offs of the
+		// commit-to-visible lag.
+		fl.done <- a.store.ApplyAll(ctx, aggs, mirrors)
+	} else {
+		go func() { fl.done <- a.store.ApplyAll(ctx, aggs, mirrors) }()
+	}
+	return fl
+}
+
+// settle records the answer to the batch in flight: each applied view's
+// checkpoint moves to where the batch ends, and the first failure, if
+// any, is returned naming the batch.
+func (a *Applier) settle(fl *flight, errs []error) error {
+	var first error
+	if len(errs) != len(fl.views) {
+		first = fmt.Errorf("store answered %d results for %d views", len(errs), len(fl.views))
+	}
+	for i, err := range errs {
+		if i >= len(fl.views) {
+			break
+		}
+		if err != nil {
+			if first == nil {
+				first = err
 			}
+			continue
+		}
+		fl.views[i].landed(fl.to[i])
+	}
+	if first != nil {
+		return fmt.Errorf("applying batch ending at %s: %w", fl.stats.last, first)
+	}
+	if m := a.cfg.Metrics; m != nil {
+		for k, n := range fl.stats.counts {
+			m.EventsApplied(k.t, k.op, n)
+		}
+		if fl.stats.txns > 0 { // not a flight of deferred aggregates only
+			m.BatchApplied(fl.stats.txns, fl.stats.events, time.Since(fl.sent))
+		}
+		// The lag is the furthest-behind view's: a deferred aggregate is
+		// as stale as its checkpoint.
+		var oldest time.Time
+		for _, vs := range a.views {
+			if t := vs.ckptTime; !t.IsZero() && (oldest.IsZero() || t.Before(oldest)) {
+				oldest = t
+			}
+		}
+		if !oldest.IsZero() {
+			m.Lag(a.cfg.Now().Sub(oldest))
 		}
 	}
 	return nil

@@ -73,8 +73,10 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("%s events: %d, want %d", op, got, n)
 		}
 	}
-	if rec.txns != 50 || rec.batches != 5 {
-		t.Errorf("%d txns in %d batches, want 50 in 5", rec.txns, rec.batches)
+	// At most 10 per batch; more batches when one is answered before the
+	// next is full.
+	if rec.txns != 50 || rec.batches < 5 {
+		t.Errorf("%d txns in %d batches, want 50 in at least 5", rec.txns, rec.batches)
 	}
 	if last := rec.lags[len(rec.lags)-1]; last != 1500*time.Millisecond {
 		t.Errorf("last lag %s, want 1.5s", last)

@@ -4,20 +4,36 @@
 //
 // # Batches
 //
-// The applier takes one transaction, blocking, then whatever else is
-// already queued without blocking, up to a bound (Config.MaxBatchEvents,
-// Config.MaxBatchTxns). With no backlog a transaction is applied at once,
-// alone; under load many transactions share one Redis round trip, which is
-// what keeps up with a busy source. Memory is bounded by the batch bound.
+// One batch is in Redis at a time, on its own goroutine (a small one sent
+// while the applier keeps up is applied on Run's own: there is little to
+// gather meanwhile, and the hand-offs would add to the lag). While it is
+// there, the applier keeps taking transactions and folds each into the next
+// batch as it takes it: per view, the transactions after the view's
+// checkpoint are pre-aggregated in Go (formats.BoundView.Accumulate) into
+// one delta per segment, or, for a mirror, into the last change per
+// primary key with the row already encoded; the decoded transaction is
+// dropped at once. When the batch in flight is answered, the next one goes
+// out. With nothing in flight, a transaction goes out at once, with
+// whatever else is already queued: alone when there is no backlog (low
+// lag), many transactions per Redis round trip under load, with the Go
+// work of one batch overlapping Redis's work on the other. The next batch
+// is bounded (Config.MaxBatchEvents, Config.MaxBatchTxns): once full, the
+// applier stops taking transactions until the one in flight is answered.
+// Memory is therefore two batches of pre-aggregated deltas and encoded
+// rows, whatever the backlog.
 //
-// For each view, the batch's transactions after the view's checkpoint are
-// pre-aggregated in Go (formats.BoundView.Accumulate) into one delta per
-// segment, or, for a mirror, into the last change per primary key. Then
-// every view's batch is applied in one pipeline: one redisview script call
-// per view, which adds the deltas and moves the view's checkpoint to the
-// batch's last commit in one atomic step. Every view's checkpoint moves
-// with every batch, also when the batch has nothing for it, so that a
-// restart never replays more than the last batch's span.
+// A batch is applied in one pipeline: one redisview script call per view,
+// which adds the deltas and moves the view's checkpoint to the batch's last
+// commit in one atomic step. A view's checkpoint moves with every batch,
+// also when the batch has nothing for it, so that a restart never replays
+// more than a few batches' span. The exception is an aggregate view while
+// the applier is behind (its batches go out full): its batch costs Redis
+// per group touched, not per row change, so it sits out up to
+// Config.DeferBatches batches, gathering on, and goes out with the next
+// (mirrors go out with every batch); once the applier keeps up, every view
+// goes out with every batch. A view's next batch starts where its last one
+// ended, so a batch sent while its predecessor is in flight is fenced if
+// the predecessor failed.
 //
 // # Exactly once
 //
@@ -32,12 +48,13 @@
 //
 // A publish of a batch generation whose cut is past a lagging view's
 // checkpoint moves that checkpoint to the cut. The applier's next batch is
-// then fenced; it re-reads the checkpoint and applies only the part of the
-// batch after it. A fence the other way (Redis behind what this applier
-// wrote: Redis lost writes) or a view whose state is gone (Redis restarted
-// empty) ends Run with redisview.ErrFenced or redisview.ErrStateMissing:
-// the caller bootstraps the view again and restarts the capture from the
-// stored checkpoints.
+// then fenced and Run ends with redisview.ErrFenced: the caller starts a
+// new applier, which resumes every view from its stored checkpoint, and
+// restarts the capture from the earliest (the transactions the applier had
+// taken are gone, folded into batches that can no longer land). A fence the
+// other way (Redis behind what this applier wrote: Redis lost writes) ends
+// Run the same way, and a view whose state is gone (Redis restarted empty)
+// with redisview.ErrStateMissing: the caller bootstraps the view again.
 //
 // # Schemas
 //

@@ -1,10 +1,9 @@
 package apply
 
 import (
-	"time"
-
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/tidemark/tidemark/formats"
 	"github.com/tidemark/tidemark/realtime/redisview"
@@ -16,44 +15,71 @@ type binding struct {
 	fp string // mirror: redisview.MirrorFingerprint(b)
 }
 
-// viewState is one view's position and its pending batch.
+// viewState is one view's position and its next batch.
 type viewState struct {
 	view  *formats.View
 	bound map[*formats.TableSchema]binding
 
-	// As stored in Redis (after the last successful apply).
+	// As stored in Redis (after the last applied batch).
 	ckpt        formats.Position
 	seg         uint64
-	fingerprint string // of the stored state
+	ckptTime    time.Time // commit time of ckpt; zero when unknown
+	fingerprint string    // of the stored state
 
-	// The pending batch: the transactions after ckpt up to pendTo, whose
-	// segment is pendSeg.
-	pendTo formats.Position
-	// pendTime is the commit time of pendTo.
-	pendTime time.Time
-	pendSeg  uint64
-	advance  bool // some transaction of the batch is after ckpt
-	segs     []redisview.SegDelta
-	rows     map[string]int // mirror: key → index in changes
-	changes  []redisview.MirrorChange
-	lastFP   string // mirror: fingerprint of the last bound schema
+	// tail is the last transaction folded for the view (in flight or in
+	// the next batch), tailSeg its segment and tailTime its commit time;
+	// they start at the stored checkpoint.
+	tail     formats.Position
+	tailSeg  uint64
+	tailTime time.Time
 
-	// Scratch of accumulate.
-	inRound, active bool
+	// The next batch: the transactions after from up to tail.
+	from    formats.Position
+	advance bool // some transaction of the batch is new to the view
+	skipped int  // batches sent since the view's last (see Config.DeferBatches)
+	segs    []redisview.SegDelta
+	rows    map[string]int // mirror: key → index in changes
+	changes []redisview.MirrorChange
+	lastFP  string // mirror: fingerprint of the last bound schema
+	// Mirror: the version of the transaction being folded, rendered once,
+	// and the length of the last stored row, to size the next.
+	ver    []byte
+	verOf  formats.Position
+	rowLen int
+
+	// active is take's scratch: the transaction being folded is new to
+	// the view.
+	active bool
 }
 
-func (vs *viewState) reset() {
-	vs.pendTo, vs.pendSeg, vs.advance = vs.ckpt, vs.seg, false
-	vs.segs = vs.segs[:0]
+// start positions the view at its stored checkpoint, with an empty next
+// batch.
+func (vs *viewState) start(m redisview.Meta) {
+	vs.ckpt, vs.seg, vs.ckptTime, vs.fingerprint = m.Checkpoint, m.Segment, m.CheckpointTime, m.Fingerprint
+	vs.tail, vs.tailSeg, vs.tailTime = m.Checkpoint, m.Segment, m.CheckpointTime
+	vs.from, vs.advance, vs.skipped = m.Checkpoint, false, 0
+	vs.segs, vs.changes = nil, nil
 	clear(vs.rows)
-	vs.changes = vs.changes[:0]
 }
 
-// commit records that the pending batch is in Redis.
-func (vs *viewState) commit() {
-	vs.ckpt, vs.seg = vs.pendTo, vs.pendSeg
-	if vs.view.Mirror && vs.lastFP != "" {
-		vs.fingerprint = vs.lastFP
+// sent hands the next batch over to the store: the view's next batch
+// starts empty where it ended. The deltas and rows now belong to the call.
+func (vs *viewState) sent() {
+	vs.from, vs.advance, vs.skipped = vs.tail, false, 0
+	// Sized like the batch just sent: under a backlog the next is as
+	// large, and growing it by doubling would make garbage of twice it.
+	vs.segs, vs.changes = nil, make([]redisview.MirrorChange, 0, len(vs.changes))
+	clear(vs.rows)
+}
+
+// landed records that a batch of the view is in Redis, up to l.
+func (vs *viewState) landed(l landing) {
+	vs.ckpt, vs.seg = l.pos, l.seg
+	if !l.time.IsZero() {
+		vs.ckptTime = l.time
+	}
+	if l.fp != "" {
+		vs.fingerprint = l.fp
 	}
 }
 
@@ -97,11 +123,11 @@ func (vs *viewState) add(t *formats.Txn, ev *formats.Event) error {
 		return vs.addMirror(b.b, b.fp, t, ev)
 	}
 	var d formats.Delta
-	if n := len(vs.segs); n > 0 && vs.segs[n-1].Seg == vs.pendSeg {
+	if n := len(vs.segs); n > 0 && vs.segs[n-1].Seg == vs.tailSeg {
 		d = vs.segs[n-1].Delta
 	} else {
 		d = formats.Delta{}
-		vs.segs = append(vs.segs, redisview.SegDelta{Seg: vs.pendSeg, Delta: d})
+		vs.segs = append(vs.segs, redisview.SegDelta{Seg: vs.tailSeg, Delta: d})
 	}
 	return b.b.Accumulate(*ev, d)
 }
@@ -116,8 +142,15 @@ func (vs *viewState) addMirror(b *formats.BoundView, fp string, t *formats.Txn, 
 		}
 		vs.lastFP = fp
 	}
-	put := func(key formats.GroupKey, row []byte) {
-		c := redisview.MirrorChange{PK: string(key), Row: row, Version: t.Pos}
+	if vs.ver == nil || vs.verOf != t.Pos {
+		vs.ver, vs.verOf = t.Pos.AppendTo(vs.ver[:0]), t.Pos
+	}
+	put := func(key formats.GroupKey, r formats.Row) {
+		stored := redisview.AppendStoredChange(make([]byte, 0, len(vs.ver)+vs.rowLen+8), vs.ver, b, r)
+		if r != nil {
+			vs.rowLen = len(stored) - len(vs.ver)
+		}
+		c := redisview.MirrorChange{PK: string(key), Version: t.Pos, Stored: stored}
 		if vs.rows == nil {
 			vs.rows = map[string]int{}
 		}
@@ -142,12 +175,12 @@ func (vs *viewState) addMirror(b *formats.BoundView, fp string, t *formats.Txn, 
 	}
 	switch ev.Op {
 	case formats.OpInsert:
-		put(after, redisview.AppendMirrorRow(nil, b, ev.After))
+		put(after, ev.After)
 	case formats.OpUpdate:
 		if before != after { // the primary key changed: the old key is gone
 			put(before, nil)
 		}
-		put(after, redisview.AppendMirrorRow(nil, b, ev.After))
+		put(after, ev.After)
 	case formats.OpDelete:
 		put(before, nil)
 	default:
@@ -157,7 +190,7 @@ func (vs *viewState) addMirror(b *formats.BoundView, fp string, t *formats.Txn, 
 }
 
 func (vs *viewState) aggApply() redisview.AggApply {
-	return redisview.AggApply{View: vs.view, From: vs.ckpt, To: vs.pendTo, ToTime: vs.pendTime, ToSeg: vs.pendSeg, Deltas: vs.segs}
+	return redisview.AggApply{View: vs.view, From: vs.from, To: vs.tail, ToTime: vs.tailTime, ToSeg: vs.tailSeg, Deltas: vs.segs}
 }
 
 func (vs *viewState) mirrorApply() redisview.MirrorApply {
@@ -165,5 +198,5 @@ func (vs *viewState) mirrorApply() redisview.MirrorApply {
 	if fp == "" {
 		fp = vs.fingerprint // nothing bound yet: a checkpoint-only batch
 	}
-	return redisview.MirrorApply{View: vs.view.Name, Layout: fp, From: vs.ckpt, To: vs.pendTo, ToTime: vs.pendTime, Rows: vs.changes}
+	return redisview.MirrorApply{View: vs.view.Name, Layout: fp, From: vs.from, To: vs.tail, ToTime: vs.tailTime, Rows: vs.changes}
 }

@@ -62,7 +62,10 @@ type Config struct {
 	// transactions that touch no captured table. Zero: 1s.
 	IdleTxnInterval time.Duration
 	// EventBuffer is how many decoded binlog events go-mysql reads ahead of
-	// Stream. Zero: 1024.
+	// Stream. A rows event holds up to binlog_row_event_max_size bytes of
+	// rows (8 KiB by default, often a hundred rows), all decoded, so this
+	// read-ahead is memory outside any row-change bound of the consumer.
+	// Zero: 128.
 	EventBuffer int
 }
 
@@ -126,7 +129,7 @@ func New(cfg Config) (*Capture, error) {
 		cfg.IdleTxnInterval = time.Second
 	}
 	if cfg.EventBuffer <= 0 {
-		cfg.EventBuffer = 1024
+		cfg.EventBuffer = 128
 	}
 	log := cfg.Logger
 	if log == nil {

@@ -219,13 +219,23 @@ end
 
 -- addtokens adds state string a and parsed state tb token-wise; it returns
 -- nil when every token of the sum is zero (the field is then deleted).
+-- A delta token '0' leaves the stored token as it is, unparsed: most
+-- deltas are partly zero (an update within a group moves sums, not
+-- counts), and x + 0 = x for exact integers and for every float but -0.
 local function addtokens(kinds, nk, a, tb)
   local ta = tokens(a)
   local out, zero = {}, true
   for i = 1, nk do
     local v
-    if kinds[i] then
-      local x, y = ta[i], tb[i]
+    local x, y = ta[i], tb[i]
+    if y == '0' and x ~= '-0' then
+      v = x
+      if kinds[i] then
+        if x ~= '0' then zero = false end
+      elseif tonumber(x) ~= 0 then
+        zero = false
+      end
+    elseif kinds[i] then
       if #x <= 15 and #y <= 15 then
         -- Both below 1e15 in magnitude: the double sum is exact (< 2^53).
         v = string.format('%d', tonumber(x) + tonumber(y))
@@ -234,7 +244,7 @@ local function addtokens(kinds, nk, a, tb)
       end
       if v ~= '0' then zero = false end
     else
-      local f = tonumber(ta[i]) + tonumber(tb[i])
+      local f = tonumber(x) + tonumber(y)
       if f ~= 0 then zero = false end
       v = string.format('%.17g', f)
     end

@@ -89,6 +89,10 @@ func TestLuaStateAddFloatsAndZero(t *testing.T) {
 		{"iif", "0 2 0.1", "0 1 0.2", "0 3 0.30000000000000004"}, // count 0, sums move
 		{"iif", "3 3 1e300", "0 0 1e300", "3 3 2.0000000000000001e+300"},
 		{"i", "5", "-5", ""},
+		// Zero delta tokens leave the stored tokens as written.
+		{"iiff", "7 3 0.1 1e300", "0 0 0 2", "7 3 0.1 1.0000000000000001e+300"},
+		{"iif", "123456789012345678901234567890 0 0.5", "0 0 0", "123456789012345678901234567890 0 0.5"},
+		{"iif", "0 0 -0", "0 0 0", ""},
 	} {
 		got, err := s.scripts.bigAdd.Run(ctx, s.rdb, []string{"x"}, c.layout, c.a, c.b).Text()
 		if err != nil {

@@ -26,6 +26,11 @@ type MirrorChange struct {
 	// Version is the commit position of the change's transaction, so that
 	// a change is covered by a cut exactly when its transaction is.
 	Version formats.Position
+	// Stored, if not nil, is the change's stored form, as
+	// AppendStoredChange writes it; Row and Version are then not read. The
+	// applier builds it as it takes the change, so that the Redis call,
+	// which holds up the next batch, only has to send it.
+	Stored []byte
 }
 
 // MirrorRow is one row of a mirror as read.
@@ -62,9 +67,14 @@ type MirrorApply struct {
 // ["<version>", v1, v2, ...], or ["<version>"] for a deletion (a tombstone:
 // it hides the published generation's row until a later cut covers it).
 func overlayValue(c MirrorChange) ([]byte, error) {
-	v := c.Version.String()
-	out := make([]byte, 0, len(v)+len(c.Row)+4)
-	out = append(out, `["`...)
+	v := c.Version.AppendTo(nil)
+	return appendOverlay(make([]byte, 0, len(v)+len(c.Row)+4), v, c)
+}
+
+// appendOverlay appends the overlayValue of c to dst, with c's version
+// already rendered (the rows of one transaction share it).
+func appendOverlay(dst, v []byte, c MirrorChange) ([]byte, error) {
+	out := append(dst, `["`...)
 	out = append(out, v...)
 	out = append(out, '"')
 	if c.Row == nil {
@@ -114,6 +124,24 @@ func MirrorFingerprint(b *formats.BoundView) string {
 	return "mirror#" + hex.EncodeToString(h.Sum(nil)[:8])
 }
 
+// AppendStoredChange appends to dst the stored form of a change of
+// mirror b (see MirrorChange.Stored): row r, or nil for a deletion, at
+// version, a position in its Position.AppendTo form. It is the form
+// overlayValue gives the change with Row = AppendMirrorRow(nil, b, r).
+func AppendStoredChange(dst, version []byte, b *formats.BoundView, r formats.Row) []byte {
+	dst = append(dst, `["`...)
+	dst = append(dst, version...)
+	dst = append(dst, '"')
+	if r != nil {
+		cols := b.Columns()
+		for i, v := range b.Project(r) {
+			dst = append(dst, ',')
+			dst = formats.AppendJSON(dst, cols[i].Type, v)
+		}
+	}
+	return append(dst, ']')
+}
+
 // AppendMirrorRow appends the stored form of table row r of mirror b to
 // dst: its output columns (BoundView.Project) as a JSON array, each value
 // by formats.AppendJSON.
@@ -148,8 +176,17 @@ func (s *Store) applyMirrorCall(b MirrorApply) (scriptCall, error) {
 	}
 	args := make([]any, 0, 6+2*len(b.Rows))
 	args = append(args, k.base, b.From.String(), b.To.String(), b.Layout, len(b.Rows))
-	for _, r := range b.Rows {
-		v, err := overlayValue(r)
+	var ver []byte // of the previous row: a transaction's rows are adjacent
+	var verOf formats.Position
+	for i, r := range b.Rows {
+		if r.Stored != nil {
+			args = append(args, r.PK, r.Stored)
+			continue
+		}
+		if i == 0 || r.Version != verOf {
+			ver, verOf = r.Version.AppendTo(ver[:0]), r.Version
+		}
+		v, err := appendOverlay(make([]byte, 0, len(ver)+len(r.Row)+4), ver, r)
 		if err != nil {
 			return scriptCall{}, err
 		}

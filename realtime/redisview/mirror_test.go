@@ -177,3 +177,29 @@ func TestOverlayValue(t *testing.T) {
 		t.Fatal("empty row accepted")
 	}
 }
+
+// TestAppendStoredChange: the form the applier builds as it folds a
+// change is the one ApplyMirror builds from Row and Version.
+func TestAppendStoredChange(t *testing.T) {
+	_, mb := benchView(t, formats.ViewSpec{Name: "orders_m", From: "shop.orders", Mirror: true})
+	ver := formats.Position{File: "mariadb-bin.000001", Offset: 73281090, GTID: "0-1-214"}
+	for id := range int64(50) {
+		r := benchRow(id, 7)
+		if id%5 == 0 {
+			r[2], r[3] = nil, nil
+		}
+		for _, row := range []formats.Row{r, nil} {
+			c := MirrorChange{PK: "k", Version: ver}
+			if row != nil {
+				c.Row = AppendMirrorRow(nil, mb, row)
+			}
+			want, err := overlayValue(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := AppendStoredChange(nil, ver.AppendTo(nil), mb, row); string(got) != string(want) {
+				t.Fatalf("row %v: %s, want %s", row, got, want)
+			}
+		}
+	}
+}
