@@ -213,7 +213,10 @@ func (p *Pipeline) session(ctx context.Context) error {
 		}
 	}
 	ch := make(chan *formats.Txn, p.opts.ChannelSize)
-	q := &queue{limit: int64(p.opts.MaxQueuedEvents), room: make(chan struct{}, 1)}
+	q := &queue{limit: int64(p.opts.MaxQueuedEvents), consumers: 1, room: make(chan struct{}, 1)}
+	if p.opts.Archive != nil {
+		q.consumers = 2
+	}
 	var am apply.Metrics
 	if p.opts.Metrics != nil {
 		am = p.opts.Metrics
@@ -264,8 +267,10 @@ func (p *Pipeline) session(ctx context.Context) error {
 	archErr := make(chan error, 1)
 	if p.opts.Archive != nil {
 		archIn = make(chan *formats.Txn, 1024)
+		archOut := make(chan *formats.Txn)
+		go q.handOff(sctx, archIn, archOut)
 		go func() {
-			err := p.opts.Archive.Run(sctx, archIn)
+			err := p.opts.Archive.Run(sctx, archOut)
 			if err != nil && sctx.Err() == nil {
 				archErr <- fmt.Errorf("archiving the changelog: %w", err)
 			} else {
@@ -367,25 +372,48 @@ func (p *Pipeline) resetStale(ctx context.Context) ([]string, error) {
 	return stale, nil
 }
 
-// queue bounds what the capture has decoded ahead of the applier: at most
-// MaxQueuedEvents row changes (and ChannelSize transactions). The capture
-// blocks beyond that, so memory stays flat however large the backlog; the
-// applier's own batch is bounded separately (speed.max_batch_events). A
-// transaction is counted from its capture until the applier takes it.
+// queue bounds what the capture has decoded ahead of its consumers: at
+// most MaxQueuedEvents row changes (and ChannelSize transactions). The
+// capture blocks beyond that, so memory stays flat however large the
+// backlog; the applier's own batch is bounded separately
+// (speed.max_batch_events). A transaction is counted from its capture until
+// every consumer took it: the applier and, when the batch role runs, the
+// archive, which may lag the applier (an upload in progress) and would
+// otherwise hold whole transactions outside the bound.
 type queue struct {
-	queued atomic.Int64
-	limit  int64
-	room   chan struct{}
+	queued    atomic.Int64 // Σ weight × consumers that have yet to take it
+	limit     int64
+	consumers int64 // 1, or 2 with the archive
+	room      chan struct{}
 }
 
 func weight(t *formats.Txn) int64 { return int64(len(t.Events)) + 1 }
 
-// taken is the applier's apply.Config.Taken.
+// taken is called as each consumer takes t (the applier's
+// apply.Config.Taken; handOff for the archive).
 func (q *queue) taken(t *formats.Txn) {
 	q.queued.Add(-weight(t))
 	select {
 	case q.room <- struct{}{}:
 	default:
+	}
+}
+
+// handOff passes transactions from in to out, counting each off the bound
+// as the consumer of out takes it, until ctx ends.
+func (q *queue) handOff(ctx context.Context, in <-chan *formats.Txn, out chan<- *formats.Txn) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case t := <-in:
+			select {
+			case out <- t:
+				q.taken(t)
+			case <-ctx.Done():
+				return
+			}
+		}
 	}
 }
 
@@ -399,14 +427,15 @@ func (q *queue) relay(ctx context.Context, in <-chan *formats.Txn, out, archive 
 			return
 		case t = <-in:
 		}
-		for n := q.queued.Load(); n > 0 && n+weight(t) > q.limit; n = q.queued.Load() {
+		w := weight(t) * q.consumers
+		for n := q.queued.Load(); n > 0 && n+w > q.limit; n = q.queued.Load() {
 			select {
 			case <-ctx.Done():
 				return
 			case <-q.room:
 			}
 		}
-		q.queued.Add(weight(t))
+		q.queued.Add(w)
 		if archive != nil {
 			select {
 			case archive <- t:
