@@ -124,11 +124,13 @@ func valueText(v any) string {
 	return fmt.Sprint(v)
 }
 
-func sqlRows(t testing.TB, db *sql.DB, q string) [][]string {
+// sqlRows runs q with args on the source and returns its rows as text,
+// NULL as "NULL".
+func sqlRows(t testing.TB, db *sql.DB, q string, args ...any) [][]string {
 	t.Helper()
-	rows, err := db.Query(q)
+	rows, err := db.Query(q, args...)
 	if err != nil {
-		t.Fatalf("%s: %v", q, err)
+		t.Fatalf("%s %v: %v", q, args, err)
 	}
 	defer rows.Close()
 	cols, _ := rows.Columns()
@@ -150,6 +152,9 @@ func sqlRows(t testing.TB, db *sql.DB, q string) [][]string {
 			}
 		}
 		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
 	}
 	return out
 }
