@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,25 +22,9 @@ type tidemark struct {
 	err     error // Wait's result, once done is closed
 }
 
+// startTidemark starts the speed role (`tidemark run --roles speed`).
 func (b *bench) startTidemark(name string) (*tidemark, error) {
-	logPath := filepath.Join(b.o.dir, "tidemark-"+name+".log")
-	f, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(b.o.bin, "run", "-c", b.cfg, "--roles", "speed")
-	cmd.Stdout, cmd.Stderr = f, f
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("starting %s: %w", b.o.bin, err)
-	}
-	p := &tidemark{cmd: cmd, logPath: logPath, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		f.Close()
-		close(p.done)
-	}()
-	return p, nil
+	return b.startChild(name, "run", "-c", b.cfg, "--roles", "speed")
 }
 
 func (p *tidemark) pid() int { return p.cmd.Process.Pid }
