@@ -395,13 +395,7 @@ func (v *version) historyRow() formats.Row {
 
 // key encodes r's primary key as tableChanges.key does.
 func (th *tableHistory) key(r formats.Row) string {
-	th.kb = th.kb[:0]
-	for i, ci := range th.schema.PK {
-		if i > 0 {
-			th.kb = append(th.kb, ',')
-		}
-		th.kb = formats.AppendJSON(th.kb, th.schema.Columns[ci].Type, r[ci])
-	}
+	th.kb = appendKey(th.kb[:0], th.schema, r)
 	return string(th.kb)
 }
 

@@ -126,14 +126,20 @@ func (tc *tableChanges) count(r formats.Row, n int64) {
 
 // key encodes r's primary key values.
 func (tc *tableChanges) key(r formats.Row) string {
-	tc.buf = tc.buf[:0]
-	for i, ci := range tc.schema.PK {
-		if i > 0 {
-			tc.buf = append(tc.buf, ',')
-		}
-		tc.buf = formats.AppendJSON(tc.buf, tc.schema.Columns[ci].Type, r[ci])
-	}
+	tc.buf = appendKey(tc.buf[:0], tc.schema, r)
 	return string(tc.buf)
+}
+
+// appendKey appends the key of row r of schema s: its primary key values
+// as JSON, comma-separated.
+func appendKey(b []byte, s *formats.TableSchema, r formats.Row) []byte {
+	for i, ci := range s.PK {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = formats.AppendJSON(b, s.Columns[ci].Type, r[ci])
+	}
+	return b
 }
 
 func (tc *tableChanges) rowKey(r formats.Row) string {
