@@ -220,7 +220,7 @@ func BenchmarkAnswerCompute(b *testing.B) {
 				s.snaps = newSnapshotCache()
 				s.mirrors = newMirrorCache(s.cfg.MirrorCacheRows)
 				s.answers = newAnswerCache(s.cfg.AnswerCacheBytes)
-				if _, err := s.computeAnswer(b.Context(), "k", pq, formatJSON, nil); err != nil {
+				if _, err := s.computeAnswer(b.Context(), answerKey("revenue", formatJSON, "k"), pq, formatJSON, nil); err != nil {
 					b.Fatal(err)
 				}
 			}
