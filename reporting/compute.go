@@ -121,8 +121,13 @@ func (s *Server) snapshot(ctx context.Context, v *viewDef, meta Freshness) (*sna
 // the order: under a steady write load most groups of a large view are
 // untouched between two snapshots.
 func buildSnapshot(v *viewDef, as AggSnapshot, prev *snapshot) (*snapshot, error) {
+	if prev != nil && len(prev.index) == len(as.Groups) && len(prev.groups) == len(as.Groups) {
+		snap, ok, err := buildLike(v, as, prev)
+		if ok || err != nil {
+			return snap, err
+		}
+	}
 	snap := &snapshot{fresh: as.Freshness, groups: make([]snapGroup, 0, len(as.Groups))}
-	sameKeys := prev != nil && len(prev.index) == len(as.Groups)
 	for _, g := range as.Groups {
 		if prev != nil {
 			if i, ok := prev.index[g.Key]; ok {
@@ -130,41 +135,67 @@ func buildSnapshot(v *viewDef, as AggSnapshot, prev *snapshot) (*snapshot, error
 					snap.groups = append(snap.groups, p)
 					continue
 				}
-			} else {
-				sameKeys = false
 			}
 		}
-		row, ok := v.bound.Result(g.Key, g.Agg)
-		if !ok {
-			if g.Agg != nil && g.Agg.Count > 0 {
-				_, err := v.bound.DecodeKey(g.Key)
-				return nil, fmt.Errorf("decoding group of view %s: %w", v.name, err)
-			}
-			sameKeys = false
-			continue
+		row, ok, err := decodeGroup(v, g)
+		if err != nil {
+			return nil, err
 		}
-		snap.groups = append(snap.groups, snapGroup{key: g.Key, agg: g.Agg, row: row})
+		if ok {
+			snap.groups = append(snap.groups, snapGroup{key: g.Key, agg: g.Agg, row: row})
+		}
 	}
-	if sameKeys && len(snap.groups) == len(prev.groups) {
-		// The same keys as prev (each once: they are map keys): place each
-		// group where prev had it.
-		ordered := make([]snapGroup, len(snap.groups))
-		for _, g := range snap.groups {
-			ordered[prev.index[g.key]] = g
-		}
-		snap.groups = ordered
-	} else {
-		order := make([]orderTerm, len(v.keys))
-		for i, k := range v.keys {
-			order[i] = orderTerm{col: colRef{Index: k, Type: v.cols[k].Type}}
-		}
-		slices.SortFunc(snap.groups, func(a, b snapGroup) int { return compareRows(order, a.row, nil, b.row, nil) })
+	order := make([]orderTerm, len(v.keys))
+	for i, k := range v.keys {
+		order[i] = orderTerm{col: colRef{Index: k, Type: v.cols[k].Type}}
 	}
+	slices.SortFunc(snap.groups, func(a, b snapGroup) int { return compareRows(order, a.row, nil, b.row, nil) })
 	snap.index = make(map[formats.GroupKey]int, len(snap.groups))
 	for i, g := range snap.groups {
 		snap.index[g.key] = i
 	}
 	return snap, nil
+}
+
+// buildLike builds the snapshot of as in place of prev's groups when as has
+// exactly prev's keys (the common case under updates): each group goes
+// where prev had it, so nothing is sorted and prev's index is shared (a
+// snapshot never modifies it). ok is false, with no error, when a key is
+// new or a group has no result; the caller then builds from scratch.
+func buildLike(v *viewDef, as AggSnapshot, prev *snapshot) (*snapshot, bool, error) {
+	groups := make([]snapGroup, len(prev.groups))
+	for _, g := range as.Groups {
+		i, ok := prev.index[g.Key]
+		if !ok {
+			return nil, false, nil
+		}
+		if p := prev.groups[i]; p.agg == g.Agg {
+			groups[i] = p
+			continue
+		}
+		row, ok, err := decodeGroup(v, g)
+		if err != nil || !ok {
+			return nil, false, err
+		}
+		groups[i] = snapGroup{key: g.Key, agg: g.Agg, row: row}
+	}
+	// Every slot is filled: the keys are distinct (map keys of the store)
+	// and as many as prev's.
+	return &snapshot{fresh: as.Freshness, groups: groups, index: prev.index}, true, nil
+}
+
+// decodeGroup is g's answer row; ok is false for a group without one (an
+// emptied group the store has not dropped yet).
+func decodeGroup(v *viewDef, g Group) (formats.Row, bool, error) {
+	row, ok := v.bound.Result(g.Key, g.Agg)
+	if !ok {
+		if g.Agg != nil && g.Agg.Count > 0 {
+			_, err := v.bound.DecodeKey(g.Key)
+			return nil, false, fmt.Errorf("decoding group of view %s: %w", v.name, err)
+		}
+		return nil, false, nil
+	}
+	return row, true, nil
 }
 
 // compareRows orders two working rows (a view row and its joined mirror
