@@ -528,7 +528,7 @@ func (s *Server) mirrorRows(ctx context.Context, m *viewDef, meta Freshness, pks
 	out := make([]formats.Row, len(pks))
 	var missing []formats.Row
 	var missingKeys []string
-	seen := map[string]bool{}
+	at := map[string]int{} // key → its index in missing
 	c := s.mirrors
 	c.mu.Lock()
 	st := c.mirrors[m.name]
@@ -546,8 +546,8 @@ func (s *Server) mirrorRows(ctx context.Context, m *viewDef, meta Freshness, pks
 				continue
 			}
 		}
-		if !seen[keys[i]] {
-			seen[keys[i]] = true
+		if _, ok := at[keys[i]]; !ok {
+			at[keys[i]] = len(missing)
 			missing = append(missing, pk)
 			missingKeys = append(missingKeys, keys[i])
 		}
@@ -582,22 +582,22 @@ func (s *Server) mirrorRows(ctx context.Context, m *viewDef, meta Freshness, pks
 		if cur != nil && !newer(res.Freshness, cur.fresh) {
 			cur = nil // an older state than cached: answer from it, cache nothing
 		} else {
-			cur = &mirrorState{fresh: res.Freshness, rows: map[string]formats.Row{}}
+			cur = &mirrorState{fresh: res.Freshness, rows: make(map[string]formats.Row, max(0, min(len(missing), c.max)))}
 			if c.max > 0 {
 				c.mirrors[m.name] = cur
 			}
 		}
 	}
-	got := make(map[string]formats.Row, len(missing))
 	for i, k := range missingKeys {
-		got[k] = res.Rows[i]
 		if cur != nil && len(cur.rows) < c.max {
 			cur.rows[k] = res.Rows[i]
 		}
 	}
 	for i := range pks {
 		if out[i] == nil && keys[i] != "" {
-			out[i] = got[keys[i]]
+			if j, ok := at[keys[i]]; ok {
+				out[i] = res.Rows[j]
+			}
 		}
 	}
 	return out, res.Freshness, nil
