@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -128,7 +129,8 @@ func buildSnapshot(v *viewDef, as AggSnapshot, prev *snapshot) (*snapshot, error
 		}
 	}
 	snap := &snapshot{fresh: as.Freshness, groups: make([]snapGroup, 0, len(as.Groups))}
-	for _, g := range as.Groups {
+	for n, g := range as.Groups {
+		yieldAt(n)
 		if prev != nil {
 			if i, ok := prev.index[g.Key]; ok {
 				if p := prev.groups[i]; p.agg == g.Agg {
@@ -164,7 +166,8 @@ func buildSnapshot(v *viewDef, as AggSnapshot, prev *snapshot) (*snapshot, error
 // new or a group has no result; the caller then builds from scratch.
 func buildLike(v *viewDef, as AggSnapshot, prev *snapshot) (*snapshot, bool, error) {
 	groups := make([]snapGroup, len(prev.groups))
-	for _, g := range as.Groups {
+	for n, g := range as.Groups {
+		yieldAt(n)
 		i, ok := prev.index[g.Key]
 		if !ok {
 			return nil, false, nil
@@ -196,6 +199,22 @@ func decodeGroup(v *viewDef, g Group) (formats.Row, bool, error) {
 		return nil, false, nil
 	}
 	return row, true, nil
+}
+
+// yieldEvery is how many groups or rows a computation goes through
+// between two runtime.Gosched calls (a few tenths of a millisecond of
+// work). Answers are mostly computed by background refreshes while
+// requests queue for the same two Ps, and Go preempts a running goroutine
+// only after 10 ms: without yielding, a request queued behind a 10 ms
+// computation waits for its end whenever the other P is busy too (the
+// speed layer, the garbage collector).
+const yieldEvery = 128
+
+// yieldAt yields the P at every yieldEvery-th step n of a loop.
+func yieldAt(n int) {
+	if n%yieldEvery == yieldEvery-1 {
+		runtime.Gosched()
+	}
 }
 
 // compareRows orders two working rows (a view row and its joined mirror
@@ -298,6 +317,7 @@ func (s *Server) runAgg(ctx context.Context, q *query, snap *snapshot, mirrorMet
 	if q.join != nil {
 		pks := make([]formats.Row, len(idx))
 		for n, i := range idx {
+			yieldAt(n)
 			pks[n] = joinKey(q.join, snap.groups[i].row)
 		}
 		rows, mfresh, err := s.mirrorRows(ctx, q.join.mirror, mirrorMeta, pks)
@@ -347,6 +367,7 @@ func (s *Server) runAgg(ctx context.Context, q *query, snap *snapshot, mirrorMet
 		var order []*merged
 		var kb []byte
 		for n, i := range idx {
+			yieldAt(n)
 			kb = kb[:0]
 			vals := make(formats.Row, len(q.groupBy))
 			for j, c := range q.groupBy {

@@ -205,6 +205,7 @@ func (a *answer) appendJSON(b []byte) []byte {
 		names[i] = append(appendJSONString(nil, c.Name), ':')
 	}
 	for i, row := range a.rows {
+		yieldAt(i)
 		if i > 0 {
 			b = append(b, ',')
 		}
