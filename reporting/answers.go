@@ -191,6 +191,11 @@ func (s *Server) serveAnswer(w http.ResponseWriter, r *http.Request, c *cachedAn
 	}
 	bp := s.bufs.Get().(*[]byte)
 	defer s.bufs.Put(bp)
+	if need := c.tail.size + 64; cap(*bp) < need {
+		// Room for the lags too: appending to a short buffer would
+		// allocate at every doubling.
+		*bp = make([]byte, 0, max(need, 512))
+	}
 	tail := c.tail.append((*bp)[:0], now)
 	*bp = tail
 	setHeaders(h, c.headers)

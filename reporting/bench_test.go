@@ -268,6 +268,25 @@ func BenchmarkCachedAnswer(b *testing.B) {
 			}
 		})
 	}
+	// Concurrent requests, as a server sees them: pooled buffers and
+	// writers must not fall back to allocating.
+	b.Run("parallel/"+benchQueries[0].name, func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetParallelism(16)
+		b.RunParallel(func(pb *testing.PB) {
+			r := httptest.NewRequest("GET", benchQueries[0].query, nil)
+			w := &reusedWriter{h: http.Header{}}
+			for pb.Next() {
+				clear(w.h)
+				w.code, w.n = 0, 0
+				h.ServeHTTP(w, r)
+				if w.code != 200 || w.n == 0 {
+					b.Error(w.code, w.n)
+					return
+				}
+			}
+		})
+	})
 }
 
 // reusedWriter is a ResponseWriter whose header map is cleared, not
