@@ -17,8 +17,29 @@ type answerCache struct {
 	max   int // bytes; <= 0 disables
 	mu    sync.Mutex
 	size  int
-	items map[string]*cachedAnswer
-	fifo  []string
+	items map[requestKey]*cachedAnswer
+	fifo  []requestKey
+}
+
+// requestKey names a request in the answer cache: the query string is
+// taken as sent, so the cache is consulted before the query is parsed. A
+// struct, not a joined string, so a lookup allocates nothing.
+type requestKey struct {
+	view  string
+	f     format
+	query string
+}
+
+func answerKey(view string, f format, rawQuery string) requestKey {
+	return requestKey{view: view, f: f, query: rawQuery}
+}
+
+// size is what the key costs the cache's byte bound.
+func (k requestKey) size() int { return len(k.view) + len(k.f) + len(k.query) }
+
+// flight names the key's shared computation (singleflight takes strings).
+func (k requestKey) flight() string {
+	return "answer\x00" + k.view + "\x00" + string(k.f) + "\x00" + k.query
 }
 
 // cachedAnswer is one computed answer. Everything but checked and
@@ -30,6 +51,13 @@ type cachedAnswer struct {
 	body  []byte
 	etag  string // names state and format
 	state string // stateKey of the view (and of the joined mirror)
+
+	// Rendered once for every request the entry answers: the body's
+	// freshness tail but its lag_ms values, and the headers but the lag
+	// and the length.
+	tail      freshTail
+	headers   []header // content type, cache and freshness headers
+	notModHdr []header // the same without the content type, for a 304
 
 	// checked is when the store's current state was last seen to be
 	// state (a Server.now reading, whose monotonic clock makes ages
@@ -54,10 +82,10 @@ func (c *cachedAnswer) touch(t time.Time) {
 }
 
 func newAnswerCache(maxBytes int) *answerCache {
-	return &answerCache{max: maxBytes, items: map[string]*cachedAnswer{}}
+	return &answerCache{max: maxBytes, items: map[requestKey]*cachedAnswer{}}
 }
 
-func (c *answerCache) get(key string) *cachedAnswer {
+func (c *answerCache) get(key requestKey) *cachedAnswer {
 	if c.max <= 0 {
 		return nil
 	}
@@ -68,8 +96,8 @@ func (c *answerCache) get(key string) *cachedAnswer {
 
 // put stores a as key's latest answer unless the entry there was checked
 // later (a slow computation must not replace a newer answer).
-func (c *answerCache) put(key string, a *cachedAnswer) {
-	n := len(a.body) + len(key)
+func (c *answerCache) put(key requestKey, a *cachedAnswer) {
+	n := len(a.body) + key.size()
 	if c.max <= 0 || n > c.max/8 {
 		return // one answer may take at most an eighth of the cache
 	}
@@ -79,7 +107,7 @@ func (c *answerCache) put(key string, a *cachedAnswer) {
 		if old.checkedAt().After(a.checkedAt()) {
 			return
 		}
-		c.size -= len(old.body) + len(key)
+		c.size -= len(old.body) + key.size()
 		c.items[key] = a
 		c.size += n
 		return // keeps its place in fifo
@@ -88,7 +116,7 @@ func (c *answerCache) put(key string, a *cachedAnswer) {
 		old := c.fifo[0]
 		c.fifo = c.fifo[1:]
 		if e, ok := c.items[old]; ok {
-			c.size -= len(e.body) + len(old)
+			c.size -= len(e.body) + old.size()
 			delete(c.items, old)
 		}
 	}

@@ -3,6 +3,7 @@ package reporting
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -30,15 +31,9 @@ import (
 // snapshot of the view (and one read of a joined mirror), and its
 // freshness, lag_ms and ETag describe exactly that snapshot.
 
-// answerKey names a request in the answer cache: the query string is taken
-// as sent, so the cache is consulted before the query is parsed.
-func answerKey(view string, f format, rawQuery string) string {
-	return view + "\x00" + string(f) + "\x00" + rawQuery
-}
-
 // servable reports whether c may answer a request now (see above); when it
 // is past half its staleness budget, a background refresh starts.
-func (s *Server) servable(ctx context.Context, key string, c *cachedAnswer, now time.Time) bool {
+func (s *Server) servable(ctx context.Context, key requestKey, c *cachedAnswer, now time.Time) bool {
 	if s.cfg.MaxStaleness <= 0 {
 		return false
 	}
@@ -68,8 +63,8 @@ func (s *Server) servable(ctx context.Context, key string, c *cachedAnswer, now 
 // their arrival by the read's duration); strict (MaxStaleness < 0), each
 // request reads the state first and shares only a computation of that
 // very state.
-func (s *Server) answerFor(ctx context.Context, key string, q *query, f format) (*cachedAnswer, error) {
-	flightKey := "answer\x00" + key
+func (s *Server) answerFor(ctx context.Context, key requestKey, q *query, f format) (*cachedAnswer, error) {
+	flightKey := key.flight()
 	var st *answerStates
 	if s.cfg.MaxStaleness <= 0 {
 		var err error
@@ -77,7 +72,7 @@ func (s *Server) answerFor(ctx context.Context, key string, q *query, f format) 
 			return nil, err
 		}
 		if c := s.answers.get(key); c != nil && c.state == st.state {
-			s.metrics.answer.WithLabelValues("hit").Inc()
+			s.metrics.answerHit.Inc()
 			c.touch(st.at)
 			return c, nil
 		}
@@ -126,7 +121,7 @@ func (s *Server) readStates(ctx context.Context, q *query) (*answerStates, error
 
 // computeAnswer computes key's answer at state st (nil: read it now, and
 // reuse the cached answer if the state has not moved) and caches it.
-func (s *Server) computeAnswer(ctx context.Context, key string, q *query, f format, st *answerStates) (*cachedAnswer, error) {
+func (s *Server) computeAnswer(ctx context.Context, key requestKey, q *query, f format, st *answerStates) (*cachedAnswer, error) {
 	v := q.view
 	if st == nil {
 		var err error
@@ -134,12 +129,12 @@ func (s *Server) computeAnswer(ctx context.Context, key string, q *query, f form
 			return nil, err
 		}
 		if c := s.answers.get(key); c != nil && c.state == st.state {
-			s.metrics.answer.WithLabelValues("hit").Inc()
+			s.metrics.answerHit.Inc()
 			c.touch(st.at)
 			return c, nil
 		}
 	}
-	s.metrics.answer.WithLabelValues("miss").Inc()
+	s.metrics.answerMiss.Inc()
 	start := time.Now()
 	defer func() { s.metrics.compute.Observe(time.Since(start).Seconds()) }()
 	snap, err := s.snapshot(ctx, v, st.view)
@@ -162,7 +157,10 @@ func (s *Server) computeAnswer(ctx context.Context, key string, q *query, f form
 		ans:   &answer{fresh: ans.fresh, mirrors: ans.mirrors},
 		etag:  makeETag(f, ans.fresh, mf, q.join != nil),
 		state: answerState(ans.fresh, mf, q.join != nil),
+		tail:  ans.tail(f),
 	}
+	c.notModHdr = append(cacheHeaders(c.etag), freshnessHeaders(ans.fresh)...)
+	c.headers = append([]header{newHeader("Content-Type", f.contentType())}, c.notModHdr...)
 	c.touch(st.at)
 	s.answers.put(key, c)
 	return c, nil
@@ -177,14 +175,47 @@ func answerState(view, mirror Freshness, joined bool) string {
 }
 
 // serveAnswer writes c: 304 when the client holds its ETag, else its body
-// completed by a freshness tail as of now.
+// completed by a freshness tail as of now. Everything but the lag and the
+// length was rendered with c, so a request costs a few small allocations.
 func (s *Server) serveAnswer(w http.ResponseWriter, r *http.Request, c *cachedAnswer) {
-	setCacheHeaders(w.Header(), c.etag)
+	now := s.now()
+	h := w.Header()
 	if notModified(r, c.etag) {
 		s.metrics.notMod.Inc()
-		setFreshnessHeaders(w.Header(), c.ans.fresh, s.now())
+		setHeaders(h, c.notModHdr)
+		if lag, ok := c.ans.fresh.lag(now); ok {
+			h["X-Tidemark-Lag-Ms"] = []string{strconv.FormatInt(lag.Milliseconds(), 10)}
+		}
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	s.writeBody(w, r, c.ans, c.f, c.body)
+	bp := s.bufs.Get().(*[]byte)
+	defer s.bufs.Put(bp)
+	if need := c.tail.size + 64; cap(*bp) < need {
+		// Room for the lags too: appending to a short buffer would
+		// allocate at every doubling.
+		*bp = make([]byte, 0, max(need, 512))
+	}
+	tail := c.tail.append((*bp)[:0], now)
+	*bp = tail
+	setHeaders(h, c.headers)
+	// Content-Length and the lag share one string and one slice.
+	var nb [48]byte
+	b := strconv.AppendInt(nb[:0], int64(len(c.body)+len(tail)), 10)
+	n := len(b)
+	lag, lagOK := c.ans.fresh.lag(now)
+	if lagOK {
+		b = strconv.AppendInt(b, lag.Milliseconds(), 10)
+	}
+	str, vals := string(b), make([]string, 2)
+	vals[0], vals[1] = str[:n], str[n:]
+	h["Content-Length"] = vals[0:1:1]
+	if lagOK {
+		h["X-Tidemark-Lag-Ms"] = vals[1:2:2]
+	}
+	if r.Method == http.MethodHead {
+		return
+	}
+	w.Write(c.body)
+	w.Write(tail)
 }

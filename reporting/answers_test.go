@@ -188,8 +188,22 @@ func TestSnapshotReuseEqualsFresh(t *testing.T) {
 	g.Add(changed.Groups[1].Agg) // a different state of the same group
 	changed.Groups[1].Agg = g
 	dropped := AggSnapshot{Freshness: a.Freshness, Groups: slices.Clone(changed.Groups[1:])}
-	for name, as := range map[string]AggSnapshot{"same": a, "one changed": changed, "one dropped": dropped} {
-		got, err := buildSnapshot(v, as, prev)
+	// As many groups as dropped, but one key is new and one is gone.
+	swapped := AggSnapshot{Freshness: a.Freshness, Groups: slices.Clone(a.Groups[:len(a.Groups)-1])}
+	prevDropped, err := buildSnapshot(v, dropped, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string]struct {
+		as   AggSnapshot
+		prev *snapshot
+	}{
+		"same": {a, prev}, "one changed": {changed, prev}, "one dropped": {dropped, prev},
+		"one added": {a, prevDropped}, "one key swapped": {swapped, prevDropped},
+	}
+	for name, c := range cases {
+		as := c.as
+		got, err := buildSnapshot(v, as, c.prev)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -197,12 +211,15 @@ func TestSnapshotReuseEqualsFresh(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(got.groups) != len(want.groups) {
-			t.Fatalf("%s: %d groups, from scratch %d", name, len(got.groups), len(want.groups))
+		if len(got.groups) != len(want.groups) || len(got.index) != len(got.groups) {
+			t.Fatalf("%s: %d groups (%d indexed), from scratch %d", name, len(got.groups), len(got.index), len(want.groups))
 		}
 		for i := range got.groups {
 			if got.groups[i].key != want.groups[i].key || fmt.Sprint(got.groups[i].row) != fmt.Sprint(want.groups[i].row) {
 				t.Errorf("%s: group %d is %v, from scratch %v", name, i, got.groups[i].row, want.groups[i].row)
+			}
+			if got.index[got.groups[i].key] != i {
+				t.Errorf("%s: index of group %d says %d", name, i, got.index[got.groups[i].key])
 			}
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -121,50 +122,99 @@ func (s *Server) snapshot(ctx context.Context, v *viewDef, meta Freshness) (*sna
 // the order: under a steady write load most groups of a large view are
 // untouched between two snapshots.
 func buildSnapshot(v *viewDef, as AggSnapshot, prev *snapshot) (*snapshot, error) {
+	if prev != nil && len(prev.index) == len(as.Groups) && len(prev.groups) == len(as.Groups) {
+		snap, ok, err := buildLike(v, as, prev)
+		if ok || err != nil {
+			return snap, err
+		}
+	}
 	snap := &snapshot{fresh: as.Freshness, groups: make([]snapGroup, 0, len(as.Groups))}
-	sameKeys := prev != nil && len(prev.index) == len(as.Groups)
-	for _, g := range as.Groups {
+	for n, g := range as.Groups {
+		yieldAt(n)
 		if prev != nil {
 			if i, ok := prev.index[g.Key]; ok {
 				if p := prev.groups[i]; p.agg == g.Agg {
 					snap.groups = append(snap.groups, p)
 					continue
 				}
-			} else {
-				sameKeys = false
 			}
 		}
-		row, ok := v.bound.Result(g.Key, g.Agg)
-		if !ok {
-			if g.Agg != nil && g.Agg.Count > 0 {
-				_, err := v.bound.DecodeKey(g.Key)
-				return nil, fmt.Errorf("decoding group of view %s: %w", v.name, err)
-			}
-			sameKeys = false
-			continue
+		row, ok, err := decodeGroup(v, g)
+		if err != nil {
+			return nil, err
 		}
-		snap.groups = append(snap.groups, snapGroup{key: g.Key, agg: g.Agg, row: row})
+		if ok {
+			snap.groups = append(snap.groups, snapGroup{key: g.Key, agg: g.Agg, row: row})
+		}
 	}
-	if sameKeys && len(snap.groups) == len(prev.groups) {
-		// The same keys as prev (each once: they are map keys): place each
-		// group where prev had it.
-		ordered := make([]snapGroup, len(snap.groups))
-		for _, g := range snap.groups {
-			ordered[prev.index[g.key]] = g
-		}
-		snap.groups = ordered
-	} else {
-		order := make([]orderTerm, len(v.keys))
-		for i, k := range v.keys {
-			order[i] = orderTerm{col: colRef{Index: k, Type: v.cols[k].Type}}
-		}
-		slices.SortFunc(snap.groups, func(a, b snapGroup) int { return compareRows(order, a.row, nil, b.row, nil) })
+	order := make([]orderTerm, len(v.keys))
+	for i, k := range v.keys {
+		order[i] = orderTerm{col: colRef{Index: k, Type: v.cols[k].Type}}
 	}
+	slices.SortFunc(snap.groups, func(a, b snapGroup) int { return compareRows(order, a.row, nil, b.row, nil) })
 	snap.index = make(map[formats.GroupKey]int, len(snap.groups))
 	for i, g := range snap.groups {
 		snap.index[g.key] = i
 	}
 	return snap, nil
+}
+
+// buildLike builds the snapshot of as in place of prev's groups when as has
+// exactly prev's keys (the common case under updates): each group goes
+// where prev had it, so nothing is sorted and prev's index is shared (a
+// snapshot never modifies it). ok is false, with no error, when a key is
+// new or a group has no result; the caller then builds from scratch.
+func buildLike(v *viewDef, as AggSnapshot, prev *snapshot) (*snapshot, bool, error) {
+	groups := make([]snapGroup, len(prev.groups))
+	for n, g := range as.Groups {
+		yieldAt(n)
+		i, ok := prev.index[g.Key]
+		if !ok {
+			return nil, false, nil
+		}
+		if p := prev.groups[i]; p.agg == g.Agg {
+			groups[i] = p
+			continue
+		}
+		row, ok, err := decodeGroup(v, g)
+		if err != nil || !ok {
+			return nil, false, err
+		}
+		groups[i] = snapGroup{key: g.Key, agg: g.Agg, row: row}
+	}
+	// Every slot is filled: the keys are distinct (map keys of the store)
+	// and as many as prev's.
+	return &snapshot{fresh: as.Freshness, groups: groups, index: prev.index}, true, nil
+}
+
+// decodeGroup is g's answer row; ok is false for a group without one (an
+// emptied group the store has not dropped yet).
+func decodeGroup(v *viewDef, g Group) (formats.Row, bool, error) {
+	row, ok := v.bound.Result(g.Key, g.Agg)
+	if !ok {
+		if g.Agg != nil && g.Agg.Count > 0 {
+			_, err := v.bound.DecodeKey(g.Key)
+			return nil, false, fmt.Errorf("decoding group of view %s: %w", v.name, err)
+		}
+		return nil, false, nil
+	}
+	return row, true, nil
+}
+
+// yieldEvery is how many groups or rows a computation goes through
+// between two runtime.Gosched calls (a few tenths of a millisecond of
+// work). Answers are mostly computed by background refreshes while
+// requests queue for the same two Ps, and Go preempts a running goroutine
+// only after 10 ms: without yielding, a request queued behind a 10 ms
+// computation waits for its end whenever the other P is busy too (the
+// speed layer, the garbage collector).
+const yieldEvery = 128
+
+// yieldAt yields the P at every yieldEvery-th step n of a loop.
+func yieldAt(n int) {
+	if n%yieldEvery == yieldEvery-1 {
+		runtime.Gosched()
+	}
 }
 
 // compareRows orders two working rows (a view row and its joined mirror
@@ -267,6 +317,7 @@ func (s *Server) runAgg(ctx context.Context, q *query, snap *snapshot, mirrorMet
 	if q.join != nil {
 		pks := make([]formats.Row, len(idx))
 		for n, i := range idx {
+			yieldAt(n)
 			pks[n] = joinKey(q.join, snap.groups[i].row)
 		}
 		rows, mfresh, err := s.mirrorRows(ctx, q.join.mirror, mirrorMeta, pks)
@@ -316,6 +367,7 @@ func (s *Server) runAgg(ctx context.Context, q *query, snap *snapshot, mirrorMet
 		var order []*merged
 		var kb []byte
 		for n, i := range idx {
+			yieldAt(n)
 			kb = kb[:0]
 			vals := make(formats.Row, len(q.groupBy))
 			for j, c := range q.groupBy {
@@ -497,7 +549,7 @@ func (s *Server) mirrorRows(ctx context.Context, m *viewDef, meta Freshness, pks
 	out := make([]formats.Row, len(pks))
 	var missing []formats.Row
 	var missingKeys []string
-	seen := map[string]bool{}
+	at := map[string]int{} // key → its index in missing
 	c := s.mirrors
 	c.mu.Lock()
 	st := c.mirrors[m.name]
@@ -515,8 +567,8 @@ func (s *Server) mirrorRows(ctx context.Context, m *viewDef, meta Freshness, pks
 				continue
 			}
 		}
-		if !seen[keys[i]] {
-			seen[keys[i]] = true
+		if _, ok := at[keys[i]]; !ok {
+			at[keys[i]] = len(missing)
 			missing = append(missing, pk)
 			missingKeys = append(missingKeys, keys[i])
 		}
@@ -551,22 +603,22 @@ func (s *Server) mirrorRows(ctx context.Context, m *viewDef, meta Freshness, pks
 		if cur != nil && !newer(res.Freshness, cur.fresh) {
 			cur = nil // an older state than cached: answer from it, cache nothing
 		} else {
-			cur = &mirrorState{fresh: res.Freshness, rows: map[string]formats.Row{}}
+			cur = &mirrorState{fresh: res.Freshness, rows: make(map[string]formats.Row, max(0, min(len(missing), c.max)))}
 			if c.max > 0 {
 				c.mirrors[m.name] = cur
 			}
 		}
 	}
-	got := make(map[string]formats.Row, len(missing))
 	for i, k := range missingKeys {
-		got[k] = res.Rows[i]
 		if cur != nil && len(cur.rows) < c.max {
 			cur.rows[k] = res.Rows[i]
 		}
 	}
 	for i := range pks {
 		if out[i] == nil && keys[i] != "" {
-			out[i] = got[keys[i]]
+			if j, ok := at[keys[i]]; ok {
+				out[i] = res.Rows[j]
+			}
 		}
 	}
 	return out, res.Freshness, nil

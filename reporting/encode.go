@@ -125,9 +125,34 @@ func (a *answer) body(f format) ([]byte, error) {
 // appendTail completes a body: the freshness object(s) and the closing
 // brackets (nothing for CSV, whose freshness travels in headers only).
 func (a *answer) appendTail(b []byte, f format, now time.Time) []byte {
+	t := a.tail(f)
+	return t.append(b, now)
+}
+
+// freshTail is a text answer's freshness tail rendered but for its lag_ms
+// values, which change with every request while the rest stays as long as
+// the answer: parts[0], the lag of lags[0], parts[1], ...,
+// parts[len(lags)]. A cached answer keeps one, so serving it formats no
+// position or time again.
+type freshTail struct {
+	parts [][]byte
+	lags  []Freshness
+	size  int // of the parts
+}
+
+// tail renders a's freshness tail for f (see appendTail).
+func (a *answer) tail(f format) freshTail {
+	var t freshTail
+	var b []byte
+	// fresh renders one freshness object, its lag left to append.
+	fresh := func(fr Freshness) {
+		t.parts = append(t.parts, appendFreshnessHead(b, fr))
+		t.lags = append(t.lags, fr)
+		b = []byte{'}'}
+	}
 	switch f {
 	case formatJSON:
-		b = appendFreshness(b, a.fresh, now)
+		fresh(a.fresh)
 		if len(a.mirrors) > 0 {
 			b = b[:len(b)-1]
 			b = append(b, `,"mirrors":{`...)
@@ -137,14 +162,29 @@ func (a *answer) appendTail(b []byte, f format, now time.Time) []byte {
 				}
 				b = appendJSONString(b, name)
 				b = append(b, ':')
-				b = appendFreshness(b, a.mirrors[name], now)
+				fresh(a.mirrors[name])
 			}
 			b = append(b, "}}"...)
 		}
-		return append(b, "}\n"...)
+		b = append(b, "}\n"...)
 	case formatGViz:
-		b = appendFreshness(b, a.fresh, now)
-		return append(b, "}}\n"...)
+		fresh(a.fresh)
+		b = append(b, "}}\n"...)
+	}
+	t.parts = append(t.parts, b)
+	for _, p := range t.parts {
+		t.size += len(p)
+	}
+	return t
+}
+
+// append appends the tail with lag_ms as of now.
+func (t *freshTail) append(b []byte, now time.Time) []byte {
+	for i, p := range t.parts {
+		b = append(b, p...)
+		if i < len(t.lags) {
+			b = appendLag(b, t.lags[i], now)
+		}
 	}
 	return b
 }
@@ -165,6 +205,7 @@ func (a *answer) appendJSON(b []byte) []byte {
 		names[i] = append(appendJSONString(nil, c.Name), ':')
 	}
 	for i, row := range a.rows {
+		yieldAt(i)
 		if i > 0 {
 			b = append(b, ',')
 		}
@@ -182,6 +223,12 @@ func (a *answer) appendJSON(b []byte) []byte {
 }
 
 func appendFreshness(b []byte, f Freshness, now time.Time) []byte {
+	b = appendLag(appendFreshnessHead(b, f), f, now)
+	return append(b, '}')
+}
+
+// appendFreshnessHead renders a freshness object up to its lag_ms value.
+func appendFreshnessHead(b []byte, f Freshness) []byte {
 	b = append(b, `{"generation":`...)
 	b = strconv.AppendUint(b, f.Generation, 10)
 	b = append(b, `,"cut":`...)
@@ -190,13 +237,15 @@ func appendFreshness(b []byte, f Freshness, now time.Time) []byte {
 	b = appendTime(b, f.CutTime)
 	b = append(b, `,"speed_position":`...)
 	b = appendPosition(b, f.SpeedPosition)
-	b = append(b, `,"lag_ms":`...)
+	return append(b, `,"lag_ms":`...)
+}
+
+// appendLag renders f's lag as of now in milliseconds, null when unknown.
+func appendLag(b []byte, f Freshness, now time.Time) []byte {
 	if lag, ok := f.lag(now); ok {
-		b = strconv.AppendInt(b, lag.Milliseconds(), 10)
-	} else {
-		b = append(b, "null"...)
+		return strconv.AppendInt(b, lag.Milliseconds(), 10)
 	}
-	return append(b, '}')
+	return append(b, "null"...)
 }
 
 // lag is how far behind the source the answer is: now minus the commit time
@@ -232,14 +281,41 @@ func appendTime(b []byte, t time.Time) []byte {
 // setFreshnessHeaders repeats the freshness as headers, so CSV and Arrow
 // answers carry it too.
 func setFreshnessHeaders(h http.Header, f Freshness, now time.Time) {
-	h.Set("X-Tidemark-Generation", strconv.FormatUint(f.Generation, 10))
-	h.Set("X-Tidemark-Cut", f.Cut.String())
-	if !f.SpeedPosition.IsZero() {
-		h.Set("X-Tidemark-Speed-Position", f.SpeedPosition.String())
-	}
+	setHeaders(h, freshnessHeaders(f))
 	if lag, ok := f.lag(now); ok {
 		h.Set("X-Tidemark-Lag-Ms", strconv.FormatInt(lag.Milliseconds(), 10))
 	}
+}
+
+// header is one response header rendered ahead of the requests that send
+// it: its canonical key and its values, shared by every response and never
+// modified (net/http copies a handler's headers before writing them).
+type header struct {
+	key  string
+	vals []string
+}
+
+func newHeader(key, val string) header {
+	return header{key: http.CanonicalHeaderKey(key), vals: []string{val}}
+}
+
+func setHeaders(h http.Header, hs []header) {
+	for _, x := range hs {
+		h[x.key] = x.vals
+	}
+}
+
+// freshnessHeaders are the freshness headers but the lag (see
+// setFreshnessHeaders).
+func freshnessHeaders(f Freshness) []header {
+	hs := []header{
+		newHeader("X-Tidemark-Generation", strconv.FormatUint(f.Generation, 10)),
+		newHeader("X-Tidemark-Cut", f.Cut.String()),
+	}
+	if !f.SpeedPosition.IsZero() {
+		hs = append(hs, newHeader("X-Tidemark-Speed-Position", f.SpeedPosition.String()))
+	}
+	return hs
 }
 
 // writeCSV writes a header line of column names, then one line per row;

@@ -47,12 +47,25 @@ func (s *Server) handleViews(w http.ResponseWriter, r *http.Request) {
 
 // handleView answers GET /v1/views/{name}.
 func (s *Server) handleView(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
 	v, ok := s.catalog.views[r.PathValue("name")]
 	if !ok {
 		writeError(w, &apiError{Status: http.StatusNotFound, Msg: fmt.Sprintf("unknown view %q; GET /v1/views lists them", r.PathValue("name"))})
 		return
 	}
+	// A recent answer to the same request needs neither parsing (it parsed
+	// before: only answers to valid queries are cached) nor the store, nor
+	// a deadline (nothing waits).
+	if f, ok := quickFormat(r); ok && !v.mirror && f != formatArrow {
+		key := answerKey(v.name, f, r.URL.RawQuery)
+		if c := s.answers.get(key); c != nil && s.servable(r.Context(), key, c, s.now()) {
+			s.metrics.answerRecent.Inc()
+			s.serveAnswer(w, r, c)
+			return
+		}
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+	defer cancel()
+	r = r.WithContext(ctx)
 	params, perr := url.ParseQuery(r.URL.RawQuery)
 	if perr != nil {
 		writeError(w, badParam("query", "malformed query string: %v", perr))
@@ -65,10 +78,8 @@ func (s *Server) handleView(w http.ResponseWriter, r *http.Request) {
 	}
 	key := answerKey(v.name, f, r.URL.RawQuery)
 	if !v.mirror && f != formatArrow {
-		// A recent answer to the same request needs neither parsing (it
-		// parsed before) nor the store.
 		if c := s.answers.get(key); c != nil && s.servable(ctx, key, c, s.now()) {
-			s.metrics.answer.WithLabelValues("recent").Inc()
+			s.metrics.answerRecent.Inc()
 			s.serveAnswer(w, r, c)
 			return
 		}
@@ -136,6 +147,21 @@ func (s *Server) serveArrow(w http.ResponseWriter, r *http.Request, q *query) {
 	s.write(w, r, ans, formatArrow)
 }
 
+// quickFormat is negotiate's answer for the common request that names no
+// format= and sends no Accept (or */*), told without parsing the query
+// string; ok is false when it takes parsing. A query string holding
+// "format" or an escape (which may spell it) is left to negotiate.
+func quickFormat(r *http.Request) (format, bool) {
+	if strings.Contains(r.URL.RawQuery, "format") || strings.IndexByte(r.URL.RawQuery, '%') >= 0 {
+		return "", false
+	}
+	switch r.Header.Get("Accept") {
+	case "", "*/*", "application/json":
+		return formatJSON, true
+	}
+	return "", false
+}
+
 // asAPIError is err as the client sees it: a refusal as it is, a store
 // failure mapped by storeError.
 func asAPIError(ctx context.Context, what string, err error) *apiError {
@@ -144,22 +170,6 @@ func asAPIError(ctx context.Context, what string, err error) *apiError {
 		return ae
 	}
 	return storeError(ctx, what, err)
-}
-
-// writeBody answers with a cached or fresh text body completed by its
-// freshness tail as of now.
-func (s *Server) writeBody(w http.ResponseWriter, r *http.Request, ans *answer, f format, body []byte) {
-	now := s.now()
-	tail := ans.appendTail(nil, f, now)
-	h := w.Header()
-	h.Set("Content-Type", f.contentType())
-	h.Set("Content-Length", strconv.Itoa(len(body)+len(tail)))
-	setFreshnessHeaders(h, ans.fresh, now)
-	if r.Method == http.MethodHead {
-		return
-	}
-	w.Write(body)
-	w.Write(tail)
 }
 
 func nameOf(j *joinSpec) string {
@@ -348,12 +358,17 @@ func makeETag(f format, fresh, mirror Freshness, joined bool) string {
 	return `"` + strconv.FormatUint(fresh.Generation, 10) + "-" + strconv.FormatUint(h.Sum64(), 16) + `"`
 }
 
-func setCacheHeaders(h http.Header, etag string) {
-	h.Set("ETag", etag)
-	// Clients may keep the answer but must revalidate it every time: it is
-	// only as fresh as the speed layer.
-	h.Set("Cache-Control", "private, no-cache")
-	h.Set("Vary", "Accept, Authorization")
+func setCacheHeaders(h http.Header, etag string) { setHeaders(h, cacheHeaders(etag)) }
+
+// cacheHeaders are the validator and caching headers of an answer.
+func cacheHeaders(etag string) []header {
+	return []header{
+		newHeader("ETag", etag),
+		// Clients may keep the answer but must revalidate it every time:
+		// it is only as fresh as the speed layer.
+		newHeader("Cache-Control", "private, no-cache"),
+		newHeader("Vary", "Accept, Authorization"),
+	}
 }
 
 // notModified implements If-None-Match (RFC 9110 13.1.2) for GET and HEAD.

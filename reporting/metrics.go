@@ -3,6 +3,7 @@ package reporting
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,6 +17,20 @@ type metrics struct {
 	answer   *prometheus.CounterVec   // result: recent, hit, miss
 	notMod   prometheus.Counter
 	compute  prometheus.Histogram // one answer computed: store reads, compute, encode
+
+	// The answer counter's three series, looked up once.
+	answerRecent, answerHit, answerMiss prometheus.Counter
+
+	// observers caches duration's series by route and code: looking one
+	// up in the vector hashes and allocates, on every request.
+	obsMu     sync.RWMutex
+	observers map[routeCode]prometheus.Observer
+	writers   sync.Pool // *statusWriter
+}
+
+type routeCode struct {
+	route string
+	code  int
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -48,6 +63,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			return nil, err
 		}
 	}
+	m.answerRecent = m.answer.WithLabelValues("recent")
+	m.answerHit = m.answer.WithLabelValues("hit")
+	m.answerMiss = m.answer.WithLabelValues("miss")
+	m.observers = map[routeCode]prometheus.Observer{}
+	m.writers.New = func() any { return new(statusWriter) }
 	return m, nil
 }
 
@@ -56,14 +76,35 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 func (m *metrics) instrument(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		// Pooled: nothing keeps the writer after ServeHTTP returns.
+		sw := m.writers.Get().(*statusWriter)
+		*sw = statusWriter{ResponseWriter: w, code: http.StatusOK}
 		h.ServeHTTP(sw, r)
+		code := sw.code
+		*sw = statusWriter{}
+		m.writers.Put(sw)
 		route := r.Pattern
 		if route == "" || route == "/" {
 			route = "unmatched"
 		}
-		m.duration.WithLabelValues(route, strconv.Itoa(sw.code)).Observe(time.Since(start).Seconds())
+		m.observer(route, code).Observe(time.Since(start).Seconds())
 	})
+}
+
+// observer returns duration's series for route and code.
+func (m *metrics) observer(route string, code int) prometheus.Observer {
+	k := routeCode{route, code}
+	m.obsMu.RLock()
+	o, ok := m.observers[k]
+	m.obsMu.RUnlock()
+	if ok {
+		return o
+	}
+	o = m.duration.WithLabelValues(route, strconv.Itoa(code))
+	m.obsMu.Lock()
+	m.observers[k] = o
+	m.obsMu.Unlock()
+	return o
 }
 
 type statusWriter struct {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,6 +43,7 @@ type Server struct {
 	answers *answerCache
 	flight  singleflight.Group
 	now     func() time.Time
+	bufs    sync.Pool // *[]byte: freshness tails being written
 }
 
 // New validates cfg (after applying its defaults) and the views, and builds
@@ -83,6 +85,7 @@ func New(cfg Config, views []*formats.BoundView, store ViewStore, reg *prometheu
 		answers: newAnswerCache(cfg.AnswerCacheBytes),
 		now:     time.Now,
 	}
+	s.bufs.New = func() any { return new([]byte) }
 	s.handler = s.routes()
 	return s, nil
 }
@@ -140,9 +143,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // routes wires every route; the table in openapi.go documents the same set.
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	read := func(h http.HandlerFunc) http.Handler { return s.limit(s.auth(ScopeRead, h)) }
+	read := func(h http.HandlerFunc) http.Handler { return s.limit(s.auth(ScopeRead, s.deadline(h))) }
 	mux.Handle("GET /v1/views", read(s.handleViews))
-	mux.Handle("GET /v1/views/{name}", read(s.handleView))
+	// A view's answer is often served from memory without waiting for
+	// anything: handleView sets the request deadline itself, only when it
+	// has to wait.
+	mux.Handle("GET /v1/views/{name}", s.limit(s.auth(ScopeRead, http.HandlerFunc(s.handleView))))
 	mux.Handle("GET /v1/tables/{table}/rows/{pk}", read(s.handleRow))
 	mux.Handle("GET /openapi.json", read(s.handleOpenAPI))
 	mux.Handle("GET /metrics", s.auth(ScopeAdmin, promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})))
@@ -170,7 +176,7 @@ func (s *Server) routes() http.Handler {
 	return s.metrics.instrument(mux)
 }
 
-// limit bounds a request's query string, body and duration.
+// limit bounds a request's query string and body.
 func (s *Server) limit(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if len(r.URL.RawQuery) > s.cfg.MaxQueryBytes {
@@ -182,7 +188,16 @@ func (s *Server) limit(h http.Handler) http.Handler {
 			writeError(w, &apiError{Status: http.StatusRequestEntityTooLarge, Msg: "GET requests take no body"})
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, 0)
+		if r.Body != http.NoBody {
+			r.Body = http.MaxBytesReader(w, r.Body, 0)
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// deadline bounds a request's duration by Config.RequestTimeout.
+func (s *Server) deadline(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
 		defer cancel()
 		h.ServeHTTP(w, r.WithContext(ctx))
