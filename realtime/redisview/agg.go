@@ -139,17 +139,9 @@ func (s *Store) ReadAgg(ctx context.Context, view *formats.View) (AggSnapshot, e
 	if err != nil {
 		return AggSnapshot{}, err
 	}
-	if fp := Fingerprint(view); enc.meta.Fingerprint != fp {
-		return AggSnapshot{}, fmt.Errorf("reading view %s: %w: state was written for %s, view is %s", view.Name, ErrLayoutMismatch, enc.meta.Fingerprint, fp)
-	}
-	snap := AggSnapshot{
-		Generation:     enc.meta.Generation,
-		Cut:            enc.meta.Cut,
-		CutTime:        enc.meta.CutTime,
-		Checkpoint:     enc.meta.Checkpoint,
-		CheckpointTime: enc.meta.CheckpointTime,
-		Segment:        enc.meta.Segment,
-		Groups:         make(formats.Delta, len(enc.groups)),
+	snap, err := enc.snapshot(view, Fingerprint(view))
+	if err != nil {
+		return AggSnapshot{}, err
 	}
 	for f, st := range enc.groups {
 		a, err := view.DecodeAgg([]byte(st))
@@ -159,6 +151,23 @@ func (s *Store) ReadAgg(ctx context.Context, view *formats.View) (AggSnapshot, e
 		snap.Groups[formats.GroupKey(f)] = a
 	}
 	return snap, nil
+}
+
+// snapshot checks that enc was written for view, whose fingerprint is fp,
+// and returns its positions with an empty Groups map sized for its groups.
+func (enc *encodedSnapshot) snapshot(view *formats.View, fp string) (AggSnapshot, error) {
+	if enc.meta.Fingerprint != fp {
+		return AggSnapshot{}, fmt.Errorf("reading view %s: %w: state was written for %s, view is %s", view.Name, ErrLayoutMismatch, enc.meta.Fingerprint, fp)
+	}
+	return AggSnapshot{
+		Generation:     enc.meta.Generation,
+		Cut:            enc.meta.Cut,
+		CutTime:        enc.meta.CutTime,
+		Checkpoint:     enc.meta.Checkpoint,
+		CheckpointTime: enc.meta.CheckpointTime,
+		Segment:        enc.meta.Segment,
+		Groups:         make(formats.Delta, len(enc.groups)),
+	}, nil
 }
 
 // LoadBatch writes generation gen of the view's batch states from groups,

@@ -192,23 +192,15 @@ func (r *AggReader) ReadAgg(ctx context.Context, view *formats.View) (AggSnapsho
 		return AggSnapshot{}, err
 	}
 	fp := Fingerprint(view)
-	if enc.meta.Fingerprint != fp {
-		return AggSnapshot{}, fmt.Errorf("reading view %s: %w: state was written for %s, view is %s", view.Name, ErrLayoutMismatch, enc.meta.Fingerprint, fp)
+	snap, err := enc.snapshot(view, fp)
+	if err != nil {
+		return AggSnapshot{}, err
 	}
 	r.mu.Lock()
 	prev := r.views[view.Name]
 	r.mu.Unlock()
 	if prev != nil && prev.fp != fp {
 		prev = nil
-	}
-	snap := AggSnapshot{
-		Generation:     enc.meta.Generation,
-		Cut:            enc.meta.Cut,
-		CutTime:        enc.meta.CutTime,
-		Checkpoint:     enc.meta.Checkpoint,
-		CheckpointTime: enc.meta.CheckpointTime,
-		Segment:        enc.meta.Segment,
-		Groups:         make(formats.Delta, len(enc.groups)),
 	}
 	next := &aggMemo{fp: fp, groups: make(map[string]decodedState, len(enc.groups))}
 	for f, st := range enc.groups {
