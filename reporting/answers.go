@@ -71,9 +71,7 @@ func (s *Server) answerFor(ctx context.Context, key requestKey, q *query, f form
 		if st, err = s.readStates(ctx, q); err != nil {
 			return nil, err
 		}
-		if c := s.answers.get(key); c != nil && c.state == st.state {
-			s.metrics.answerHit.Inc()
-			c.touch(st.at)
+		if c := s.cachedAt(key, st); c != nil {
 			return c, nil
 		}
 		flightKey += "\x00" + st.state
@@ -94,6 +92,18 @@ func (s *Server) answerFor(ctx context.Context, key requestKey, q *query, f form
 	case <-ctx.Done():
 		return nil, storeError(ctx, "view "+q.view.name, ctx.Err())
 	}
+}
+
+// cachedAt returns key's cached answer if it was computed at state st (a
+// hit, counted, and the answer marked current as of st), else nil.
+func (s *Server) cachedAt(key requestKey, st *answerStates) *cachedAnswer {
+	c := s.answers.get(key)
+	if c == nil || c.state != st.state {
+		return nil
+	}
+	s.metrics.answerHit.Inc()
+	c.touch(st.at)
+	return c
 }
 
 // answerStates is the store state an answer is asked for.
@@ -128,9 +138,7 @@ func (s *Server) computeAnswer(ctx context.Context, key requestKey, q *query, f 
 		if st, err = s.readStates(ctx, q); err != nil {
 			return nil, err
 		}
-		if c := s.answers.get(key); c != nil && c.state == st.state {
-			s.metrics.answerHit.Inc()
-			c.touch(st.at)
+		if c := s.cachedAt(key, st); c != nil {
 			return c, nil
 		}
 	}
