@@ -11,8 +11,9 @@ import (
 
 // binding is the view bound to one schema.
 type binding struct {
-	b  *formats.BoundView
-	fp string // mirror: redisview.MirrorFingerprint(b)
+	b   *formats.BoundView
+	fp  string                   // mirror: redisview.MirrorFingerprint(b)
+	enc *redisview.MirrorEncoder // mirror: encodes b's rows
 }
 
 // viewState is one view's position and its next batch.
@@ -102,7 +103,7 @@ func (vs *viewState) bind(s *formats.TableSchema) (binding, error) {
 	}
 	b := binding{b: bv}
 	if vs.view.Mirror {
-		b.fp = redisview.MirrorFingerprint(bv)
+		b.fp, b.enc = redisview.MirrorFingerprint(bv), redisview.NewMirrorEncoder(bv)
 	}
 	// Schemas are few; dropping the cache when it grows keeps memory
 	// bounded across many DDLs without tracking which schemas are gone.
@@ -120,7 +121,7 @@ func (vs *viewState) add(t *formats.Txn, ev *formats.Event) error {
 		return err
 	}
 	if vs.view.Mirror {
-		return vs.addMirror(b.b, b.fp, t, ev)
+		return vs.addMirror(b, t, ev)
 	}
 	var d formats.Delta
 	if n := len(vs.segs); n > 0 && vs.segs[n-1].Seg == vs.tailSeg {
@@ -132,7 +133,8 @@ func (vs *viewState) add(t *formats.Txn, ev *formats.Event) error {
 	return b.b.Accumulate(*ev, d)
 }
 
-func (vs *viewState) addMirror(b *formats.BoundView, fp string, t *formats.Txn, ev *formats.Event) error {
+func (vs *viewState) addMirror(bd binding, t *formats.Txn, ev *formats.Event) error {
+	b, fp := bd.b, bd.fp
 	if fp != vs.lastFP {
 		if vs.lastFP != "" && len(vs.changes) > 0 {
 			// Rows of two layouts must not share one batch: the store
@@ -146,7 +148,7 @@ func (vs *viewState) addMirror(b *formats.BoundView, fp string, t *formats.Txn, 
 		vs.ver, vs.verOf = t.Pos.AppendTo(vs.ver[:0]), t.Pos
 	}
 	put := func(key formats.GroupKey, r formats.Row) {
-		stored := redisview.AppendStoredChange(make([]byte, 0, len(vs.ver)+vs.rowLen+8), vs.ver, b, r)
+		stored := bd.enc.AppendStoredChange(make([]byte, 0, len(vs.ver)+vs.rowLen+8), vs.ver, r)
 		if r != nil {
 			vs.rowLen = len(stored) - len(vs.ver)
 		}

@@ -131,15 +131,35 @@ func MirrorFingerprint(b *formats.BoundView) string {
 // version, a position in its Position.AppendTo form. It is the form
 // overlayValue gives the change with Row = AppendMirrorRow(nil, b, r).
 func AppendStoredChange(dst, version []byte, b *formats.BoundView, r formats.Row) []byte {
+	return NewMirrorEncoder(b).AppendStoredChange(dst, version, r)
+}
+
+// MirrorEncoder is AppendStoredChange for one bound mirror, for a caller
+// that encodes row after row: the columns are looked up once, and the
+// projection reuses one slice. It is not safe for concurrent use.
+type MirrorEncoder struct {
+	b    *formats.BoundView
+	cols []formats.OutputColumn
+	proj formats.Row
+}
+
+// NewMirrorEncoder returns an encoder for mirror b.
+func NewMirrorEncoder(b *formats.BoundView) *MirrorEncoder {
+	return &MirrorEncoder{b: b, cols: b.Columns()}
+}
+
+// AppendStoredChange is the package's AppendStoredChange for e's mirror.
+func (e *MirrorEncoder) AppendStoredChange(dst, version []byte, r formats.Row) []byte {
 	dst = append(dst, `["`...)
 	dst = append(dst, version...)
 	dst = append(dst, '"')
 	if r != nil {
-		cols := b.Columns()
-		for i, v := range b.Project(r) {
+		e.proj = e.b.ProjectTo(e.proj, r)
+		for i, v := range e.proj {
 			dst = append(dst, ',')
-			dst = formats.AppendJSON(dst, cols[i].Type, v)
+			dst = formats.AppendJSON(dst, e.cols[i].Type, v)
 		}
+		clear(e.proj) // the values belong to r
 	}
 	return append(dst, ']')
 }
