@@ -978,7 +978,13 @@ a real MariaDB.
 - **Binlog** (` + "`formats.FromBinlog`" + `): go-mysql v1.16 with
   ` + "`BinlogSyncerConfig{ParseTime: false, UseDecimal: false, TimestampStringLocation: time.UTC, RenderJSONAsMySQLText: true}`" + `
   and ` + "`binlog_row_metadata=FULL`" + ` (signedness, ENUM/SET values, character sets).
-  ` + "`formats.TypeFromBinlog`" + ` builds a column's Type from the table map.
+  ` + "`formats.TypeFromBinlog`" + ` builds a column's Type from the table map. The capture
+  (` + "`realtime/capture`" + `, ` + "`decodeRows`" + `) decodes rows against a table map of its own without the
+  signedness bitmap (integers arrive as signed Go types and ` + "`FromBinlog`" + ` reads them by the
+  column Type's signedness) and with DATETIME(fsp) columns declared as BIT of the same length,
+  whose raw bytes it formats into exactly go-mysql's string, without ` + "`fmt`" + `
+  (` + "`realtime/capture/datetime_test.go`" + ` holds the two against each other); invalid dates
+  therefore still reach ` + "`FromBinlog`" + ` as written.
 - **Snapshot** (` + "`formats.FromText`" + `): the text protocol (database/sql, go-sql-driver/mysql,
   parseTime=false, ` + "`sql.RawBytes`" + `), each column selected with ` + "`formats.SelectExpr`" + `:
   FLOAT and DOUBLE as ` + "`CAST(c AS DOUBLE)`" + ` (the server prints FLOAT with 6 digits),

@@ -1031,13 +1031,21 @@ func (b *BoundView) MirrorKey(r Row) (GroupKey, error) {
 // Project returns a mirror row's output columns (Columns order) from a
 // table row. The values are shared with r, not copied.
 func (b *BoundView) Project(r Row) Row {
-	out := make(Row, len(b.mirror))
-	for i, c := range b.mirror {
+	return b.ProjectTo(make(Row, 0, len(b.mirror)), r)
+}
+
+// ProjectTo is Project appending to dst[:0], so that a caller projecting
+// row after row reuses one slice.
+func (b *BoundView) ProjectTo(dst, r Row) Row {
+	dst = dst[:0]
+	for _, c := range b.mirror {
+		var v any
 		if c < len(r) {
-			out[i] = r[c]
+			v = r[c]
 		}
+		dst = append(dst, v)
 	}
-	return out
+	return dst
 }
 
 // RowsEqual reports whether two answer rows of b (Result, ParseVerifyRow)

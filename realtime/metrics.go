@@ -74,9 +74,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 // Reconnected implements capture.Metrics.
 func (m *Metrics) Reconnected() { m.reconnects.Inc() }
 
-// Event implements capture.Metrics.
-func (m *Metrics) Event(table formats.TableID, op formats.Op) {
-	m.events.WithLabelValues(table.String(), op.String()).Inc()
+// Events implements capture.Metrics.
+func (m *Metrics) Events(table formats.TableID, op formats.Op, n int) {
+	m.events.WithLabelValues(table.String(), op.String()).Add(float64(n))
 }
 
 // EventsApplied implements apply.Metrics.

@@ -312,7 +312,13 @@ const width = 10 * time.Second
 
 func TestApplyMatchesModel(t *testing.T) {
 	onBoth(t, func(t *testing.T, rdb redis.UniversalClient) {
-		s := redisview.New(rdb, redisview.Options{})
+		// On the cluster, every mirror batch with rows is a transaction
+		// (WATCH/MULTI/EXEC); on the single Redis small ones are scripts.
+		var opts redisview.Options
+		if _, ok := rdb.(*redis.ClusterClient); ok {
+			opts.MirrorTxRows = 1
+		}
+		s := redisview.New(rdb, opts)
 		w := newWorkload(t, 1)
 		for range 50 { // rows before the bootstrap
 			w.txn()
@@ -349,7 +355,9 @@ func TestReplayAndSegments(t *testing.T) {
 	rdb := srv.Client(t)
 	ctx := context.Background()
 	once := redisview.New(rdb, redisview.Options{Prefix: "once"})
-	pieces := redisview.New(rdb, redisview.Options{Prefix: "pieces"})
+	// The pieces apply mirror rows as transactions, the single run by
+	// script: both must write the same state.
+	pieces := redisview.New(rdb, redisview.Options{Prefix: "pieces", MirrorTxRows: 1})
 	w := newWorkload(t, 2)
 	for range 30 {
 		w.txn()
@@ -452,7 +460,7 @@ func splitSpace(s string) []string {
 // ErrFenced; a new one resumes from the cut and ends exact.
 func TestPublishWhileLagging(t *testing.T) {
 	rdb := stack.Redis(t).Client(t)
-	s := redisview.New(rdb, redisview.Options{})
+	s := redisview.New(rdb, redisview.Options{MirrorTxRows: 1})
 	ctx := context.Background()
 	w := newWorkload(t, 5)
 	bootstrap(t, s, w, testViews(t), width)

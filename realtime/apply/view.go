@@ -9,10 +9,14 @@ import (
 	"github.com/tidemark/tidemark/realtime/redisview"
 )
 
+// arenaChunk is the size of the chunks mirror rows are encoded into.
+const arenaChunk = 64 << 10
+
 // binding is the view bound to one schema.
 type binding struct {
-	b  *formats.BoundView
-	fp string // mirror: redisview.MirrorFingerprint(b)
+	b   *formats.BoundView
+	fp  string                   // mirror: redisview.MirrorFingerprint(b)
+	enc *redisview.MirrorEncoder // mirror: encodes b's rows
 }
 
 // viewState is one view's position and its next batch.
@@ -46,6 +50,9 @@ type viewState struct {
 	ver    []byte
 	verOf  formats.Position
 	rowLen int
+	// arena holds the stored rows of the next batch, row after row (see
+	// addMirror); a batch sent keeps its chunks, the next starts anew.
+	arena []byte
 
 	// active is take's scratch: the transaction being folded is new to
 	// the view.
@@ -69,6 +76,7 @@ func (vs *viewState) sent() {
 	// Sized like the batch just sent: under a backlog the next is as
 	// large, and growing it by doubling would make garbage of twice it.
 	vs.segs, vs.changes = nil, make([]redisview.MirrorChange, 0, len(vs.changes))
+	vs.arena = nil // its rows belong to the call
 	clear(vs.rows)
 }
 
@@ -102,7 +110,7 @@ func (vs *viewState) bind(s *formats.TableSchema) (binding, error) {
 	}
 	b := binding{b: bv}
 	if vs.view.Mirror {
-		b.fp = redisview.MirrorFingerprint(bv)
+		b.fp, b.enc = redisview.MirrorFingerprint(bv), redisview.NewMirrorEncoder(bv)
 	}
 	// Schemas are few; dropping the cache when it grows keeps memory
 	// bounded across many DDLs without tracking which schemas are gone.
@@ -120,7 +128,7 @@ func (vs *viewState) add(t *formats.Txn, ev *formats.Event) error {
 		return err
 	}
 	if vs.view.Mirror {
-		return vs.addMirror(b.b, b.fp, t, ev)
+		return vs.addMirror(b, t, ev)
 	}
 	var d formats.Delta
 	if n := len(vs.segs); n > 0 && vs.segs[n-1].Seg == vs.tailSeg {
@@ -132,7 +140,8 @@ func (vs *viewState) add(t *formats.Txn, ev *formats.Event) error {
 	return b.b.Accumulate(*ev, d)
 }
 
-func (vs *viewState) addMirror(b *formats.BoundView, fp string, t *formats.Txn, ev *formats.Event) error {
+func (vs *viewState) addMirror(bd binding, t *formats.Txn, ev *formats.Event) error {
+	b, fp := bd.b, bd.fp
 	if fp != vs.lastFP {
 		if vs.lastFP != "" && len(vs.changes) > 0 {
 			// Rows of two layouts must not share one batch: the store
@@ -146,7 +155,15 @@ func (vs *viewState) addMirror(b *formats.BoundView, fp string, t *formats.Txn, 
 		vs.ver, vs.verOf = t.Pos.AppendTo(vs.ver[:0]), t.Pos
 	}
 	put := func(key formats.GroupKey, r formats.Row) {
-		stored := redisview.AppendStoredChange(make([]byte, 0, len(vs.ver)+vs.rowLen+8), vs.ver, b, r)
+		// Rows are encoded one after the other into shared chunks: one
+		// allocation per chunk instead of one per row. A row that outgrows
+		// the chunk's room moves the rest to a new one (append copies).
+		if need := len(vs.ver) + vs.rowLen + 8; cap(vs.arena)-len(vs.arena) < need {
+			vs.arena = make([]byte, 0, max(arenaChunk, 2*need))
+		}
+		start := len(vs.arena)
+		vs.arena = bd.enc.AppendStoredChange(vs.arena, vs.ver, r)
+		stored := vs.arena[start:len(vs.arena):len(vs.arena)]
 		if r != nil {
 			vs.rowLen = len(stored) - len(vs.ver)
 		}

@@ -77,8 +77,9 @@ type Metrics interface {
 	// replication session (the server sent the first event from the
 	// resume position).
 	Reconnected()
-	// Event is called once per row change delivered on the out channel.
-	Event(table formats.TableID, op formats.Op)
+	// Events counts n row changes of table with op delivered on the out
+	// channel (one call per run of alike changes in a transaction).
+	Events(table formats.TableID, op formats.Op, n int)
 }
 
 // Capture reads one source server: its binlog (Stream), consistent

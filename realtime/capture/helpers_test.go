@@ -40,8 +40,8 @@ type counters struct {
 	events     atomic.Int64
 }
 
-func (c *counters) Reconnected()                      { c.reconnects.Add(1) }
-func (c *counters) Event(formats.TableID, formats.Op) { c.events.Add(1) }
+func (c *counters) Reconnected()                                  { c.reconnects.Add(1) }
+func (c *counters) Events(_ formats.TableID, _ formats.Op, n int) { c.events.Add(int64(n)) }
 
 // source is a MariaDB with a "shop" and an "other" database and a Capture
 // of "shop". On a shared server the databases get unique names of one

@@ -45,7 +45,11 @@
 //
 // ApplyAgg (ApplyMirror) is one script per view and batch: it compares the
 // stored checkpoint with the batch's (from, to], adds the deltas and moves
-// the checkpoint in the same step. Replaying a batch after a crash is a
+// the checkpoint in the same step. A mirror batch of Options.MirrorTxRows
+// rows or more is a WATCH/MULTI/EXEC transaction instead, with the same
+// checks made between WATCH and MULTI (EXEC fails, and the checks run
+// again, if the meta key was written meanwhile): plain HSETs cost Redis
+// less than half of what the same rows cost as script arguments. Replaying a batch after a crash is a
 // no-op (checkpoint >= to); a writer whose from is not the checkpoint is
 // fenced; a view whose meta is gone (Redis restarted empty) answers
 // ErrStateMissing, and the caller bootstraps it again. Because scripts are

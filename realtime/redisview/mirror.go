@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/tidemark/tidemark/formats"
 )
 
@@ -129,15 +131,35 @@ func MirrorFingerprint(b *formats.BoundView) string {
 // version, a position in its Position.AppendTo form. It is the form
 // overlayValue gives the change with Row = AppendMirrorRow(nil, b, r).
 func AppendStoredChange(dst, version []byte, b *formats.BoundView, r formats.Row) []byte {
+	return NewMirrorEncoder(b).AppendStoredChange(dst, version, r)
+}
+
+// MirrorEncoder is AppendStoredChange for one bound mirror, for a caller
+// that encodes row after row: the columns are looked up once, and the
+// projection reuses one slice. It is not safe for concurrent use.
+type MirrorEncoder struct {
+	b    *formats.BoundView
+	cols []formats.OutputColumn
+	proj formats.Row
+}
+
+// NewMirrorEncoder returns an encoder for mirror b.
+func NewMirrorEncoder(b *formats.BoundView) *MirrorEncoder {
+	return &MirrorEncoder{b: b, cols: b.Columns()}
+}
+
+// AppendStoredChange is the package's AppendStoredChange for e's mirror.
+func (e *MirrorEncoder) AppendStoredChange(dst, version []byte, r formats.Row) []byte {
 	dst = append(dst, `["`...)
 	dst = append(dst, version...)
 	dst = append(dst, '"')
 	if r != nil {
-		cols := b.Columns()
-		for i, v := range b.Project(r) {
+		e.proj = e.b.ProjectTo(e.proj, r)
+		for i, v := range e.proj {
 			dst = append(dst, ',')
-			dst = formats.AppendJSON(dst, cols[i].Type, v)
+			dst = formats.AppendJSON(dst, e.cols[i].Type, v)
 		}
+		clear(e.proj) // the values belong to r
 	}
 	return append(dst, ']')
 }
@@ -194,6 +216,98 @@ func (s *Store) applyMirrorCall(b MirrorApply) (scriptCall, error) {
 	}
 	args = append(args, formatTime(b.ToTime)) // ckpt_time: the script reads the last argument
 	return scriptCall{script: s.scripts.applyMirror, key: k.meta(), args: args}, nil
+}
+
+// txChunk is the number of rows per HSET of applyMirrorTx.
+const txChunk = 512
+
+// applyMirrorTx applies mirror batch b as luaApplyMirror does, with the
+// same checks in the same order, but as a WATCH/MULTI/EXEC transaction:
+// the meta key is watched and read, the checks run here, and the rows and
+// the checkpoint go in one MULTI/EXEC, which Redis aborts if anything
+// wrote the meta key meanwhile (a publish, a reset, another writer); the
+// checks then run again on what is there now. Readers see the batch all
+// at once, as with the script. It exists for large batches: a script's
+// arguments are copied into Lua strings and back into Redis strings, which
+// for plain HSETs of many rows costs Redis more than twice the HSETs
+// themselves.
+func (s *Store) applyMirrorTx(ctx context.Context, b MirrorApply) error {
+	k, err := s.keys(b.View)
+	if err != nil {
+		return err
+	}
+	// The commands are built once: a retry sends the same rows.
+	cmds := make([][]any, 0, (len(b.Rows)+txChunk-1)/txChunk+1)
+	var ver []byte
+	var verOf formats.Position
+	for base := 0; base < len(b.Rows); base += txChunk {
+		rows := b.Rows[base:min(base+txChunk, len(b.Rows))]
+		args := make([]any, 0, 2+2*len(rows))
+		args = append(args, "HSET", k.rows())
+		for i, r := range rows {
+			if r.Stored != nil {
+				args = append(args, r.PK, r.Stored)
+				continue
+			}
+			if i == 0 || r.Version != verOf {
+				ver, verOf = r.Version.AppendTo(ver[:0]), r.Version
+			}
+			v, err := appendOverlay(make([]byte, 0, len(ver)+len(r.Row)+4), ver, r)
+			if err != nil {
+				return err
+			}
+			args = append(args, r.PK, v)
+		}
+		cmds = append(cmds, args)
+	}
+	ckpt := []any{"HSET", k.meta(), "ckpt", b.To.String()}
+	if !b.ToTime.IsZero() {
+		ckpt = append(ckpt, "ckpt_time", formatTime(b.ToTime))
+	}
+	cmds = append(cmds, ckpt)
+
+	apply := func(tx *redis.Tx) error {
+		m, err := tx.HMGet(ctx, k.meta(), "ckpt", "layout").Result()
+		if err != nil {
+			return err
+		}
+		ck, ok := m[0].(string)
+		if !ok {
+			return fmt.Errorf("view %s: %w", b.View, ErrStateMissing)
+		}
+		have, err := formats.ParsePosition(ck)
+		if err != nil {
+			return fmt.Errorf("view %s: stored checkpoint: %w", b.View, err)
+		}
+		if have.Compare(b.To) >= 0 {
+			return nil // applied already
+		}
+		if have.Compare(b.From) != 0 {
+			return &FenceError{View: b.View, From: b.From, Have: have}
+		}
+		if b.Layout == "" {
+			return fmt.Errorf("view %s: rows without a fingerprint", b.View)
+		}
+		if stored, ok := m[1].(string); ok && stored != b.Layout {
+			return fmt.Errorf("view %s: %w: state was written for %s, batch is for %s", b.View, ErrLayoutMismatch, stored, b.Layout)
+		}
+		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			for _, c := range cmds {
+				p.Do(ctx, c...)
+			}
+			return nil
+		})
+		return err
+	}
+	// A retry only follows a write to the meta key between the read and
+	// EXEC; the checks then see that write, so a few attempts suffice
+	// unless another writer keeps moving it.
+	for attempt := 1; ; attempt++ {
+		err := s.rdb.Watch(ctx, apply, k.meta())
+		if !errors.Is(err, redis.TxFailedErr) || attempt == 5 {
+			return err
+		}
+	}
 }
 
 // MirrorRead is the answer of ReadMirror.

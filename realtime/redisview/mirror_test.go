@@ -3,6 +3,7 @@ package redisview
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -22,9 +23,23 @@ func batchRows(rows ...MirrorBatchRow) func(func(MirrorBatchRow, error) bool) {
 
 func TestMirror(t *testing.T) {
 	onBoth(t, func(t *testing.T, b backend) {
+		// By script, then as transactions (applyMirrorTx): the same
+		// checks and the same state.
+		for _, txRows := range []int{-1, 1} {
+			t.Run(fmt.Sprintf("txrows=%d", txRows), func(t *testing.T) {
+				testMirror(t, b, New(b.rdb, Options{MirrorTxRows: txRows}))
+			})
+		}
+	})
+}
+
+func testMirror(t *testing.T, b backend, s *Store) {
+	{
 		ctx := context.Background()
-		s := b.store
 		const v, layout = "customers", "id:bigint,name:varchar"
+		if err := s.Reset(ctx, v); err != nil {
+			t.Fatal(err)
+		}
 
 		read := func(pk string) (string, formats.Position) {
 			t.Helper()
@@ -92,8 +107,10 @@ func TestMirror(t *testing.T) {
 		if got, ver := read("4"); got != `[4,"dee2"]` || ver != pos(200) {
 			t.Fatalf("row 4 = %s @%s", got, ver)
 		}
-		err := s.ApplyMirror(ctx, MirrorApply{View: v, Layout: layout, From: pos(150), To: pos(300)})
-		if !errors.Is(err, ErrFenced) {
+		err := s.ApplyMirror(ctx, MirrorApply{View: v, Layout: layout, From: pos(150), To: pos(300), Rows: []MirrorChange{
+			{PK: "9", Row: []byte(`[9,"zed"]`), Version: pos(300)},
+		}})
+		if fe := (*FenceError)(nil); !errors.As(err, &fe) || fe.Have != pos(200) {
 			t.Fatalf("stale writer: %v", err)
 		}
 
@@ -141,7 +158,22 @@ func TestMirror(t *testing.T) {
 		if err := s.PublishMirror(ctx, v, "other", 2, pos(300), time.Unix(300, 0)); !errors.Is(err, ErrLayoutMismatch) {
 			t.Fatalf("publish with another layout: %v", err)
 		}
-	})
+		err = s.ApplyMirror(ctx, MirrorApply{View: v, Layout: "other", From: pos(260), To: pos(400), Rows: []MirrorChange{
+			{PK: "5", Row: []byte(`[5,"eve"]`), Version: pos(400)},
+		}})
+		if !errors.Is(err, ErrLayoutMismatch) {
+			t.Fatalf("apply with another layout: %v", err)
+		}
+		if err := s.Reset(ctx, v); err != nil {
+			t.Fatal(err)
+		}
+		err = s.ApplyMirror(ctx, MirrorApply{View: v, Layout: layout, From: pos(260), To: pos(400), Rows: []MirrorChange{
+			{PK: "5", Row: []byte(`[5,"eve"]`), Version: pos(400)},
+		}})
+		if !errors.Is(err, ErrStateMissing) {
+			t.Fatalf("apply after reset: %v", err)
+		}
+	}
 }
 
 func mapsEqual(a, b map[string]string) bool {

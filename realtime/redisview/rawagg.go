@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"iter"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/tidemark/tidemark/formats"
@@ -61,11 +62,24 @@ func (s *Store) applyEncoded(ctx context.Context, as []encodedApply) []error {
 
 // applyAllEncoded runs one script call per batch, all in one pipeline, and
 // returns one error per batch (aggregates first), mapped to the package's
-// sentinels.
+// sentinels. A mirror batch of Options.MirrorTxRows rows or more is a
+// transaction of its own instead (applyMirrorTx), on its own connection,
+// run beside the pipeline.
 func (s *Store) applyAllEncoded(ctx context.Context, aggs []encodedApply, mirrors []MirrorApply) []error {
 	errs := make([]error, len(aggs)+len(mirrors))
 	calls := make([]scriptCall, 0, len(errs))
 	idx := make([]int, 0, len(errs))
+	var wg sync.WaitGroup
+	for j, b := range mirrors {
+		if s.txRows <= 0 || len(b.Rows) < s.txRows {
+			continue
+		}
+		wg.Go(func() {
+			if err := s.applyMirrorTx(ctx, b); err != nil {
+				errs[len(aggs)+j] = fmt.Errorf("applying mirror %s up to %s: %w", b.View, b.To, err)
+			}
+		})
+	}
 	for i, a := range aggs {
 		c, err := s.applyAggCall(a)
 		if err != nil {
@@ -76,6 +90,9 @@ func (s *Store) applyAllEncoded(ctx context.Context, aggs []encodedApply, mirror
 		idx = append(idx, i)
 	}
 	for j, b := range mirrors {
+		if s.txRows > 0 && len(b.Rows) >= s.txRows {
+			continue // applyMirrorTx
+		}
 		c, err := s.applyMirrorCall(b)
 		if err != nil {
 			errs[len(aggs)+j] = fmt.Errorf("applying mirror %s up to %s: %w", b.View, b.To, err)
@@ -84,7 +101,10 @@ func (s *Store) applyAllEncoded(ctx context.Context, aggs []encodedApply, mirror
 		calls = append(calls, c)
 		idx = append(idx, len(aggs)+j)
 	}
-	cerrs := s.runPipelined(ctx, calls)
+	var cerrs []error
+	if len(calls) > 0 {
+		cerrs = s.runPipelined(ctx, calls)
+	}
 	for j, err := range cerrs {
 		if err == nil {
 			continue
@@ -98,6 +118,7 @@ func (s *Store) applyAllEncoded(ctx context.Context, aggs []encodedApply, mirror
 			errs[i] = fmt.Errorf("applying mirror %s up to %s: %w", b.View, b.To, scriptError(b.View, b.From, err))
 		}
 	}
+	wg.Wait()
 	return errs
 }
 

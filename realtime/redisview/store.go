@@ -56,6 +56,11 @@ type Options struct {
 	// LoadChunk is the number of hash fields written per HSET by the batch
 	// loaders; 0 means 1000.
 	LoadChunk int
+	// MirrorTxRows is the number of rows from which a mirror batch is
+	// applied as a WATCH/MULTI/EXEC transaction instead of by its Lua
+	// script (see ApplyAll); 0 means 512, negative means never. Both write
+	// the same state with the same checks.
+	MirrorTxRows int
 }
 
 // Store is the Redis speed/serving store of Tidemark's views. It holds no
@@ -65,6 +70,7 @@ type Store struct {
 	rdb     redis.UniversalClient
 	prefix  string
 	chunk   int
+	txRows  int // Options.MirrorTxRows, resolved; 0: never
 	scripts scripts
 	reads   readScripts // read.go
 }
@@ -77,6 +83,12 @@ func New(rdb redis.UniversalClient, opts Options) *Store {
 	}
 	if s.chunk <= 0 {
 		s.chunk = 1000
+	}
+	switch {
+	case opts.MirrorTxRows == 0:
+		s.txRows = 512
+	case opts.MirrorTxRows > 0:
+		s.txRows = opts.MirrorTxRows
 	}
 	return s
 }
