@@ -111,7 +111,6 @@ func TestShared(t *testing.T) {
 	}{
 		{"Transactions", testStreamTransactions},
 		{"EmptyTxnThrottle", testStreamEmptyTxnThrottle},
-		{"ReachesFlushedLogs", testStreamReachesFlushedLogs},
 		{"LargeTransaction", testStreamLargeTransaction},
 		{"DDL", testStreamDDL},
 		{"Resume", testStreamResume},
