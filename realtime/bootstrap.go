@@ -139,11 +139,7 @@ func (p *Pipeline) Bootstrap(ctx context.Context, views []*formats.View) error {
 			}
 			layout := b.layout
 			if layout == "" { // an empty table: bind to its current schema for the layout
-				sch, err := p.cap.Schemas(ctx, []formats.TableID{v.From})
-				if err != nil {
-					return fmt.Errorf("bootstrapping mirror %s: %w", v.Name, err)
-				}
-				bv, err := v.Bind(sch[v.From])
+				bv, err := p.bindToCurrent(ctx, v)
 				if err != nil {
 					return fmt.Errorf("bootstrapping mirror %s: %w", v.Name, err)
 				}
@@ -153,6 +149,14 @@ func (p *Pipeline) Bootstrap(ctx context.Context, views []*formats.View) error {
 				return fmt.Errorf("publishing bootstrap of mirror %s: %w", v.Name, err)
 			}
 			continue
+		}
+		if v.AggLayout() == "" {
+			// An empty table bound nothing: without its layout the state
+			// would be stored for an unbound view, and the first streamed
+			// row would find it mismatched and bootstrap the view again.
+			if _, err := p.bindToCurrent(ctx, v); err != nil {
+				return fmt.Errorf("bootstrapping view %s: %w", v.Name, err)
+			}
 		}
 		if err := p.store.LoadBatch(ctx, v, 0, deltaSeq(b.delta)); err != nil {
 			return fmt.Errorf("loading bootstrap of view %s: %w", v.Name, err)
@@ -185,4 +189,14 @@ func deltaSeq(d formats.Delta) iter.Seq2[formats.GroupKey, *formats.Agg] {
 			}
 		}
 	}
+}
+
+// bindToCurrent binds v to its table's current schema: the layout of a
+// view whose table was empty in the snapshot (no row bound it).
+func (p *Pipeline) bindToCurrent(ctx context.Context, v *formats.View) (*formats.BoundView, error) {
+	sch, err := p.cap.Schemas(ctx, []formats.TableID{v.From})
+	if err != nil {
+		return nil, err
+	}
+	return v.Bind(sch[v.From])
 }
