@@ -36,13 +36,18 @@ need() {
 	done
 }
 
-# alive PID: the process exists and is not a zombie.
+# alive PID: the process exists and is not a zombie (one with no thread left running).
 alive() {
 	local pid=$1 stat
 	[ -n "$pid" ] || return 1
 	stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
 	stat=${stat##*) }
-	[ "${stat%% *}" != Z ]
+	[ "${stat%% *}" != Z ] && return 0
+	# A zombie thread-group leader whose other threads are still exiting holds the
+	# process's files (its listening sockets among them) until the last one is gone: a
+	# restart on the same port right after SIGKILL would find the port still taken.
+	local tasks=("/proc/$pid/task/"*)
+	[ "${#tasks[@]}" -gt 1 ]
 }
 
 # pids DIR: the pids recorded in DIR/pid, one per line (empty if none).
