@@ -313,11 +313,10 @@ local function publishguard(m, gen, cut, layout)
   return nil
 end
 
--- checkpoint applies the checkpoint rule shared by the apply scripts. It
--- returns nil to go on, 0 when the batch was already applied, or an error
--- reply.
-local function checkpoint(meta, from, to)
-  local ck = redis.call('HGET', meta, 'ckpt')
+-- checkpoint applies the checkpoint rule shared by the apply scripts to
+-- ck, the stored checkpoint (false if none). It returns nil to go on, 0
+-- when the batch was already applied, or an error reply.
+local function checkpoint(meta, ck, from, to)
   if not ck then
     return redis.error_reply('TMMISSING view state is missing (no checkpoint in ' .. meta .. ')')
   end
@@ -341,9 +340,10 @@ const luaApplyAgg = luaPrelude + `
 local meta, p = KEYS[1], ARGV[1]
 local from, to, toseg, fp = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local layout = string.match(fp, '^[^#]*')
-local stop = checkpoint(meta, from, to)
+local m = redis.call('HMGET', meta, 'ckpt', 'layout')
+local stop = checkpoint(meta, m[1], from, to)
 if stop then return stop end
-local stored = redis.call('HGET', meta, 'layout')
+local stored = m[2]
 local nsegs = tonumber(ARGV[6])
 if fp == '' then
   if nsegs > 0 then return redis.error_reply('TMBADSTATE deltas without a fingerprint') end
@@ -387,9 +387,14 @@ for _, sg in ipairs(segs) do
   addhash(p .. 's:' .. sg[1], kinds, nk, sg[2], sg[3], sg[4], sg[5])
   addhash(speed, kinds, nk, sg[2], sg[3], sg[4], sg[5])
 end
-redis.call('HSET', meta, 'ckpt', to, 'seg', toseg)
+-- One HSET: the checkpoint and its time change in one command (one
+-- keyspace notification for a reader waiting on the checkpoint).
 local ctime = ARGV[#ARGV]
-if ctime ~= '' then redis.call('HSET', meta, 'ckpt_time', ctime) end
+if ctime ~= '' then
+  redis.call('HSET', meta, 'ckpt', to, 'seg', toseg, 'ckpt_time', ctime)
+else
+  redis.call('HSET', meta, 'ckpt', to, 'seg', toseg)
+end
 return 1
 `
 
@@ -490,9 +495,10 @@ return 1
 const luaApplyMirror = luaPrelude + `
 local meta, p = KEYS[1], ARGV[1]
 local from, to, layout = ARGV[2], ARGV[3], ARGV[4]
-local stop = checkpoint(meta, from, to)
+local m = redis.call('HMGET', meta, 'ckpt', 'layout')
+local stop = checkpoint(meta, m[1], from, to)
 if stop then return stop end
-local stored = redis.call('HGET', meta, 'layout')
+local stored = m[2]
 local n = tonumber(ARGV[5])
 if layout == '' then
   if n > 0 then return redis.error_reply('TMBADSTATE rows without a fingerprint') end
@@ -505,9 +511,12 @@ for base = 0, n - 1, 256 do
   if last > n - 1 then last = n - 1 end
   redis.call('HSET', rows, unpack(ARGV, 6 + 2 * base, 7 + 2 * last))
 end
-redis.call('HSET', meta, 'ckpt', to)
 local ctime = ARGV[#ARGV]
-if ctime ~= '' then redis.call('HSET', meta, 'ckpt_time', ctime) end
+if ctime ~= '' then
+  redis.call('HSET', meta, 'ckpt', to, 'ckpt_time', ctime)
+else
+  redis.call('HSET', meta, 'ckpt', to)
+end
 return 1
 `
 
