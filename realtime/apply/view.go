@@ -77,7 +77,14 @@ func (vs *viewState) sent() {
 	// large, and growing it by doubling would make garbage of twice it.
 	vs.segs, vs.changes = nil, make([]redisview.MirrorChange, 0, len(vs.changes))
 	vs.arena = nil // its rows belong to the call
-	clear(vs.rows)
+	// clear costs the map's capacity, not its length, and a map keeps
+	// the capacity a catch-up's batches grew it to: a small batch (low
+	// lag) would pay for clearing and probing a big map every time.
+	if len(vs.rows) > 1024 {
+		vs.rows = nil
+	} else {
+		clear(vs.rows)
+	}
 }
 
 // landed records that a batch of the view is in Redis, up to l.
@@ -159,7 +166,13 @@ func (vs *viewState) addMirror(bd binding, t *formats.Txn, ev *formats.Event) er
 		// allocation per chunk instead of one per row. A row that outgrows
 		// the chunk's room moves the rest to a new one (append copies).
 		if need := len(vs.ver) + vs.rowLen + 8; cap(vs.arena)-len(vs.arena) < need {
-			vs.arena = make([]byte, 0, max(arenaChunk, 2*need))
+			// A batch's chunks grow from 4 KiB to arenaChunk: a batch of
+			// a few rows (low lag) does not allocate and zero 64 KiB.
+			size := arenaChunk
+			if c := cap(vs.arena); c < arenaChunk/2 {
+				size = max(4<<10, 2*c)
+			}
+			vs.arena = make([]byte, 0, max(size, 2*need))
 		}
 		start := len(vs.arena)
 		vs.arena = bd.enc.AppendStoredChange(vs.arena, vs.ver, r)

@@ -42,6 +42,19 @@ func Fingerprint(v *formats.View) string {
 	return v.AggLayout() + "#" + hex.EncodeToString(sum[:8])
 }
 
+// fingerprint is Fingerprint(v), computed once per bound view: the spec's
+// JSON and digest cost more than the rest of a small batch's encoding.
+func (s *Store) fingerprint(v *formats.View) string {
+	if fp, ok := s.fps.Load(v); ok {
+		return fp.(string)
+	}
+	fp := Fingerprint(v)
+	if v.AggLayout() != "" { // fixed from the view's first Bind on
+		s.fps.Store(v, fp)
+	}
+	return fp
+}
+
 // tokenLayout returns the token layout part of a fingerprint.
 func tokenLayout(fp string) string {
 	l, _, _ := strings.Cut(fp, "#")
@@ -82,18 +95,18 @@ func (s *Store) ApplyAggs(ctx context.Context, batches []AggApply) []error {
 func (s *Store) ApplyAll(ctx context.Context, aggs []AggApply, mirrors []MirrorApply) []error {
 	enc := make([]encodedApply, len(aggs))
 	for i, b := range aggs {
-		enc[i] = encodeApply(b)
+		enc[i] = s.encodeApply(b)
 	}
 	return s.applyAllEncoded(ctx, enc, mirrors)
 }
 
 // encodeApply turns an aggregate batch into the scripts' terms.
-func encodeApply(b AggApply) encodedApply {
+func (s *Store) encodeApply(b AggApply) encodedApply {
 	e := encodedApply{view: b.View.Name, from: b.From, to: b.To, toSeg: b.ToSeg, toTime: b.ToTime}
 	if b.View.AggLayout() != "" {
 		// An unbound view can only move its checkpoint (it has no deltas);
 		// the script skips the fingerprint check then.
-		e.layout = Fingerprint(b.View)
+		e.layout = s.fingerprint(b.View)
 	}
 	var buf []byte
 	for _, sd := range b.Deltas {

@@ -132,11 +132,13 @@ func TestAggEncoded(t *testing.T) {
 				t.Fatalf("other layout: %v, want ErrLayoutMismatch", err)
 			}
 			// A malformed state is refused before any write.
-			bad := encodedApply{view: v, layout: layout, from: pos(200), to: pos(300), toSeg: 12, segs: []encodedSeg{
-				{seg: 12, fields: []string{"a", "1 1 1 1 1", "c", "1 1 1.5 1 1"}},
-			}}
-			if err := s.applyEncoded(ctx, []encodedApply{bad})[0]; err == nil {
-				t.Fatal("malformed state accepted")
+			for _, st := range []string{"1 1 1.5 1 1", "1 1 1 1", "1 1 1 1 1 1", "1 1  1 1", "1 1 1 1 x", "1 1 1 1 ", " 1 1 1 1", "1 1 +1 1 1", "1 1 1 1 1e"} {
+				bad := encodedApply{view: v, layout: layout, from: pos(200), to: pos(300), toSeg: 12, segs: []encodedSeg{
+					{seg: 12, fields: []string{"a", "1 1 1 1 1", "c", st}},
+				}}
+				if err := s.applyEncoded(ctx, []encodedApply{bad})[0]; err == nil {
+					t.Fatalf("malformed state %q accepted", st)
+				}
 			}
 			dup := encodedApply{view: v, layout: layout, from: pos(200), to: pos(300), toSeg: 12, segs: []encodedSeg{
 				{seg: 12, fields: []string{"a", "1 1 1 1 1", "a", "1 1 1 1 1"}},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -73,6 +74,9 @@ type Store struct {
 	txRows  int // Options.MirrorTxRows, resolved; 0: never
 	scripts scripts
 	reads   readScripts // read.go
+	// fps caches Fingerprint per bound *formats.View (see fingerprint);
+	// a handful of entries: one per view definition parsed.
+	fps sync.Map
 }
 
 // New returns a Store on rdb, a single Redis client or a Cluster client.
