@@ -34,6 +34,7 @@ demo: deps build
 	bash scripts/demo.sh
 
 lint:
+	bash scripts/check-sizes.sh
 	gofmt -l . | (! grep .)
 	$(GO) vet $(PKGS)
 
