@@ -218,31 +218,22 @@ end
 -- canonical signed integer, 'f' a number) and returns its tokens and
 -- whether they are all zero, or nil when s is malformed.
 local function parsestate(kinds, nk, s)
+  local t, checked
   if kinds.strict then
-    local t = {match(s, kinds.strict)}
-    if t[1] then
-      -- The integer tokens are checked by the pattern already.
-      local zero = true
-      for i = 1, nk do
-        local x = t[i]
-        if kinds[i] then
-          if x ~= '0' and x ~= '-0' then zero = false end
-        else
-          local f = tonumber(x)
-          if f == nil then return nil end
-          if f ~= 0 then zero = false end
-        end
-      end
-      return t, zero
-    end
+    t = {match(s, kinds.strict)}
+    -- A match has checked the integer tokens already.
+    checked = t[1] ~= nil
   end
-  local t, n = tokens(s)
-  if n ~= nk then return nil end
+  if not checked then
+    local n
+    t, n = tokens(s)
+    if n ~= nk then return nil end
+  end
   local zero = true
-  for i = 1, n do
+  for i = 1, nk do
     local x = t[i]
     if kinds[i] then
-      if not find(x, '^%-?%d+$') then return nil end
+      if not checked and not find(x, '^%-?%d+$') then return nil end
       if x ~= '0' and x ~= '-0' then zero = false end
     else
       local f = tonumber(x)
