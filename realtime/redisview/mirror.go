@@ -90,6 +90,30 @@ func appendOverlay(dst, v []byte, c MirrorChange) ([]byte, error) {
 	return append(out, row[1:]...), nil
 }
 
+// overlayEncoder appends a batch's changes as HSET field/value pairs of
+// the overlay hash, rendering each transaction's version once (a
+// transaction's rows are adjacent in a batch).
+type overlayEncoder struct {
+	ver   []byte // the version of the previous row rendered
+	verOf formats.Position
+	have  bool
+}
+
+// appendField appends c's primary key and stored overlay value to args.
+func (e *overlayEncoder) appendField(args []any, c MirrorChange) ([]any, error) {
+	if c.Stored != nil {
+		return append(args, c.PK, c.Stored), nil
+	}
+	if !e.have || c.Version != e.verOf {
+		e.ver, e.verOf, e.have = c.Version.AppendTo(e.ver[:0]), c.Version, true
+	}
+	v, err := appendOverlay(make([]byte, 0, len(e.ver)+len(c.Row)+4), e.ver, c)
+	if err != nil {
+		return nil, err
+	}
+	return append(args, c.PK, v), nil
+}
+
 // parseOverlay splits a stored overlay value into its version and its
 // values array; values is nil for a tombstone.
 func parseOverlay(s string) (formats.Position, []byte, error) {
@@ -198,21 +222,11 @@ func (s *Store) applyMirrorCall(b MirrorApply) (scriptCall, error) {
 	}
 	args := make([]any, 0, 6+2*len(b.Rows))
 	args = append(args, k.base, b.From.String(), b.To.String(), b.Layout, len(b.Rows))
-	var ver []byte // of the previous row: a transaction's rows are adjacent
-	var verOf formats.Position
-	for i, r := range b.Rows {
-		if r.Stored != nil {
-			args = append(args, r.PK, r.Stored)
-			continue
-		}
-		if i == 0 || r.Version != verOf {
-			ver, verOf = r.Version.AppendTo(ver[:0]), r.Version
-		}
-		v, err := appendOverlay(make([]byte, 0, len(ver)+len(r.Row)+4), ver, r)
-		if err != nil {
+	var enc overlayEncoder
+	for _, r := range b.Rows {
+		if args, err = enc.appendField(args, r); err != nil {
 			return scriptCall{}, err
 		}
-		args = append(args, r.PK, v)
 	}
 	args = append(args, formatTime(b.ToTime)) // ckpt_time: the script reads the last argument
 	return scriptCall{script: s.scripts.applyMirror, key: k.meta(), args: args}, nil
@@ -238,25 +252,15 @@ func (s *Store) applyMirrorTx(ctx context.Context, b MirrorApply) error {
 	}
 	// The commands are built once: a retry sends the same rows.
 	cmds := make([][]any, 0, (len(b.Rows)+txChunk-1)/txChunk+1)
-	var ver []byte
-	var verOf formats.Position
+	var enc overlayEncoder
 	for base := 0; base < len(b.Rows); base += txChunk {
 		rows := b.Rows[base:min(base+txChunk, len(b.Rows))]
 		args := make([]any, 0, 2+2*len(rows))
 		args = append(args, "HSET", k.rows())
-		for i, r := range rows {
-			if r.Stored != nil {
-				args = append(args, r.PK, r.Stored)
-				continue
-			}
-			if i == 0 || r.Version != verOf {
-				ver, verOf = r.Version.AppendTo(ver[:0]), r.Version
-			}
-			v, err := appendOverlay(make([]byte, 0, len(ver)+len(r.Row)+4), ver, r)
-			if err != nil {
+		for _, r := range rows {
+			if args, err = enc.appendField(args, r); err != nil {
 				return err
 			}
-			args = append(args, r.PK, v)
 		}
 		cmds = append(cmds, args)
 	}
