@@ -361,7 +361,7 @@ func (a *Applier) send(ctx context.Context) *flight {
 			}
 			mirrorTo = append(mirrorTo, landing{pos: m.To, fp: fp, time: m.ToTime})
 		} else {
-			g := vs.aggApply()
+			g := vs.aggApply(behind)
 			aggs = append(aggs, g)
 			aggViews = append(aggViews, vs)
 			aggTo = append(aggTo, landing{pos: g.To, seg: g.ToSeg, time: g.ToTime})

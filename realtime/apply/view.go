@@ -53,6 +53,10 @@ type viewState struct {
 	// arena holds the stored rows of the next batch, row after row (see
 	// addMirror); a batch sent keeps its chunks, the next starts anew.
 	arena []byte
+	// known is what the applier knows of an aggregate's stored states;
+	// batches sent while the applier keeps up use it to take the
+	// arithmetic out of Redis (see redisview.Known).
+	known *redisview.Known
 
 	// active is take's scratch: the transaction being folded is new to
 	// the view.
@@ -67,6 +71,9 @@ func (vs *viewState) start(m redisview.Meta) {
 	vs.from, vs.advance, vs.skipped = m.Checkpoint, false, 0
 	vs.segs, vs.changes = nil, nil
 	clear(vs.rows)
+	if !vs.view.Mirror {
+		vs.known = redisview.NewKnown(m.Segment, 0)
+	}
 }
 
 // sent hands the next batch over to the store: the view's next batch
@@ -219,8 +226,16 @@ func (vs *viewState) addMirror(bd binding, t *formats.Txn, ev *formats.Event) er
 	return nil
 }
 
-func (vs *viewState) aggApply() redisview.AggApply {
-	return redisview.AggApply{View: vs.view, From: vs.from, To: vs.tail, ToTime: vs.tailTime, ToSeg: vs.tailSeg, Deltas: vs.segs}
+// aggApply returns the view's next batch; a batch sent while the applier
+// is behind goes without Known: it is large, so Redis's answer of the
+// sums it computed would be too, and the time per group matters less
+// than the time per batch then.
+func (vs *viewState) aggApply(behind bool) redisview.AggApply {
+	g := redisview.AggApply{View: vs.view, From: vs.from, To: vs.tail, ToTime: vs.tailTime, ToSeg: vs.tailSeg, Deltas: vs.segs}
+	if !behind {
+		g.Known = vs.known
+	}
+	return g
 }
 
 func (vs *viewState) mirrorApply() redisview.MirrorApply {

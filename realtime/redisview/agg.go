@@ -29,6 +29,10 @@ type AggApply struct {
 	// lag); zero leaves the stored time as it is.
 	ToTime time.Time
 	Deltas []SegDelta
+	// Known, if set, is what the caller knows of the view's stored states;
+	// the call uses it and updates it (see Known). A batch with more than
+	// 512 groups in a segment is applied without it.
+	Known *Known
 }
 
 // Fingerprint identifies an aggregate view's definition: its token layout
@@ -95,13 +99,13 @@ func (s *Store) ApplyAggs(ctx context.Context, batches []AggApply) []error {
 func (s *Store) ApplyAll(ctx context.Context, aggs []AggApply, mirrors []MirrorApply) []error {
 	enc := make([]encodedApply, len(aggs))
 	for i, b := range aggs {
-		enc[i] = s.encodeApply(b)
+		enc[i] = s.encodeApply(ctx, b)
 	}
 	return s.applyAllEncoded(ctx, enc, mirrors)
 }
 
 // encodeApply turns an aggregate batch into the scripts' terms.
-func (s *Store) encodeApply(b AggApply) encodedApply {
+func (s *Store) encodeApply(ctx context.Context, b AggApply) encodedApply {
 	e := encodedApply{view: b.View.Name, from: b.From, to: b.To, toSeg: b.ToSeg, toTime: b.ToTime}
 	if b.View.AggLayout() != "" {
 		// An unbound view can only move its checkpoint (it has no deltas);
@@ -109,6 +113,20 @@ func (s *Store) encodeApply(b AggApply) encodedApply {
 		e.layout = s.fingerprint(b.View)
 	}
 	var buf []byte
+	if b.Known != nil && e.layout != "" && fits(b.Deltas) {
+		// Known is only a shortcut: if it cannot be read now, the script
+		// adds what it does not know.
+		_ = s.loadKnown(ctx, b.View, b.Known)
+		e.cas = &casBatch{known: b.Known, view: b.View}
+		for _, sd := range b.Deltas {
+			var seg encodedSeg
+			seg, buf = e.cas.encodeSeg(sd, buf)
+			if len(seg.fields) > 0 {
+				e.segs = append(e.segs, seg)
+			}
+		}
+		return e
+	}
 	for _, sd := range b.Deltas {
 		seg := encodedSeg{seg: sd.Seg, fields: make([]string, 0, 2*len(sd.Delta))}
 		for k, a := range sd.Delta {

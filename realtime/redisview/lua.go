@@ -359,62 +359,148 @@ end
 
 // luaApplyAgg adds one batch of per-segment deltas and moves the checkpoint.
 //
-// ARGV: prefix, from, to, toSeg, fingerprint, nsegs, then per segment: seg
-// id, nfields, then nfields pairs of group key and state. The fingerprint is
-// the token layout, optionally followed by '#' and a digest of the view
-// definition; the stored one must equal it. An empty fingerprint (a view
-// not bound yet) is allowed for a batch without deltas: it only moves the
-// checkpoint.
+// ARGV: prefix, from, to, toSeg, fingerprint, nsegs, width, then per
+// segment: seg id, nfields, then nfields entries of width arguments, then
+// the checkpoint's commit time. The fingerprint is the token layout,
+// optionally followed by '#' and a digest of the view definition; the
+// stored one must equal it. An empty fingerprint (a view not bound yet) is
+// allowed for a batch without deltas: it only moves the checkpoint.
+//
+// An entry of width 2 is a group key and its delta state, which the script
+// adds to the segment's hash and the running total. An entry of width 6
+// (see Known) adds, per hash (the segment's, then the total), the value
+// the caller expects the field to hold ('-' absent, '' unknown) and the
+// sum to store when it does ('' deletes): then the script stores that sum
+// without parsing anything, and adds the delta itself otherwise. A batch
+// of width 6 answers, per entry and hash, the value the script computed
+// itself ('' for deleted) or false where it stored the caller's sum.
 const luaApplyAgg = luaPrelude + `
 local meta, p = KEYS[1], ARGV[1]
 local from, to, toseg, fp = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local layout = string.match(fp, '^[^#]*')
 local m = redis.call('HMGET', meta, 'ckpt', 'layout')
 local stop = checkpoint(meta, m[1], from, to)
 if stop then return stop end
 local stored = m[2]
-local nsegs = tonumber(ARGV[6])
+local nsegs, width = tonumber(ARGV[6]), tonumber(ARGV[7])
 if fp == '' then
   if nsegs > 0 then return redis.error_reply('TMBADSTATE deltas without a fingerprint') end
 elseif stored and stored ~= fp then
   return redis.error_reply('TMLAYOUT state was written for ' .. stored .. ', batch is for ' .. fp)
 end
-local kinds = kindsof(layout)
-if not kinds then return redis.error_reply('TMBADSTATE layout ' .. layout) end
-local nk = #layout
-
--- Parse and check everything first: a script is not rolled back.
-local segs = {}
-local i = 7
-for s = 1, nsegs do
-  local seg, n = ARGV[i], tonumber(ARGV[i + 1])
-  local fs, ds, ts, cnt, seen = {}, {}, {}, 0, {}
-  for j = 0, n - 1 do
-    local f, d = ARGV[i + 2 + 2 * j], ARGV[i + 3 + 2 * j]
-    local t, zero = parsestate(kinds, nk, d)
-    if not t then
-      return redis.error_reply('TMBADSTATE segment ' .. seg .. ' group ' .. f .. ': state ' .. d .. ' does not match layout ' .. layout)
-    end
-    if seen[f] then
-      return redis.error_reply('TMBADSTATE segment ' .. seg .. ': group ' .. f .. ' twice')
-    end
-    seen[f] = true
-    if not zero then
-      cnt = cnt + 1
-      fs[cnt], ds[cnt], ts[cnt] = f, d, t
-    end
+if width ~= 2 and width ~= 6 then return redis.error_reply('TMBADSTATE entry width ' .. ARGV[7]) end
+-- The layout is parsed only when a delta has to be: a batch whose sums
+-- the caller computed (width 6) usually needs none.
+local layout = match(fp, '^[^#]*')
+local kinds, nk
+local function parse(seg, f, d)
+  if not kinds then
+    kinds, nk = kindsof(layout), #layout
+    if not kinds then return nil, redis.error_reply('TMBADSTATE layout ' .. layout) end
   end
-  if cnt > 0 then
-    segs[#segs + 1] = {seg, fs, ds, ts, cnt}
+  local t, zero = parsestate(kinds, nk, d)
+  if not t then
+    return nil, redis.error_reply('TMBADSTATE segment ' .. seg .. ' group ' .. f .. ': state ' .. d .. ' does not match layout ' .. layout)
   end
-  i = i + 2 + 2 * n
+  return t, zero
 end
 
 local speed = p .. 'speed'
-for _, sg in ipairs(segs) do
-  redis.call('ZADD', p .. 'segs', sg[1], sg[1])
-  addhash(p .. 's:' .. sg[1], kinds, nk, sg[2], sg[3], sg[4], sg[5])
-  addhash(speed, kinds, nk, sg[2], sg[3], sg[4], sg[5])
+local i, reply = 8, 1
+if width == 2 then
+  -- Parse and check everything first: a script is not rolled back.
+  local segs = {}
+  for s = 1, nsegs do
+    local seg, n = ARGV[i], tonumber(ARGV[i + 1])
+    local fs, ds, ts, cnt, seen = {}, {}, {}, 0, {}
+    for j = 0, n - 1 do
+      local f, d = ARGV[i + 2 + 2 * j], ARGV[i + 3 + 2 * j]
+      local t, zero = parse(seg, f, d)
+      if not t then return zero end
+      if seen[f] then
+        return redis.error_reply('TMBADSTATE segment ' .. seg .. ': group ' .. f .. ' twice')
+      end
+      seen[f] = true
+      if not zero then
+        cnt = cnt + 1
+        fs[cnt], ds[cnt], ts[cnt] = f, d, t
+      end
+    end
+    if cnt > 0 then
+      segs[#segs + 1] = {seg, fs, ds, ts, cnt}
+    end
+    i = i + 2 + 2 * n
+  end
+  for _, sg in ipairs(segs) do
+    redis.call('ZADD', p .. 'segs', sg[1], sg[1])
+    addhash(p .. 's:' .. sg[1], kinds, nk, sg[2], sg[3], sg[4], sg[5])
+    addhash(speed, kinds, nk, sg[2], sg[3], sg[4], sg[5])
+  end
+else
+  -- Read both hashes, decide every field and parse the deltas that must
+  -- be added here, all before the first write.
+  -- spd holds the running total's fields as the batch's earlier segments
+  -- leave them ('' deleted): the reads all come before the first write.
+  local out, writes, spd = {}, {}, {}
+  for s = 1, nsegs do
+    local seg, n = ARGV[i], tonumber(ARGV[i + 1])
+    local key = p .. 's:' .. seg
+    local fs, seen = {}, {}
+    for j = 1, n do
+      local f = ARGV[i + 6 * j - 4]
+      if seen[f] then
+        return redis.error_reply('TMBADSTATE segment ' .. seg .. ': group ' .. f .. ' twice')
+      end
+      seen[f], fs[j] = true, f
+    end
+    if n > 0 then
+      local cur = {redis.call('HMGET', key, unpack(fs)), redis.call('HMGET', speed, unpack(fs))}
+      local sets, dels = {{}, {}}, {{}, {}}
+      for j = 1, n do
+        local b = i + 6 * j - 4
+        local f, d, t, zero = fs[j], ARGV[b + 1], nil, nil
+        for h = 1, 2 do
+          local c, want = cur[h][j], ARGV[b + 2 * h]
+          if h == 2 and spd[f] ~= nil then c = spd[f] end
+          if c == '' then c = false end
+          local v, told = nil, false
+          if want ~= '' and ((want == '-' and not c) or c == want) then
+            v = ARGV[b + 2 * h + 1]
+          else
+            if not t then
+              t, zero = parse(seg, f, d)
+              if not t then return zero end
+            end
+            if not c then
+              if zero then v = '' else v = d end
+            elseif zero then
+              v = c
+            else
+              v = addtokens(kinds, nk, c, t) or ''
+            end
+            told = v
+          end
+          out[#out + 1] = told
+          if h == 2 then spd[f] = v end
+          if v == '' then
+            if c then dels[h][#dels[h] + 1] = f end
+          elseif v ~= c then
+            sets[h][#sets[h] + 1] = f
+            sets[h][#sets[h] + 1] = v
+          end
+        end
+      end
+      writes[#writes + 1] = {seg, key, sets, dels}
+    end
+    i = i + 2 + 6 * n
+  end
+  for _, w in ipairs(writes) do
+    redis.call('ZADD', p .. 'segs', w[1], w[1])
+    for h, k in ipairs({w[2], speed}) do
+      if #w[3][h] > 0 then redis.call('HSET', k, unpack(w[3][h])) end
+      if #w[4][h] > 0 then redis.call('HDEL', k, unpack(w[4][h])) end
+    end
+  end
+  reply = out
 end
 -- One HSET: the checkpoint and its time change in one command (one
 -- keyspace notification for a reader waiting on the checkpoint).
@@ -424,7 +510,7 @@ if ctime ~= '' then
 else
   redis.call('HSET', meta, 'ckpt', to, 'seg', toseg)
 end
-return 1
+return reply
 `
 
 // luaReadAgg returns the view's meta fields, the published generation's

@@ -18,7 +18,7 @@ import (
 // encodedSeg is one segment's deltas: group key field → encoded state.
 type encodedSeg struct {
 	seg    uint64
-	fields []string // field, state, field, state, ...
+	fields []string // field, state, field, state, ... (see encodedApply.cas)
 }
 
 // encodedApply is one ApplyAgg call, encoded.
@@ -29,6 +29,11 @@ type encodedApply struct {
 	toSeg    uint64
 	toTime   time.Time
 	segs     []encodedSeg
+	// cas, when set, makes each segment's fields entries of six: field,
+	// state, then per hash (segment, running total) the value expected
+	// and the sum (see Known and luaApplyAgg); the script's answer goes to
+	// cas.learn.
+	cas *casBatch
 }
 
 func (s *Store) applyAggCall(a encodedApply) (scriptCall, error) {
@@ -36,23 +41,31 @@ func (s *Store) applyAggCall(a encodedApply) (scriptCall, error) {
 	if err != nil {
 		return scriptCall{}, err
 	}
-	n := 7
+	width := 2
+	if a.cas != nil {
+		width = 6
+	}
+	n := 8
 	for _, sg := range a.segs {
 		n += 2 + len(sg.fields)
 	}
 	args := make([]any, 0, n)
-	args = append(args, k.base, a.from.String(), a.to.String(), strconv.FormatUint(a.toSeg, 10), a.layout, len(a.segs))
+	args = append(args, k.base, a.from.String(), a.to.String(), strconv.FormatUint(a.toSeg, 10), a.layout, len(a.segs), width)
 	for _, sg := range a.segs {
-		if len(sg.fields)%2 != 0 {
-			return scriptCall{}, fmt.Errorf("segment %d: odd field list", sg.seg)
+		if len(sg.fields)%width != 0 {
+			return scriptCall{}, fmt.Errorf("segment %d: field list of %d is not in entries of %d", sg.seg, len(sg.fields), width)
 		}
-		args = append(args, strconv.FormatUint(sg.seg, 10), len(sg.fields)/2)
+		args = append(args, strconv.FormatUint(sg.seg, 10), len(sg.fields)/width)
 		for _, f := range sg.fields {
 			args = append(args, f)
 		}
 	}
 	args = append(args, formatTime(a.toTime)) // ckpt_time: the script reads the last argument
-	return scriptCall{script: s.scripts.applyAgg, key: k.meta(), args: args}, nil
+	c := scriptCall{script: s.scripts.applyAgg, key: k.meta(), args: args}
+	if a.cas != nil {
+		c.reply = func(v any) { a.cas.learn(a.segs, v) }
+	}
+	return c, nil
 }
 
 // applyEncoded applies encoded aggregate batches; see applyAllEncoded.

@@ -300,6 +300,8 @@ type scriptCall struct {
 	script *redis.Script
 	key    string
 	args   []any
+	// reply, if set, is given the call's answer when it succeeded.
+	reply func(any)
 }
 
 // runPipelined runs calls in one pipeline (one round trip per node on a
@@ -337,6 +339,9 @@ func (s *Store) runPipelined(ctx context.Context, calls []scriptCall) []error {
 				continue
 			}
 			errs[i] = err
+			if err == nil && calls[i].reply != nil {
+				calls[i].reply(cmds[j].Val())
+			}
 		}
 		todo = again
 	}

@@ -1,0 +1,226 @@
+package redisview
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/tidemark/tidemark/formats"
+)
+
+// Known is what one applier knows of an aggregate view's stored speed
+// states: for some groups, the value it last wrote or was told of in the
+// running total, and in the newest segment it wrote to. ApplyAll uses it
+// to take the arithmetic out of Redis: for a known group the call carries,
+// beside the delta, the value it expects each hash to hold and the sum to
+// store, computed in Go; the script stores that sum when it finds exactly
+// the expected value (a string comparison) and adds the delta itself, as
+// without Known, when it does not. What Known holds therefore decides only
+// how much work Redis does, never what it stores: a stale entry (after a
+// publish recomputed the running total, or a batch that was not applied)
+// costs one addition in Lua, and the script's answer corrects the entry.
+//
+// A Known belongs to one applier of one view and is used by one ApplyAll
+// call at a time. Its size is bounded (see NewKnown); groups beyond the
+// bound are applied as without it.
+type Known struct {
+	max    int
+	loaded bool // the running total was read (see Store.loadKnown)
+	speed  map[string]string
+	// seg is the newest segment an applied batch wrote to, or that the
+	// view's checkpoint is in; fresh means this Known has seen every write
+	// to it (the applier opened it), so a group not in segVals is absent.
+	seg     uint64
+	fresh   bool
+	segVals map[string]string
+	// matched and added count the fields a script stored from the
+	// caller's sum and those it added the delta to itself.
+	matched, added int
+	// Both maps hold a group's stored encoding, "" for absent. Only the
+	// encodings are kept (decoded again when used: a microsecond), so a
+	// full Known of the default bound holds about 6 MiB per hash.
+}
+
+// DefaultKnownGroups is the bound NewKnown uses for max <= 0.
+const DefaultKnownGroups = 1 << 15
+
+// casMaxGroups is the most groups a batch segment may have to be applied
+// with Known; a larger batch (a catch-up's) is applied as without it.
+const casMaxGroups = 512
+
+// NewKnown returns an empty Known for a view whose checkpoint is in
+// segment seg, holding at most max groups per hash (0 means
+// DefaultKnownGroups).
+func NewKnown(seg uint64, max int) *Known {
+	if max <= 0 {
+		max = DefaultKnownGroups
+	}
+	return &Known{max: max, seg: seg, speed: map[string]string{}, segVals: map[string]string{}}
+}
+
+// Len returns how many groups of the running total k knows.
+func (k *Known) Len() int { return len(k.speed) }
+
+// Counts returns how many hash fields scripts stored from the sums the
+// caller computed with k, and how many they had to add themselves.
+func (k *Known) Counts() (matched, added int) { return k.matched, k.added }
+
+// expect returns what a call should send as the value expected in a hash
+// for group f: the encoding, "-" for known absent, or "" for unknown.
+func expect(m map[string]string, f string, absent bool) (string, string, bool) {
+	enc, ok := m[f]
+	switch {
+	case ok && enc == "", !ok && absent:
+		return "", "-", true
+	case ok:
+		return enc, enc, true
+	}
+	return "", "", false
+}
+
+// sum returns the encoding of the stored state enc ("" absent) plus d,
+// "" when every token of the sum is zero (the script deletes the field),
+// or false when enc does not decode.
+func sum(v *formats.View, enc string, d *formats.Agg, buf []byte) (string, []byte, bool) {
+	a := d
+	if enc != "" {
+		st, err := v.DecodeAgg([]byte(enc))
+		if err != nil {
+			return "", buf, false
+		}
+		st.Add(d)
+		a = st
+	}
+	if a.IsZero() {
+		return "", buf, true
+	}
+	buf = a.AppendEncode(buf[:0])
+	return string(buf), buf, true
+}
+
+// put records the encoding enc for group f in m, within the bound.
+func (k *Known) put(m map[string]string, f, enc string) {
+	if _, ok := m[f]; ok || len(m) < k.max {
+		m[f] = enc
+	}
+}
+
+// loadKnown fills k with the view's running total, once, if it has at
+// most k's bound of groups. The read need not be atomic with anything:
+// an entry that is stale by the time it is used only costs a Lua addition.
+func (s *Store) loadKnown(ctx context.Context, v *formats.View, k *Known) error {
+	if k.loaded {
+		return nil
+	}
+	keys, err := s.keys(v.Name)
+	if err != nil {
+		return err
+	}
+	n, err := s.rdb.HLen(ctx, keys.speed()).Result()
+	if err != nil {
+		return fmt.Errorf("reading the running total of view %s: %w", v.Name, err)
+	}
+	if n > int64(k.max) {
+		k.loaded = true
+		return nil
+	}
+	all, err := s.rdb.HGetAll(ctx, keys.speed()).Result()
+	if err != nil {
+		return fmt.Errorf("reading the running total of view %s: %w", v.Name, err)
+	}
+	for f, enc := range all {
+		k.put(k.speed, f, enc)
+	}
+	k.loaded = true
+	return nil
+}
+
+// casBatch is one call's use of a Known.
+type casBatch struct {
+	known *Known
+	view  *formats.View
+}
+
+// fits reports whether deltas can go with Known: every segment has at
+// most casMaxGroups groups (a larger batch's answer would be as large).
+func fits(deltas []SegDelta) bool {
+	for _, sd := range deltas {
+		if len(sd.Delta) > casMaxGroups {
+			return false
+		}
+	}
+	return true
+}
+
+// encodeSeg encodes one segment's deltas in entries of six (see
+// luaApplyAgg) and records the sums it sends as what the hashes will
+// hold: if the call fails or finds other values, the entries are merely
+// stale (see Known).
+func (c *casBatch) encodeSeg(sd SegDelta, buf []byte) (encodedSeg, []byte) {
+	k := c.known
+	if sd.Seg > k.seg {
+		// A segment after the checkpoint's: no batch has written to it
+		// (a batch moves the checkpoint with its writes), so every group
+		// is absent from it.
+		k.seg, k.fresh = sd.Seg, true
+		clear(k.segVals)
+	}
+	cur := sd.Seg == k.seg
+	seg := encodedSeg{seg: sd.Seg, fields: make([]string, 0, 6*len(sd.Delta))}
+	for g, d := range sd.Delta {
+		if d == nil || d.IsZero() {
+			continue
+		}
+		f := string(g)
+		buf = d.AppendEncode(buf[:0])
+		seg.fields = append(seg.fields, f, string(buf))
+		for h, m := range [2]map[string]string{k.segVals, k.speed} {
+			if h == 0 && !cur { // an older segment than the newest: unknown
+				seg.fields = append(seg.fields, "", "")
+				continue
+			}
+			enc, want, ok := expect(m, f, h == 0 && k.fresh)
+			var next string
+			if ok {
+				next, buf, ok = sum(c.view, enc, d, buf)
+			}
+			if !ok {
+				delete(m, f) // unknown, or known to hold what does not decode
+				seg.fields = append(seg.fields, "", "")
+				continue
+			}
+			k.put(m, f, next)
+			seg.fields = append(seg.fields, want, next)
+		}
+	}
+	return seg, buf
+}
+
+// learn records, from a script's answer to segs, the values the script
+// computed itself: those of groups the Known did not know or knew stale.
+func (c *casBatch) learn(segs []encodedSeg, reply any) {
+	vals, ok := reply.([]any)
+	if !ok {
+		return // applied already: nothing was written
+	}
+	k, n := c.known, 0
+	for _, sg := range segs {
+		for j := 0; j < len(sg.fields); j += 6 {
+			if n+1 >= len(vals) {
+				return
+			}
+			f := sg.fields[j]
+			for h, m := range [2]map[string]string{k.segVals, k.speed} {
+				enc, told := vals[n+h].(string)
+				if !told {
+					k.matched++
+					continue
+				}
+				k.added++
+				if h == 1 || sg.seg == k.seg {
+					k.put(m, f, enc)
+				}
+			}
+			n += 2
+		}
+	}
+}
