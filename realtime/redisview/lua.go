@@ -369,11 +369,11 @@ end
 // An entry of width 2 is a group key and its delta state, which the script
 // adds to the segment's hash and the running total. An entry of width 6
 // (see Known) adds, per hash (the segment's, then the total), the value
-// the caller expects the field to hold ('-' absent, '' unknown) and the
-// sum to store when it does ('' deletes): then the script stores that sum
+// the caller expects the field to hold ("-" absent, "" unknown) and the
+// sum to store when it does ("" deletes): then the script stores that sum
 // without parsing anything, and adds the delta itself otherwise. A batch
 // of width 6 answers, per entry and hash, the value the script computed
-// itself ('' for deleted) or false where it stored the caller's sum.
+// itself ("" for deleted) or false where it stored the caller's sum.
 const luaApplyAgg = luaPrelude + `
 local meta, p = KEYS[1], ARGV[1]
 local from, to, toseg, fp = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
