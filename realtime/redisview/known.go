@@ -9,7 +9,7 @@ import (
 
 // Known is what one applier knows of an aggregate view's stored speed
 // states: for some groups, the value it last wrote or was told of in the
-// running total, and in the newest segment it wrote to. ApplyAll uses it
+// newest segment it wrote to and in the running total. ApplyAll uses it
 // to take the arithmetic out of Redis: for a known group the call carries,
 // beside the delta, the value it expects each hash to hold and the sum to
 // store, computed in Go; the script stores that sum when it finds exactly
@@ -23,22 +23,30 @@ import (
 // call at a time. Its size is bounded (see NewKnown); groups beyond the
 // bound are applied as without it.
 type Known struct {
-	max    int
+	max int
+	// vals[h] holds groups' stored encodings ("" for absent) in hash h:
+	// inSegment (segment seg's) or inTotal (the running total). Only the
+	// encodings are kept (decoded again when used: a microsecond), so a
+	// full Known of the default bound holds about 6 MiB per hash.
+	vals [2]map[string]string
+	// whole[h] means vals[h] holds every group of the hash, so a group
+	// not in it is absent: the segment was opened by this Known's batches
+	// (a later segment than the checkpoint's, which no batch has written
+	// to), or the running total was read whole; and no group was left out
+	// for the bound since.
+	whole  [2]bool
+	seg    uint64
 	loaded bool // the running total was read (see Store.loadKnown)
-	speed  map[string]string
-	// seg is the newest segment an applied batch wrote to, or that the
-	// view's checkpoint is in; fresh means this Known has seen every write
-	// to it (the applier opened it), so a group not in segVals is absent.
-	seg     uint64
-	fresh   bool
-	segVals map[string]string
 	// matched and added count the fields a script stored from the
 	// caller's sum and those it added the delta to itself.
 	matched, added int
-	// Both maps hold a group's stored encoding, "" for absent. Only the
-	// encodings are kept (decoded again when used: a microsecond), so a
-	// full Known of the default bound holds about 6 MiB per hash.
 }
+
+// The hashes of a Known.
+const (
+	inSegment = 0
+	inTotal   = 1
+)
 
 // DefaultKnownGroups is the bound NewKnown uses for max <= 0.
 const DefaultKnownGroups = 1 << 15
@@ -54,27 +62,35 @@ func NewKnown(seg uint64, max int) *Known {
 	if max <= 0 {
 		max = DefaultKnownGroups
 	}
-	return &Known{max: max, seg: seg, speed: map[string]string{}, segVals: map[string]string{}}
+	return &Known{max: max, seg: seg, vals: [2]map[string]string{{}, {}}}
 }
-
-// Len returns how many groups of the running total k knows.
-func (k *Known) Len() int { return len(k.speed) }
 
 // Counts returns how many hash fields scripts stored from the sums the
 // caller computed with k, and how many they had to add themselves.
 func (k *Known) Counts() (matched, added int) { return k.matched, k.added }
 
-// expect returns what a call should send as the value expected in a hash
-// for group f: the encoding, "-" for known absent, or "" for unknown.
-func expect(m map[string]string, f string, absent bool) (string, string, bool) {
-	enc, ok := m[f]
+// expect returns the stored encoding of group f in hash h ("" absent) and
+// what a call sends as the value it expects there: the encoding, "-" for
+// absent; ok is false when k does not know.
+func (k *Known) expect(h int, f string) (enc, want string, ok bool) {
+	enc, ok = k.vals[h][f]
 	switch {
-	case ok && enc == "", !ok && absent:
+	case ok && enc == "", !ok && k.whole[h]:
 		return "", "-", true
 	case ok:
 		return enc, enc, true
 	}
 	return "", "", false
+}
+
+// put records the encoding enc ("" absent) of group f in hash h, within
+// the bound.
+func (k *Known) put(h int, f, enc string) {
+	if _, ok := k.vals[h][f]; ok || len(k.vals[h]) < k.max {
+		k.vals[h][f] = enc
+		return
+	}
+	k.whole[h] = false
 }
 
 // sum returns the encoding of the stored state enc ("" absent) plus d,
@@ -95,13 +111,6 @@ func sum(v *formats.View, enc string, d *formats.Agg, buf []byte) (string, []byt
 	}
 	buf = a.AppendEncode(buf[:0])
 	return string(buf), buf, true
-}
-
-// put records the encoding enc for group f in m, within the bound.
-func (k *Known) put(m map[string]string, f, enc string) {
-	if _, ok := m[f]; ok || len(m) < k.max {
-		m[f] = enc
-	}
 }
 
 // loadKnown fills k with the view's running total, once, if it has at
@@ -127,10 +136,11 @@ func (s *Store) loadKnown(ctx context.Context, v *formats.View, k *Known) error 
 	if err != nil {
 		return fmt.Errorf("reading the running total of view %s: %w", v.Name, err)
 	}
+	clear(k.vals[inTotal])
 	for f, enc := range all {
-		k.put(k.speed, f, enc)
+		k.put(inTotal, f, enc)
 	}
-	k.loaded = true
+	k.loaded, k.whole[inTotal] = true, len(all) <= k.max
 	return nil
 }
 
@@ -161,8 +171,8 @@ func (c *casBatch) encodeSeg(sd SegDelta, buf []byte) (encodedSeg, []byte) {
 		// A segment after the checkpoint's: no batch has written to it
 		// (a batch moves the checkpoint with its writes), so every group
 		// is absent from it.
-		k.seg, k.fresh = sd.Seg, true
-		clear(k.segVals)
+		k.seg, k.whole[inSegment] = sd.Seg, true
+		clear(k.vals[inSegment])
 	}
 	cur := sd.Seg == k.seg
 	seg := encodedSeg{seg: sd.Seg, fields: make([]string, 0, 6*len(sd.Delta))}
@@ -173,22 +183,26 @@ func (c *casBatch) encodeSeg(sd SegDelta, buf []byte) (encodedSeg, []byte) {
 		f := string(g)
 		buf = d.AppendEncode(buf[:0])
 		seg.fields = append(seg.fields, f, string(buf))
-		for h, m := range [2]map[string]string{k.segVals, k.speed} {
-			if h == 0 && !cur { // an older segment than the newest: unknown
+		for h := range k.vals {
+			if h == inSegment && !cur { // an older segment than the newest: unknown
 				seg.fields = append(seg.fields, "", "")
 				continue
 			}
-			enc, want, ok := expect(m, f, h == 0 && k.fresh)
+			enc, want, ok := k.expect(h, f)
 			var next string
 			if ok {
-				next, buf, ok = sum(c.view, enc, d, buf)
+				if next, buf, ok = sum(c.view, enc, d, buf); !ok {
+					// Known to hold what does not decode: the script
+					// will say what it holds.
+					delete(k.vals[h], f)
+					k.whole[h] = false
+				}
 			}
 			if !ok {
-				delete(m, f) // unknown, or known to hold what does not decode
 				seg.fields = append(seg.fields, "", "")
 				continue
 			}
-			k.put(m, f, next)
+			k.put(h, f, next)
 			seg.fields = append(seg.fields, want, next)
 		}
 	}
@@ -209,15 +223,15 @@ func (c *casBatch) learn(segs []encodedSeg, reply any) {
 				return
 			}
 			f := sg.fields[j]
-			for h, m := range [2]map[string]string{k.segVals, k.speed} {
+			for h := range k.vals {
 				enc, told := vals[n+h].(string)
 				if !told {
 					k.matched++
 					continue
 				}
 				k.added++
-				if h == 1 || sg.seg == k.seg {
-					k.put(m, f, enc)
+				if h == inTotal || sg.seg == k.seg {
+					k.put(h, f, enc)
 				}
 			}
 			n += 2

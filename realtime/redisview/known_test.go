@@ -164,3 +164,76 @@ func prefixed(p string, ids []string) []string {
 	}
 	return out
 }
+
+// TestApplyAllKeepsOutcomesApart sends batches of several views in one
+// ApplyAll (one script call on a single Redis, a pipeline on a Cluster):
+// each batch gets its own outcome, a refused one changes nothing of its
+// view and does not stop the others, and the sums an aggregate's script
+// computed itself reach that batch's Known.
+func TestApplyAllKeepsOutcomesApart(t *testing.T) {
+	onBoth(t, func(t *testing.T, b backend) {
+		ctx := context.Background()
+		s := b.store
+		var views []*formats.View
+		var bv *formats.BoundView
+		for _, name := range []string{"ok", "fenced", "missing"} {
+			spec := revenueSpec
+			spec.Name = name
+			v, bound := benchView(t, spec)
+			views, bv = append(views, v), bound
+			if name != "missing" {
+				if err := s.PublishAgg(ctx, v, 0, pos(10), 0, time.Unix(0, 0)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if err := s.LoadMirrorBatch(ctx, "rows", 0, batchRows()); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.PublishMirror(ctx, "rows", "", 0, pos(10), time.Unix(0, 0)); err != nil {
+			t.Fatal(err)
+		}
+		d := formats.Delta{}
+		for id := range int64(5) {
+			if err := bv.AccumulateRow(benchRow(id, 3), 1, d); err != nil {
+				t.Fatal(err)
+			}
+		}
+		known := NewKnown(0, 0)
+		sds := []SegDelta{{Seg: 1, Delta: d}}
+		errs := s.ApplyAll(ctx, []AggApply{
+			{View: views[0], From: pos(10), To: pos(20), ToSeg: 1, Deltas: sds, Known: known},
+			{View: views[1], From: pos(15), To: pos(20), ToSeg: 1, Deltas: sds},
+			{View: views[2], From: pos(10), To: pos(20), ToSeg: 1, Deltas: sds},
+		}, []MirrorApply{{View: "rows", From: pos(10), To: pos(20)}})
+		if errs[0] != nil || !errors.Is(errs[1], ErrFenced) || !errors.Is(errs[2], ErrStateMissing) || errs[3] != nil {
+			t.Fatalf("outcomes %v, want nil, fenced, missing, nil", errs)
+		}
+		for i, want := range []formats.Position{pos(20), pos(10)} {
+			m, err := s.Meta(ctx, views[i].Name)
+			if err != nil || m.Checkpoint != want {
+				t.Fatalf("view %s: checkpoint %v (%v), want %v", views[i].Name, m.Checkpoint, err, want)
+			}
+		}
+		if m, err := s.Meta(ctx, "rows"); err != nil || m.Checkpoint != pos(20) {
+			t.Fatalf("mirror: checkpoint %v (%v), want %v", m.Checkpoint, err, pos(20))
+		}
+		if got := hgetall(t, b, "tm:{fenced}:speed"); len(got) != 0 {
+			t.Fatalf("the fenced batch wrote %v", got)
+		}
+		// The running total was empty and loaded, so every group was known
+		// absent there; the segment was new: all sums were the caller's.
+		if m, a := known.Counts(); m != 2*len(d) || a != 0 {
+			t.Fatalf("Known counts: %d stored from the caller's sums, %d added by the script; want %d and 0", m, a, 2*len(d))
+		}
+		snap, err := s.ReadAgg(ctx, views[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for g, a := range d {
+			if snap.Groups[g].String() != a.String() {
+				t.Fatalf("group %s: %s, want %s", g, snap.Groups[g], a)
+			}
+		}
+	})
+}

@@ -229,7 +229,7 @@ func (s *Store) applyMirrorCall(b MirrorApply) (scriptCall, error) {
 		}
 	}
 	args = append(args, formatTime(b.ToTime)) // ckpt_time: the script reads the last argument
-	return scriptCall{script: s.scripts.applyMirror, key: k.meta(), args: args}, nil
+	return scriptCall{script: s.scripts.applyMirror, keys: []string{k.meta()}, args: args}, nil
 }
 
 // txChunk is the number of rows per HSET of applyMirrorTx.

@@ -61,7 +61,7 @@ func (s *Store) applyAggCall(a encodedApply) (scriptCall, error) {
 		}
 	}
 	args = append(args, formatTime(a.toTime)) // ckpt_time: the script reads the last argument
-	c := scriptCall{script: s.scripts.applyAgg, key: k.meta(), args: args}
+	c := scriptCall{script: s.scripts.applyAgg, keys: []string{k.meta()}, args: args}
 	if a.cas != nil {
 		c.reply = func(v any) { a.cas.learn(a.segs, v) }
 	}
@@ -116,7 +116,7 @@ func (s *Store) applyAllEncoded(ctx context.Context, aggs []encodedApply, mirror
 	}
 	var cerrs []error
 	if len(calls) > 0 {
-		cerrs = s.runPipelined(ctx, calls)
+		cerrs = s.runApplies(ctx, calls)
 	}
 	for j, err := range cerrs {
 		if err == nil {

@@ -298,7 +298,7 @@ func (s *Store) runScript(ctx context.Context, sc *redis.Script, key string, arg
 // scriptCall is one script invocation of a pipelined group.
 type scriptCall struct {
 	script *redis.Script
-	key    string
+	keys   []string
 	args   []any
 	// reply, if set, is given the call's answer when it succeeded.
 	reply func(any)
@@ -319,7 +319,7 @@ func (s *Store) runPipelined(ctx context.Context, calls []scriptCall) []error {
 		cmds := make([]*redis.Cmd, len(todo))
 		for j, i := range todo {
 			c := calls[i]
-			cmds[j] = c.script.EvalSha(ctx, pipe, []string{c.key}, c.args...)
+			cmds[j] = c.script.EvalSha(ctx, pipe, c.keys, c.args...)
 		}
 		_, _ = pipe.Exec(ctx) // errors are per command below
 		var again []int
@@ -344,6 +344,55 @@ func (s *Store) runPipelined(ctx context.Context, calls []scriptCall) []error {
 			}
 		}
 		todo = again
+	}
+	return errs
+}
+
+// runApplies runs apply script calls: on a single Redis, two or more as
+// one call of luaApplyMany; on a Cluster, as a pipeline (one round trip
+// per node). It returns each call's error.
+func (s *Store) runApplies(ctx context.Context, calls []scriptCall) []error {
+	if _, cluster := s.rdb.(*redis.ClusterClient); cluster || len(calls) < 2 {
+		return s.runPipelined(ctx, calls)
+	}
+	errs := make([]error, len(calls))
+	many := scriptCall{script: s.scripts.applyMany, keys: make([]string, len(calls))}
+	n := 1
+	for _, c := range calls {
+		n += 2 + len(c.args)
+	}
+	many.args = make([]any, 0, n)
+	many.args = append(many.args, len(calls))
+	for i, c := range calls {
+		kind := "a"
+		if c.script == s.scripts.applyMirror {
+			kind = "m"
+		}
+		many.keys[i] = c.keys[0]
+		many.args = append(many.args, kind, len(c.args))
+		many.args = append(many.args, c.args...)
+	}
+	many.reply = func(v any) {
+		replies, ok := v.([]any)
+		if !ok || len(replies) != len(calls) {
+			err := fmt.Errorf("applying %d batches in one script: unexpected reply %T", len(calls), v)
+			for i := range errs {
+				errs[i] = err
+			}
+			return
+		}
+		for i, r := range replies {
+			if err, ok := r.(error); ok {
+				errs[i] = err
+			} else if calls[i].reply != nil {
+				calls[i].reply(r)
+			}
+		}
+	}
+	if err := s.runPipelined(ctx, []scriptCall{many})[0]; err != nil {
+		for i := range errs {
+			errs[i] = err
+		}
 	}
 	return errs
 }
