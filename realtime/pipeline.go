@@ -255,14 +255,6 @@ func (p *Pipeline) session(ctx context.Context) error {
 	defer stop()
 	actx, stopApply := context.WithCancel(ctx)
 	defer stopApply()
-	// Unbuffered: every decoded transaction past the one the capture is
-	// sending waits inside the queue's bound.
-	captured := make(chan *formats.Txn)
-	capErr := make(chan error, 1)
-	go func() {
-		capErr <- p.cap.Stream(sctx, from, captured)
-		stopApply()
-	}()
 	var archIn chan *formats.Txn
 	archErr := make(chan error, 1)
 	if p.opts.Archive != nil {
@@ -279,7 +271,16 @@ func (p *Pipeline) session(ctx context.Context) error {
 			stopApply()
 		}()
 	}
-	go q.relay(sctx, captured, ch, archIn)
+	// The capture puts each transaction into the queue itself: every
+	// decoded transaction past the one it is putting waits inside the
+	// queue's bound.
+	capErr := make(chan error, 1)
+	go func() {
+		capErr <- p.cap.StreamTo(sctx, from, func(ctx context.Context, t *formats.Txn) bool {
+			return q.put(ctx, t, ch, archIn)
+		})
+		stopApply()
+	}()
 	applyErr := a.Run(actx)
 	stop()
 	cerr := <-capErr
@@ -417,36 +418,30 @@ func (q *queue) handOff(ctx context.Context, in <-chan *formats.Txn, out chan<- 
 	}
 }
 
-// relay moves captured transactions to the applier (and the archive),
-// waiting for room first. A transaction larger than the bound passes alone.
-func (q *queue) relay(ctx context.Context, in <-chan *formats.Txn, out, archive chan<- *formats.Txn) {
-	for {
-		var t *formats.Txn
+// put passes a captured transaction to the applier on out (and to the
+// archive, if not nil), waiting for room first; false when ctx ended
+// first. A transaction larger than the bound passes alone.
+func (q *queue) put(ctx context.Context, t *formats.Txn, out, archive chan<- *formats.Txn) bool {
+	w := weight(t) * q.consumers
+	for n := q.queued.Load(); n > 0 && n+w > q.limit; n = q.queued.Load() {
 		select {
 		case <-ctx.Done():
-			return
-		case t = <-in:
+			return false
+		case <-q.room:
 		}
-		w := weight(t) * q.consumers
-		for n := q.queued.Load(); n > 0 && n+w > q.limit; n = q.queued.Load() {
-			select {
-			case <-ctx.Done():
-				return
-			case <-q.room:
-			}
-		}
-		q.queued.Add(w)
-		if archive != nil {
-			select {
-			case archive <- t:
-			case <-ctx.Done():
-				return
-			}
-		}
+	}
+	q.queued.Add(w)
+	if archive != nil {
 		select {
-		case out <- t:
+		case archive <- t:
 		case <-ctx.Done():
-			return
+			return false
 		}
+	}
+	select {
+	case out <- t:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }

@@ -35,13 +35,30 @@ var errDeadConn = errors.New("replication connection silent for three heartbeat 
 // misconfigured source, access and decoding errors, or the last error after
 // Config.ReconnectAttempts consecutive failures.
 func (c *Capture) Stream(ctx context.Context, from formats.Position, out chan<- *formats.Txn) error {
+	return c.StreamTo(ctx, from, func(ctx context.Context, txn *formats.Txn) bool {
+		select {
+		case out <- txn:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	})
+}
+
+// StreamTo is Stream delivering each transaction by calling put on the
+// capture's goroutine instead of sending it on a channel: put blocks for
+// backpressure and returns false once ctx is done. A consumer that must
+// wait for room or fan out can do so in put, without a goroutine (and its
+// hand-off, a good part of a small transaction's lag) between the capture
+// and the channel it feeds.
+func (c *Capture) StreamTo(ctx context.Context, from formats.Position, put func(context.Context, *formats.Txn) bool) error {
 	if from.File == "" || from.Offset < 4 {
 		return fmt.Errorf("streaming from %s: not a binlog position (use the position of a snapshot or CurrentPosition)", from)
 	}
 	st := &streamState{resume: from.Commit()}
 	failures := 0
 	for {
-		err := c.session(ctx, st, out)
+		err := c.session(ctx, st, put)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -93,7 +110,7 @@ type streamState struct {
 // session runs one replication connection until it breaks or ctx is done.
 // It first makes sure the file it resumes in is still on the source, so a
 // purged position is reported as such before any replication connection.
-func (c *Capture) session(ctx context.Context, st *streamState, out chan<- *formats.Txn) error {
+func (c *Capture) session(ctx context.Context, st *streamState, put func(context.Context, *formats.Txn) bool) error {
 	st.progressed = false
 	// Bounded like the replication connection's silence: a pooled
 	// connection may sit on a dead network path.
@@ -122,7 +139,7 @@ func (c *Capture) session(ctx context.Context, st *streamState, out chan<- *form
 	w := &waiter{parent: ctx}
 	defer w.stop()
 	deliver := func(txn *formats.Txn) bool {
-		ok := c.send(ctx, st, out, txn)
+		ok := c.send(ctx, st, put, txn)
 		lastEvent = time.Now()
 		return ok
 	}
@@ -186,12 +203,10 @@ func (c *Capture) session(ctx context.Context, st *streamState, out chan<- *form
 	}
 }
 
-// send delivers txn on out and advances the resume position; false when
+// send delivers txn by put and advances the resume position; false when
 // ctx ended first.
-func (c *Capture) send(ctx context.Context, st *streamState, out chan<- *formats.Txn, txn *formats.Txn) bool {
-	select {
-	case out <- txn:
-	case <-ctx.Done():
+func (c *Capture) send(ctx context.Context, st *streamState, put func(context.Context, *formats.Txn) bool, txn *formats.Txn) bool {
+	if !put(ctx, txn) {
 		return false
 	}
 	st.resume = txn.Pos
