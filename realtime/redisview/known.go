@@ -24,11 +24,10 @@ import (
 // bound are applied as without it.
 type Known struct {
 	max int
-	// vals[h] holds groups' stored encodings ("" for absent) in hash h:
-	// inSegment (segment seg's) or inTotal (the running total). Only the
-	// encodings are kept (decoded again when used: a microsecond), so a
-	// full Known of the default bound holds about 6 MiB per hash.
-	vals [2]map[string]string
+	// vals[h] holds groups' stored states in hash h: inSegment (segment
+	// seg's) or inTotal (the running total). A full Known of the default
+	// bound holds about 5 MiB per hash.
+	vals [2]map[string]knownState
 	// whole[h] means vals[h] holds every group of the hash, so a group
 	// not in it is absent: the segment was opened by this Known's batches
 	// (a later segment than the checkpoint's, which no batch has written
@@ -42,6 +41,13 @@ type Known struct {
 	matched, added int
 }
 
+// knownState is a stored state: its encoding ("" absent) and, once it
+// was needed, its value.
+type knownState struct {
+	enc string
+	agg *formats.Agg
+}
+
 // The hashes of a Known.
 const (
 	inSegment = 0
@@ -49,7 +55,7 @@ const (
 )
 
 // DefaultKnownGroups is the bound NewKnown uses for max <= 0.
-const DefaultKnownGroups = 1 << 15
+const DefaultKnownGroups = 1 << 14
 
 // casMaxGroups is the most groups a batch segment may have to be applied
 // with Known; a larger batch (a catch-up's) is applied as without it.
@@ -62,55 +68,58 @@ func NewKnown(seg uint64, max int) *Known {
 	if max <= 0 {
 		max = DefaultKnownGroups
 	}
-	return &Known{max: max, seg: seg, vals: [2]map[string]string{{}, {}}}
+	return &Known{max: max, seg: seg, vals: [2]map[string]knownState{{}, {}}}
 }
 
 // Counts returns how many hash fields scripts stored from the sums the
 // caller computed with k, and how many they had to add themselves.
 func (k *Known) Counts() (matched, added int) { return k.matched, k.added }
 
-// expect returns the stored encoding of group f in hash h ("" absent) and
-// what a call sends as the value it expects there: the encoding, "-" for
-// absent; ok is false when k does not know.
-func (k *Known) expect(h int, f string) (enc, want string, ok bool) {
-	enc, ok = k.vals[h][f]
+// expect returns the stored state of group f in hash h and what a call
+// sends as the value it expects there: the encoding, "-" for absent; ok
+// is false when k does not know.
+func (k *Known) expect(h int, f string) (st knownState, want string, ok bool) {
+	st, ok = k.vals[h][f]
 	switch {
-	case ok && enc == "", !ok && k.whole[h]:
-		return "", "-", true
+	case ok && st.enc == "", !ok && k.whole[h]:
+		return knownState{}, "-", true
 	case ok:
-		return enc, enc, true
+		return st, st.enc, true
 	}
-	return "", "", false
+	return knownState{}, "", false
 }
 
-// put records the encoding enc ("" absent) of group f in hash h, within
-// the bound.
-func (k *Known) put(h int, f, enc string) {
+// put records the stored state st of group f in hash h, within the bound.
+func (k *Known) put(h int, f string, st knownState) {
 	if _, ok := k.vals[h][f]; ok || len(k.vals[h]) < k.max {
-		k.vals[h][f] = enc
+		k.vals[h][f] = st
 		return
 	}
 	k.whole[h] = false
 }
 
-// sum returns the encoding of the stored state enc ("" absent) plus d,
-// "" when every token of the sum is zero (the script deletes the field),
-// or false when enc does not decode.
-func sum(v *formats.View, enc string, d *formats.Agg, buf []byte) (string, []byte, bool) {
-	a := d
-	if enc != "" {
-		st, err := v.DecodeAgg([]byte(enc))
-		if err != nil {
-			return "", buf, false
+// sum returns the stored state st plus delta d, whose encoding is denc:
+// absent when every token of the sum is zero (the script deletes the
+// field); false when st does not decode.
+func sum(v *formats.View, st knownState, d *formats.Agg, denc string, buf []byte) (knownState, []byte, bool) {
+	if st.enc == "" {
+		return knownState{enc: denc, agg: d.Clone()}, buf, true
+	}
+	base := st.agg
+	if base == nil {
+		var err error
+		if base, err = v.DecodeAgg([]byte(st.enc)); err != nil {
+			return knownState{}, buf, false
 		}
-		st.Add(d)
-		a = st
+	} else {
+		base = base.Clone()
 	}
-	if a.IsZero() {
-		return "", buf, true
+	base.Add(d)
+	if base.IsZero() {
+		return knownState{}, buf, true
 	}
-	buf = a.AppendEncode(buf[:0])
-	return string(buf), buf, true
+	buf = base.AppendEncode(buf[:0])
+	return knownState{enc: string(buf), agg: base}, buf, true
 }
 
 // loadKnown fills k with the view's running total, once, if it has at
@@ -138,7 +147,7 @@ func (s *Store) loadKnown(ctx context.Context, v *formats.View, k *Known) error 
 	}
 	clear(k.vals[inTotal])
 	for f, enc := range all {
-		k.put(inTotal, f, enc)
+		k.put(inTotal, f, knownState{enc: enc})
 	}
 	k.loaded, k.whole[inTotal] = true, len(all) <= k.max
 	return nil
@@ -182,16 +191,17 @@ func (c *casBatch) encodeSeg(sd SegDelta, buf []byte) (encodedSeg, []byte) {
 		}
 		f := string(g)
 		buf = d.AppendEncode(buf[:0])
-		seg.fields = append(seg.fields, f, string(buf))
+		denc := string(buf)
+		seg.fields = append(seg.fields, f, denc)
 		for h := range k.vals {
 			if h == inSegment && !cur { // an older segment than the newest: unknown
 				seg.fields = append(seg.fields, "", "")
 				continue
 			}
-			enc, want, ok := k.expect(h, f)
-			var next string
+			st, want, ok := k.expect(h, f)
+			var next knownState
 			if ok {
-				if next, buf, ok = sum(c.view, enc, d, buf); !ok {
+				if next, buf, ok = sum(c.view, st, d, denc, buf); !ok {
 					// Known to hold what does not decode: the script
 					// will say what it holds.
 					delete(k.vals[h], f)
@@ -203,7 +213,7 @@ func (c *casBatch) encodeSeg(sd SegDelta, buf []byte) (encodedSeg, []byte) {
 				continue
 			}
 			k.put(h, f, next)
-			seg.fields = append(seg.fields, want, next)
+			seg.fields = append(seg.fields, want, next.enc)
 		}
 	}
 	return seg, buf
@@ -231,7 +241,7 @@ func (c *casBatch) learn(segs []encodedSeg, reply any) {
 				}
 				k.added++
 				if h == inTotal || sg.seg == k.seg {
-					k.put(h, f, enc)
+					k.put(h, f, knownState{enc: enc})
 				}
 			}
 			n += 2

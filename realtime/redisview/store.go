@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -77,6 +78,10 @@ type Store struct {
 	// fps caches Fingerprint per bound *formats.View (see fingerprint);
 	// a handful of entries: one per view definition parsed.
 	fps sync.Map
+	// viewKeys caches keys per view name: one entry per view, up to
+	// nviewKeys entries.
+	viewKeys  sync.Map
+	nviewKeys atomic.Int64
 }
 
 // New returns a Store on rdb, a single Redis client or a Cluster client.
@@ -104,10 +109,17 @@ type viewKeys struct {
 }
 
 func (s *Store) keys(view string) (viewKeys, error) {
+	if k, ok := s.viewKeys.Load(view); ok {
+		return k.(viewKeys), nil
+	}
 	if view == "" || strings.ContainsAny(view, "{}") {
 		return viewKeys{}, fmt.Errorf("view name %q: must be non-empty and contain no braces (they delimit the Redis hash tag)", view)
 	}
-	return viewKeys{view: view, base: s.prefix + ":{" + view + "}:"}, nil
+	k := viewKeys{view: view, base: s.prefix + ":{" + view + "}:"}
+	if s.nviewKeys.Add(1) <= 4096 { // names come from configs: few
+		s.viewKeys.Store(view, k)
+	}
+	return k, nil
 }
 
 func (k viewKeys) meta() string                { return k.base + "meta" }
