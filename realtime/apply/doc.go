@@ -22,9 +22,12 @@
 // Memory is therefore two batches of pre-aggregated deltas and encoded
 // rows, whatever the backlog.
 //
-// A batch is applied in one pipeline: one redisview script call per view,
-// which adds the deltas and moves the view's checkpoint to the batch's last
-// commit in one atomic step. A view's checkpoint moves with every batch,
+// A batch is applied in one round trip: per view, a redisview script
+// step that adds the deltas and moves the view's checkpoint to the batch's
+// last commit atomically (on a single Redis, all views' steps in one
+// script call). While the applier keeps up, an aggregate's batch carries
+// the view's redisview.Known, so Redis stores sums computed in Go instead
+// of adding in Lua. A view's checkpoint moves with every batch,
 // also when the batch has nothing for it, so that a restart never replays
 // more than a few batches' span. The exception is an aggregate view while
 // the applier is behind (its batches go out full): its batch costs Redis

@@ -57,6 +57,17 @@
 // first write. Integer and DECIMAL sums are added exactly inside Lua, whose
 // numbers are doubles, with base-1e7 limb arithmetic on the decimal strings.
 //
+// On a single Redis, ApplyAll runs all of a batch's script calls as one
+// (luaApplyMany: the bodies one after the other, each with its own checks
+// and outcome), which saves Redis the fixed cost of the others. An
+// aggregate batch may also carry a Known: the caller's record of what it
+// last stored. For a group it knows, the call carries the value it expects
+// each hash to hold and the sum, computed in Go, to store; the script
+// stores the sum when it finds exactly that value and adds the delta in
+// Lua when it does not, so a stale Known costs time, never exactness. A
+// small batch of an applier that keeps up then costs Redis string
+// comparisons instead of Lua arithmetic per group.
+//
 // # Segments
 //
 // The stream is cut into segments at transaction boundaries. A
