@@ -27,7 +27,7 @@ type Known struct {
 	// vals[h] holds groups' stored states in hash h: inSegment (segment
 	// seg's) or inTotal (the running total). A full Known of the default
 	// bound holds about 5 MiB per hash.
-	vals [2]map[string]knownState
+	vals [2]map[string]*knownState
 	// whole[h] means vals[h] holds every group of the hash, so a group
 	// not in it is absent: the segment was opened by this Known's batches
 	// (a later segment than the checkpoint's, which no batch has written
@@ -68,58 +68,69 @@ func NewKnown(seg uint64, max int) *Known {
 	if max <= 0 {
 		max = DefaultKnownGroups
 	}
-	return &Known{max: max, seg: seg, vals: [2]map[string]knownState{{}, {}}}
+	return &Known{max: max, seg: seg, vals: [2]map[string]*knownState{{}, {}}}
 }
 
 // Counts returns how many hash fields scripts stored from the sums the
 // caller computed with k, and how many they had to add themselves.
 func (k *Known) Counts() (matched, added int) { return k.matched, k.added }
 
-// expect returns the stored state of group f in hash h and what a call
-// sends as the value it expects there: the encoding, "-" for absent; ok
-// is false when k does not know.
-func (k *Known) expect(h int, f string) (st knownState, want string, ok bool) {
-	st, ok = k.vals[h][f]
-	switch {
-	case ok && st.enc == "", !ok && k.whole[h]:
-		return knownState{}, "-", true
-	case ok:
-		return st, st.enc, true
+// put records the stored encoding enc ("" absent) of group f in hash h,
+// within the bound.
+func (k *Known) put(h int, f, enc string) {
+	if st := k.vals[h][f]; st != nil {
+		*st = knownState{enc: enc}
+		return
 	}
-	return knownState{}, "", false
-}
-
-// put records the stored state st of group f in hash h, within the bound.
-func (k *Known) put(h int, f string, st knownState) {
-	if _, ok := k.vals[h][f]; ok || len(k.vals[h]) < k.max {
-		k.vals[h][f] = st
+	if len(k.vals[h]) < k.max {
+		k.vals[h][f] = &knownState{enc: enc}
 		return
 	}
 	k.whole[h] = false
 }
 
-// sum returns the stored state st plus delta d, whose encoding is denc:
-// absent when every token of the sum is zero (the script deletes the
-// field); false when st does not decode.
-func sum(v *formats.View, st knownState, d *formats.Agg, denc string, buf []byte) (knownState, []byte, bool) {
-	if st.enc == "" {
-		return knownState{enc: denc, agg: d.Clone()}, buf, true
+// add moves group f's known state in hash h on by delta d (encoded denc)
+// and returns the value the call expects the hash to hold ("-" absent)
+// and the one to store ("" deletes); ok is false when k does not know the
+// group's state (or it does not decode): the script must add d itself.
+// The state is updated in place: one map lookup, no allocation for a
+// group known present.
+func (k *Known) add(v *formats.View, h int, f string, d *formats.Agg, denc string, buf []byte) (want, next string, _ []byte, ok bool) {
+	st := k.vals[h][f]
+	if st == nil && !k.whole[h] {
+		return "", "", buf, false
 	}
-	base := st.agg
-	if base == nil {
-		var err error
-		if base, err = v.DecodeAgg([]byte(st.enc)); err != nil {
-			return knownState{}, buf, false
+	if st == nil || st.enc == "" { // known absent: the sum is the delta
+		if st == nil {
+			if len(k.vals[h]) >= k.max {
+				k.whole[h] = false
+				return "", "", buf, false
+			}
+			st = &knownState{}
+			k.vals[h][f] = st
 		}
-	} else {
-		base = base.Clone()
+		*st = knownState{enc: denc, agg: d.Clone()}
+		return "-", denc, buf, true
 	}
-	base.Add(d)
-	if base.IsZero() {
-		return knownState{}, buf, true
+	want = st.enc
+	if st.agg == nil {
+		a, err := v.DecodeAgg([]byte(st.enc))
+		if err != nil {
+			// The script will say what the hash holds.
+			delete(k.vals[h], f)
+			k.whole[h] = false
+			return "", "", buf, false
+		}
+		st.agg = a
 	}
-	buf = base.AppendEncode(buf[:0])
-	return knownState{enc: string(buf), agg: base}, buf, true
+	st.agg.Add(d)
+	if st.agg.IsZero() {
+		*st = knownState{}
+		return want, "", buf, true
+	}
+	buf = st.agg.AppendEncode(buf[:0])
+	st.enc = string(buf)
+	return want, st.enc, buf, true
 }
 
 // loadKnown fills k with the view's running total, once, if it has at
@@ -147,7 +158,7 @@ func (s *Store) loadKnown(ctx context.Context, v *formats.View, k *Known) error 
 	}
 	clear(k.vals[inTotal])
 	for f, enc := range all {
-		k.put(inTotal, f, knownState{enc: enc})
+		k.put(inTotal, f, enc)
 	}
 	k.loaded, k.whole[inTotal] = true, len(all) <= k.max
 	return nil
@@ -198,22 +209,13 @@ func (c *casBatch) encodeSeg(sd SegDelta, buf []byte) (encodedSeg, []byte) {
 				seg.fields = append(seg.fields, "", "")
 				continue
 			}
-			st, want, ok := k.expect(h, f)
-			var next knownState
-			if ok {
-				if next, buf, ok = sum(c.view, st, d, denc, buf); !ok {
-					// Known to hold what does not decode: the script
-					// will say what it holds.
-					delete(k.vals[h], f)
-					k.whole[h] = false
-				}
-			}
+			want, next, b, ok := k.add(c.view, h, f, d, denc, buf)
+			buf = b
 			if !ok {
 				seg.fields = append(seg.fields, "", "")
 				continue
 			}
-			k.put(h, f, next)
-			seg.fields = append(seg.fields, want, next.enc)
+			seg.fields = append(seg.fields, want, next)
 		}
 	}
 	return seg, buf
@@ -241,7 +243,7 @@ func (c *casBatch) learn(segs []encodedSeg, reply any) {
 				}
 				k.added++
 				if h == inTotal || sg.seg == k.seg {
-					k.put(h, f, knownState{enc: enc})
+					k.put(h, f, enc)
 				}
 			}
 			n += 2
