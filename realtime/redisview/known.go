@@ -26,7 +26,7 @@ type Known struct {
 	max int
 	// vals[h] holds groups' stored states in hash h: inSegment (segment
 	// seg's) or inTotal (the running total). A full Known of the default
-	// bound holds about 5 MiB per hash.
+	// bound holds about 7 MiB per hash (a group's encoding and value).
 	vals [2]map[string]*knownState
 	// whole[h] means vals[h] holds every group of the hash, so a group
 	// not in it is absent: the segment was opened by this Known's batches
