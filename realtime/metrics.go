@@ -25,6 +25,7 @@ type Metrics struct {
 	bootRows     *prometheus.CounterVec
 	restarts     *prometheus.CounterVec
 	applied      *prometheus.CounterVec
+	known        *prometheus.CounterVec
 	lastLag      atomic.Int64 // nanoseconds, for the retention headroom
 }
 
@@ -67,7 +68,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.applied = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tidemark_apply_events_total", Help: "Row changes applied to the views, by table and operation.",
 	}, []string{"table", "op"})
-	reg.MustRegister(m.applied, m.events, m.txns, m.reconnects, m.applySeconds, m.batchEvents, m.lag, m.ckptTime, m.headroom, m.bootRows, m.restarts)
+	m.known = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tidemark_apply_known_fields_total",
+		Help: "Aggregate hash fields of batches applied while keeping up: stored from sums computed in Go (matched) or added in Lua because the applier did not know the stored state or knew it stale (added).",
+	}, []string{"outcome"})
+	reg.MustRegister(m.known, m.applied, m.events, m.txns, m.reconnects, m.applySeconds, m.batchEvents, m.lag, m.ckptTime, m.headroom, m.bootRows, m.restarts)
 	return m
 }
 
@@ -90,6 +95,12 @@ func (m *Metrics) BatchApplied(txns, events int, took time.Duration) {
 	m.applySeconds.Observe(took.Seconds())
 	m.batchEvents.Observe(float64(events))
 	m.ckptTime.Set(float64(time.Now().UnixNano()) / 1e9)
+}
+
+// KnownFields implements apply.Metrics.
+func (m *Metrics) KnownFields(matched, added int) {
+	m.known.WithLabelValues("matched").Add(float64(matched))
+	m.known.WithLabelValues("added").Add(float64(added))
 }
 
 // Lag implements apply.Metrics.

@@ -150,10 +150,14 @@ func (b *bench) scrape(ctx context.Context) (map[string]float64, error) {
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		if strings.HasPrefix(line, "#") || strings.Contains(line, "{") {
+		if strings.HasPrefix(line, "#") {
 			continue
 		}
+		// A labelled series is keyed by its name and labels as printed.
 		name, val, ok := strings.Cut(line, " ")
+		if i := strings.LastIndexByte(line, '}'); i > 0 {
+			name, val, ok = line[:i+1], line[i+1:], true
+		}
 		if !ok {
 			continue
 		}

@@ -215,6 +215,7 @@ func (n *nullStore) ApplyAll(ctx context.Context, aggs []redisview.AggApply, mir
 
 func (n *nullStore) EventsApplied(formats.TableID, formats.Op, int) {}
 func (n *nullStore) Lag(time.Duration)                              {}
+func (n *nullStore) KnownFields(matched, added int)                 {}
 
 func (n *nullStore) BatchApplied(txns, events int, took time.Duration) {
 	n.rows += int64(events)

@@ -240,6 +240,12 @@ func (b *bench) lag(ctx context.Context, p *tidemark, rep *report) error {
 		rep.add("lag", "  of which applying (tidemark_apply_duration_seconds), mean", fmtMs(time.Duration(sum/n*float64(time.Second))), "",
 			fmt.Sprintf("%.0f batches for %d transactions: accumulate and the Redis round trip", n, len(samples)))
 	}
+	matched := m1[`tidemark_apply_known_fields_total{outcome="matched"}`] - m0[`tidemark_apply_known_fields_total{outcome="matched"}`]
+	added := m1[`tidemark_apply_known_fields_total{outcome="added"}`] - m0[`tidemark_apply_known_fields_total{outcome="added"}`]
+	if matched+added > 0 {
+		rep.add("lag", "  aggregate fields stored from sums computed in Go", fmt.Sprintf("%.1f%%", 100*matched/(matched+added)), "",
+			fmt.Sprintf("tidemark_apply_known_fields_total: %.0f matched, %.0f added in Lua", matched, added))
+	}
 	if len(scripts) > 0 {
 		slices.Sort(scripts)
 		rep.add("lag", "  of which Redis running the apply scripts, per script call p50 / p99", fmtMs(pct(scripts, 50))+" / "+fmtMs(pct(scripts, 99)), "",

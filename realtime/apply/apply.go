@@ -36,6 +36,11 @@ type Metrics interface {
 	// Lag reports now minus the commit time of the last transaction
 	// applied to every view: the furthest-behind view's checkpoint.
 	Lag(d time.Duration)
+	// KnownFields reports, for the aggregate batches just applied with
+	// the view's redisview.Known (those of an applier that keeps up), how
+	// many hash fields Redis stored from sums computed in Go and how many
+	// it added itself (the state was not known, or stale).
+	KnownFields(matched, added int)
 }
 
 // Config configures an Applier.
@@ -428,6 +433,17 @@ func (a *Applier) settle(fl *flight, errs []error) error {
 		}
 		if !oldest.IsZero() {
 			m.Lag(a.cfg.Now().Sub(oldest))
+		}
+		var matched, added int
+		for _, vs := range a.views {
+			if vs.known != nil {
+				km, ka := vs.known.Counts()
+				matched, added = matched+km-vs.knownSeen[0], added+ka-vs.knownSeen[1]
+				vs.knownSeen = [2]int{km, ka}
+			}
+		}
+		if matched > 0 || added > 0 {
+			m.KnownFields(matched, added)
 		}
 	}
 	return nil

@@ -19,6 +19,7 @@ type recorder struct {
 	txns    int
 	batches int
 	lags    []time.Duration
+	known   [2]int // matched, added
 	applied chan struct{} // one send per batch, if not nil
 }
 
@@ -42,6 +43,13 @@ func (r *recorder) BatchApplied(txns, events int, took time.Duration) {
 	if r.applied != nil {
 		r.applied <- struct{}{}
 	}
+}
+
+func (r *recorder) KnownFields(matched, added int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.known[0] += matched
+	r.known[1] += added
 }
 
 func (r *recorder) Lag(d time.Duration) {
@@ -81,6 +89,12 @@ func TestMetrics(t *testing.T) {
 	if last := rec.lags[len(rec.lags)-1]; last != 1500*time.Millisecond {
 		t.Errorf("last lag %s, want 1.5s", last)
 	}
+	// Small batches of an applier that keeps up go with Known: most of
+	// their aggregate fields are stored from sums computed in Go.
+	if m, a := rec.known[0], rec.known[1]; m == 0 || m < a {
+		t.Errorf("Known fields: %d stored from Go sums, %d added in Lua; want mostly the former", m, a)
+	}
+	t.Logf("Known fields: %d stored from Go sums, %d added in Lua", rec.known[0], rec.known[1])
 }
 
 // BenchmarkApplierBacklog measures throughput with a backlog: the channel

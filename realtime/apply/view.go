@@ -57,6 +57,8 @@ type viewState struct {
 	// batches sent while the applier keeps up use it to take the
 	// arithmetic out of Redis (see redisview.Known).
 	known *redisview.Known
+	// knownSeen is known's Counts as last reported to Metrics.
+	knownSeen [2]int
 
 	// active is take's scratch: the transaction being folded is new to
 	// the view.
@@ -72,7 +74,7 @@ func (vs *viewState) start(m redisview.Meta) {
 	vs.segs, vs.changes = nil, nil
 	clear(vs.rows)
 	if !vs.view.Mirror {
-		vs.known = redisview.NewKnown(m.Segment, 0)
+		vs.known, vs.knownSeen = redisview.NewKnown(m.Segment, 0), [2]int{}
 	}
 }
 
