@@ -19,7 +19,7 @@ type recorder struct {
 	txns    int
 	batches int
 	lags    []time.Duration
-	known   [2]int // matched, added
+	known   [2]int        // matched, added
 	applied chan struct{} // one send per batch, if not nil
 }
 
