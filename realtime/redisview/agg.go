@@ -112,29 +112,29 @@ func (s *Store) encodeApply(ctx context.Context, b AggApply) encodedApply {
 		// the script skips the fingerprint check then.
 		e.layout = s.fingerprint(b.View)
 	}
-	var buf []byte
+	width := 2
 	if b.Known != nil && e.layout != "" && fits(b.Deltas) {
 		// Known is only a shortcut: if it cannot be read now, the script
 		// adds what it does not know.
 		_ = s.loadKnown(ctx, b.View, b.Known)
-		e.cas = &casBatch{known: b.Known, view: b.View}
-		for _, sd := range b.Deltas {
-			var seg encodedSeg
-			seg, buf = e.cas.encodeSeg(sd, buf)
-			if len(seg.fields) > 0 {
-				e.segs = append(e.segs, seg)
-			}
-		}
-		return e
+		e.cas, width = &casBatch{known: b.Known, view: b.View}, 6
 	}
+	var buf []byte
 	for _, sd := range b.Deltas {
-		seg := encodedSeg{seg: sd.Seg, fields: make([]string, 0, 2*len(sd.Delta))}
+		if e.cas != nil {
+			e.cas.enter(sd.Seg)
+		}
+		seg := encodedSeg{seg: sd.Seg, fields: make([]string, 0, width*len(sd.Delta))}
 		for k, a := range sd.Delta {
 			if a == nil || a.IsZero() {
 				continue
 			}
 			buf = a.AppendEncode(buf[:0])
-			seg.fields = append(seg.fields, string(k), string(buf))
+			f, enc := string(k), string(buf)
+			seg.fields = append(seg.fields, f, enc)
+			if e.cas != nil {
+				seg.fields, buf = e.cas.appendSums(seg.fields, sd.Seg, f, a, enc, buf)
+			}
 		}
 		if len(seg.fields) > 0 {
 			e.segs = append(e.segs, seg)

@@ -91,26 +91,26 @@ func (k *Known) put(h int, f, enc string) {
 
 // add moves group f's known state in hash h on by delta d (encoded denc)
 // and returns the value the call expects the hash to hold ("-" absent)
-// and the one to store ("" deletes); ok is false when k does not know the
+// and the one to store ("" deletes); want is "" when k does not know the
 // group's state (or it does not decode): the script must add d itself.
 // The state is updated in place: one map lookup, no allocation for a
 // group known present.
-func (k *Known) add(v *formats.View, h int, f string, d *formats.Agg, denc string, buf []byte) (want, next string, _ []byte, ok bool) {
+func (k *Known) add(v *formats.View, h int, f string, d *formats.Agg, denc string, buf []byte) (want, next string, _ []byte) {
 	st := k.vals[h][f]
 	if st == nil && !k.whole[h] {
-		return "", "", buf, false
+		return "", "", buf
 	}
 	if st == nil || st.enc == "" { // known absent: the sum is the delta
 		if st == nil {
 			if len(k.vals[h]) >= k.max {
 				k.whole[h] = false
-				return "", "", buf, false
+				return "", "", buf
 			}
 			st = &knownState{}
 			k.vals[h][f] = st
 		}
 		*st = knownState{enc: denc, agg: d.Clone()}
-		return "-", denc, buf, true
+		return "-", denc, buf
 	}
 	want = st.enc
 	if st.agg == nil {
@@ -119,18 +119,18 @@ func (k *Known) add(v *formats.View, h int, f string, d *formats.Agg, denc strin
 			// The script will say what the hash holds.
 			delete(k.vals[h], f)
 			k.whole[h] = false
-			return "", "", buf, false
+			return "", "", buf
 		}
 		st.agg = a
 	}
 	st.agg.Add(d)
 	if st.agg.IsZero() {
 		*st = knownState{}
-		return want, "", buf, true
+		return want, "", buf
 	}
 	buf = st.agg.AppendEncode(buf[:0])
 	st.enc = string(buf)
-	return want, st.enc, buf, true
+	return want, st.enc, buf
 }
 
 // loadKnown fills k with the view's running total, once, if it has at
@@ -181,44 +181,35 @@ func fits(deltas []SegDelta) bool {
 	return true
 }
 
-// encodeSeg encodes one segment's deltas in entries of six (see
-// luaApplyAgg) and records the sums it sends as what the hashes will
-// hold: if the call fails or finds other values, the entries are merely
-// stale (see Known).
-func (c *casBatch) encodeSeg(sd SegDelta, buf []byte) (encodedSeg, []byte) {
-	k := c.known
-	if sd.Seg > k.seg {
+// enter starts the deltas of segment seg.
+func (c *casBatch) enter(seg uint64) {
+	if k := c.known; seg > k.seg {
 		// A segment after the checkpoint's: no batch has written to it
 		// (a batch moves the checkpoint with its writes), so every group
 		// is absent from it.
-		k.seg, k.whole[inSegment] = sd.Seg, true
+		k.seg, k.whole[inSegment] = seg, true
 		clear(k.vals[inSegment])
 	}
-	cur := sd.Seg == k.seg
-	seg := encodedSeg{seg: sd.Seg, fields: make([]string, 0, 6*len(sd.Delta))}
-	for g, d := range sd.Delta {
-		if d == nil || d.IsZero() {
-			continue
+}
+
+// appendSums appends to an entry of group f in segment seg, after its
+// delta d (encoded denc), what makes it an entry of six (see
+// luaApplyAgg): per hash the value expected and the sum, or "", "" where
+// the state is unknown. It records the sums as what the hashes will hold:
+// if the call fails or finds other values, the entries are merely stale
+// (see Known).
+func (c *casBatch) appendSums(fields []string, seg uint64, f string, d *formats.Agg, denc string, buf []byte) ([]string, []byte) {
+	k := c.known
+	for h := range k.vals {
+		// Unknown ("", ""): a segment older than the newest, or a state
+		// add does not know.
+		var want, next string
+		if h == inTotal || seg == k.seg {
+			want, next, buf = k.add(c.view, h, f, d, denc, buf)
 		}
-		f := string(g)
-		buf = d.AppendEncode(buf[:0])
-		denc := string(buf)
-		seg.fields = append(seg.fields, f, denc)
-		for h := range k.vals {
-			if h == inSegment && !cur { // an older segment than the newest: unknown
-				seg.fields = append(seg.fields, "", "")
-				continue
-			}
-			want, next, b, ok := k.add(c.view, h, f, d, denc, buf)
-			buf = b
-			if !ok {
-				seg.fields = append(seg.fields, "", "")
-				continue
-			}
-			seg.fields = append(seg.fields, want, next)
-		}
+		fields = append(fields, want, next)
 	}
-	return seg, buf
+	return fields, buf
 }
 
 // learn records, from a script's answer to segs, the values the script
