@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tidemark/tidemark/batch/changelog"
@@ -246,7 +248,7 @@ func Rebuild(ctx context.Context, store lake.Store, src Source, o Options) (*Gen
 	}
 	log.Info("GenerationWritten", "event", "GenerationWritten", "tables", len(gen.Tables), "views", len(gen.Views),
 		"seconds", gen.Seconds)
-	if err := store.Delete(ctx, keysUnder(ctx, store, stagingPrefix(g)+"/")...); err != nil {
+	if _, err := deleteUnder(ctx, store, stagingPrefix(g)+"/"); err != nil {
 		log.Warn("removing the extract's staging files failed; the next rebuild retries", "error", err)
 	}
 	if o.Publisher != nil {
@@ -279,32 +281,40 @@ func clearAttempt(ctx context.Context, store lake.Store, g uint64, o Options) er
 	for _, v := range o.Views {
 		prefixes = append(prefixes, ViewPrefix(v.Name, g)+"/")
 	}
-	for _, p := range prefixes {
-		objs, err := store.List(ctx, p)
-		if err != nil {
-			return fmt.Errorf("clearing an earlier attempt at generation %d: %w", g, err)
-		}
-		keys := make([]string, len(objs))
-		for i, ob := range objs {
-			keys[i] = ob.Key
-		}
-		if err := store.Delete(ctx, keys...); err != nil {
-			return fmt.Errorf("clearing an earlier attempt at generation %d: %w", g, err)
-		}
+	if _, err := deleteUnder(ctx, store, prefixes...); err != nil {
+		return fmt.Errorf("clearing an earlier attempt at generation %d: %w", g, err)
 	}
 	return nil
 }
 
-func keysUnder(ctx context.Context, store lake.Store, prefix string) []string {
+// keysUnder lists the keys under prefix.
+func keysUnder(ctx context.Context, store lake.Store, prefix string) ([]string, error) {
 	objs, err := store.List(ctx, prefix)
 	if err != nil {
-		return nil
+		return nil, fmt.Errorf("listing %s: %w", prefix, err)
 	}
 	keys := make([]string, len(objs))
 	for i, ob := range objs {
 		keys[i] = ob.Key
 	}
-	return keys
+	return keys, nil
+}
+
+// deleteUnder deletes every object under the prefixes, listing them all
+// first: nothing is deleted unless every listing succeeded.
+func deleteUnder(ctx context.Context, store lake.Store, prefixes ...string) (int, error) {
+	var keys []string
+	for _, p := range prefixes {
+		k, err := keysUnder(ctx, store, p)
+		if err != nil {
+			return 0, err
+		}
+		keys = append(keys, k...)
+	}
+	if err := store.Delete(ctx, keys...); err != nil {
+		return 0, err
+	}
+	return len(keys), nil
 }
 
 func baseFromGeneration(prev *Generation, o Options) (*base, error) {
@@ -666,8 +676,13 @@ func publish(ctx context.Context, store lake.Store, gen *Generation, o Options, 
 	return nil
 }
 
-// retire deletes generations older than the Keep newest: the manifest
-// first, so no reader starts on it, then every object under its folders.
+// retire deletes generations older than the Keep newest. Each one's
+// folders are listed first, then their files deleted, and its manifest
+// last: a failed listing or deletion leaves the manifest in place, so the
+// next rebuild retries the whole generation and no file is orphaned. Then
+// sweep removes generation folders below the oldest kept generation that
+// no manifest names (left by a crash, or by a retention that lost its
+// manifest first).
 func retire(ctx context.Context, store lake.Store, g uint64, o Options, log *slog.Logger) error {
 	gens, err := Generations(ctx, store)
 	if err != nil {
@@ -683,27 +698,77 @@ func retire(ctx context.Context, store lake.Store, g uint64, o Options, log *slo
 			errs = append(errs, err)
 			continue
 		}
-		if err := store.Delete(ctx, generationKey(old)); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		var keys []string
+		var prefixes []string
 		for _, t := range gen.Tables {
-			keys = append(keys, keysUnder(ctx, store, t.Prefix+"/")...)
+			prefixes = append(prefixes, t.Prefix+"/")
 		}
 		for _, v := range gen.Views {
-			keys = append(keys, keysUnder(ctx, store, v.Prefix+"/")...)
+			prefixes = append(prefixes, v.Prefix+"/")
 		}
 		for _, h := range gen.Histories {
-			keys = append(keys, keysUnder(ctx, store, h.Prefix+"/")...)
+			prefixes = append(prefixes, h.Prefix+"/")
 		}
-		if err := store.Delete(ctx, keys...); err != nil {
-			errs = append(errs, err)
+		n, err := deleteUnder(ctx, store, prefixes...)
+		if err == nil {
+			err = store.Delete(ctx, generationKey(old))
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("retiring generation %d: %w", old, err))
 			continue
 		}
-		log.Info("GenerationRetired", "event", "GenerationRetired", "retired", old, "objects", len(keys))
+		log.Info("GenerationRetired", "event", "GenerationRetired", "retired", old, "objects", n)
+	}
+	if len(errs) == 0 {
+		errs = append(errs, sweep(ctx, store, g, o, log))
 	}
 	return errors.Join(errs...)
+}
+
+// sweep deletes the objects of generation folders (tables/, history/ and
+// views/) numbered below the oldest generation retention keeps that have
+// no manifest: nothing can read them.
+func sweep(ctx context.Context, store lake.Store, g uint64, o Options, log *slog.Logger) error {
+	gens, err := Generations(ctx, store)
+	if err != nil {
+		return err
+	}
+	oldest := g + 1 - min(g+1, uint64(o.Keep))
+	if len(gens) > 0 {
+		oldest = min(oldest, gens[0])
+	}
+	published := map[uint64]bool{}
+	for _, n := range gens {
+		published[n] = true
+	}
+	var keys []string
+	for _, top := range []struct {
+		prefix string
+		depth  int // path elements before gen=N
+	}{{"tables/", 3}, {"history/", 3}, {"views/", 2}} {
+		objs, err := store.List(ctx, top.prefix)
+		if err != nil {
+			return fmt.Errorf("sweeping %s: %w", top.prefix, err)
+		}
+		for _, ob := range objs {
+			parts := strings.SplitN(ob.Key, "/", top.depth+2)
+			if len(parts) < top.depth+2 {
+				continue
+			}
+			n, err := strconv.ParseUint(strings.TrimPrefix(parts[top.depth], "gen="), 10, 64)
+			if err != nil || !strings.HasPrefix(parts[top.depth], "gen=") || n >= oldest || published[n] {
+				continue
+			}
+			keys = append(keys, ob.Key)
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	if err := store.Delete(ctx, keys...); err != nil {
+		return fmt.Errorf("sweeping unpublished generation folders: %w", err)
+	}
+	log.Info("GenerationFoldersSwept", "event", "GenerationFoldersSwept", "below", oldest, "objects", len(keys))
+	return nil
 }
 
 // progress logs a long step's rows done, total and rate.
