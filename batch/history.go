@@ -405,7 +405,7 @@ func (hs *histories) txn(ctx context.Context, txn *formats.Txn, dd *ddls) error 
 			}
 			if why != "" {
 				th.dead = true
-				hs.restart[ev.Table] = fmt.Sprintf("DDL at %s: %s", txn.Pos, why)
+				hs.restart[ev.Table] = fmt.Sprintf("after DDL at %s: %s", txn.Pos, why)
 				continue
 			}
 			th.log.Info("HistorySchemaEvolved", "event", "HistorySchemaEvolved", "at", txn.Pos.String(), "change", evo.desc)

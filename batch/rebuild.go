@@ -249,7 +249,7 @@ func Rebuild(ctx context.Context, store lake.Store, src Source, o Options) (*Gen
 			// already is one.
 			restartHistory[id] = why
 			if _, ok := redo[id]; !ok && b.tables[id].desc != "source" {
-				redo[id] = "its history cannot be carried across it: " + why
+				redo[id] = "for its history, " + why
 			}
 		}
 		if len(redo) == 0 && len(hist.restarts()) == 0 {
@@ -340,8 +340,8 @@ func reextractTables(ctx context.Context, store lake.Store, src Source, g uint64
 		return err
 	}
 	for _, t := range tables {
-		log.Info("TableReextracted", "event", "TableReextracted", "table", t.ID.String(), "position", pos.String(), "reason", which[t.ID],
-			"msg", fmt.Sprintf("table %s re-extracted at %s: %s", t.ID, pos, which[t.ID]))
+		log.Info(fmt.Sprintf("table %s re-extracted %s", t.ID, which[t.ID]), "event", "TableReextracted", "table", t.ID.String(),
+			"position", pos.String())
 		b.tables[t.ID] = got[t.ID]
 	}
 	if !b.extracted || pos.Compare(b.extractPos) > 0 {
@@ -421,7 +421,7 @@ func baseFromGeneration(prev *Generation, o Options, reextract map[formats.Table
 	for _, t := range o.Tables {
 		ts := have[t.ID.String()]
 		if ts == nil {
-			reextract[t.ID] = fmt.Sprintf("a new table, not in generation %d", prev.Generation)
+			reextract[t.ID] = fmt.Sprintf("as a table new to the batch layer (generation %d does not have it)", prev.Generation)
 			b.tables[t.ID] = &baseTable{pos: pos, desc: desc}
 			continue
 		}
@@ -583,7 +583,7 @@ func replay(ctx context.Context, store lake.Store, b *base, cut *cutPoint, o Opt
 			if tc.schema != nil && ev.Schema != tc.schema && !compatibleSchema(tc.schema, ev.Schema) {
 				evo, why := dd.evolve(ctx, tc.schema, ev.Schema, txn.CommitTime)
 				if why != "" {
-					redo[ev.Table] = fmt.Sprintf("DDL at %s: %s", txn.Pos, why)
+					redo[ev.Table] = fmt.Sprintf("after DDL at %s: %s", txn.Pos, why)
 					continue
 				}
 				log.Info("TableSchemaEvolved", "event", "TableSchemaEvolved", "table", ev.Table.String(), "at", txn.Pos.String(), "change", evo.desc)

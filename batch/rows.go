@@ -72,9 +72,9 @@ type tableChanges struct {
 	// baseEvo turns the base's rows into rows of schema when DDL came
 	// between them (ddl.go); nil when the base has schema's columns.
 	baseEvo *evolution
-	final  map[string]*keyed
-	counts map[string]*counted
-	buf    []byte
+	final   map[string]*keyed
+	counts  map[string]*counted
+	buf     []byte
 }
 
 type keyed struct {
