@@ -399,3 +399,35 @@ func defaultValue(c formats.Column, d ColumnDefault, known bool) (any, string) {
 	}
 	return v, ""
 }
+
+// columnsChanged reports whether rows under schema b need an evolution
+// from rows under a: compatibleSchema's value types differ, or a length,
+// DECIMAL precision, fractional-seconds precision or member list does.
+// compatibleSchema leaves those aside (rows decode alike), but a narrower
+// column may have truncated older values, and a wider one holds values the
+// old type (and the warehouse's column made from it) cannot. TEXT and BLOB
+// lengths are left out: information_schema and the binlog spell them
+// differently.
+func columnsChanged(a, b *formats.TableSchema) bool {
+	if !compatibleSchema(a, b) {
+		return true
+	}
+	for i, c := range a.Columns {
+		x, y := c.Type, b.Columns[i].Type
+		switch x.Kind {
+		case formats.KindChar, formats.KindVarChar, formats.KindBinary, formats.KindVarBinary, formats.KindDecimal, formats.KindBit:
+			if x.Precision != y.Precision {
+				return true
+			}
+		case formats.KindEnum, formats.KindSet:
+			if !slices.Equal(x.Elems, y.Elems) {
+				return true
+			}
+		case formats.KindDateTime, formats.KindTimestamp, formats.KindTime:
+			if x.FSP != y.FSP {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -198,7 +198,7 @@ type version struct {
 //
 // A history in restart (a change of its table's columns it cannot be
 // carried across, see histories.restart) starts from the base's rows.
-func newHistories(store lake.Store, g uint64, prev *Generation, b *base, o Options, log *slog.Logger, restart map[formats.TableID]string) (*histories, error) {
+func newHistories(ctx context.Context, store lake.Store, g uint64, prev *Generation, b *base, o Options, log *slog.Logger, restart map[formats.TableID]string) (*histories, error) {
 	var hs *histories
 	for _, t := range o.Tables {
 		if !t.History {
@@ -208,7 +208,7 @@ func newHistories(store lake.Store, g uint64, prev *Generation, b *base, o Optio
 			hs = &histories{tables: map[formats.TableID]*tableHistory{}, restart: map[formats.TableID]string{}}
 		}
 		// What an earlier attempt of this rebuild staged or wrote.
-		if _, err := deleteUnder(context.Background(), store, HistoryPrefix(t.ID, g)+"/", historyStage(g, t.ID)+"/"); err != nil {
+		if _, err := deleteUnder(ctx, store, HistoryPrefix(t.ID, g)+"/", historyStage(g, t.ID)+"/"); err != nil {
 			return nil, err
 		}
 		bt := b.tables[t.ID]
@@ -396,11 +396,11 @@ func (hs *histories) txn(ctx context.Context, txn *formats.Txn, dd *ddls) error 
 			if err := th.setSchema(ev.Schema); err != nil {
 				return err
 			}
-		} else if ev.Schema != th.schema && !compatibleSchema(th.schema, ev.Schema) {
+		} else if ev.Schema != th.schema && columnsChanged(th.schema, ev.Schema) {
 			evo, why := dd.evolve(ctx, th.schema, ev.Schema, txn.CommitTime)
 			if why == "" {
 				if _, err := HistorySchema(evo.to); err != nil {
-					why = err.Error()
+					return fmt.Errorf("after DDL at %s: %w", txn.Pos, err)
 				}
 			}
 			if why != "" {

@@ -226,7 +226,10 @@ func Rebuild(ctx context.Context, store lake.Store, src Source, o Options) (*Gen
 	)
 	defer func() { hist.abort() }()
 	extracts := map[formats.TableID]int{}
-	for {
+	for attempt := 1; ; attempt++ {
+		if attempt > maxExtracts+1 {
+			return nil, fmt.Errorf("rebuilding generation %d: the archive kept showing DDL the rebuild cannot carry its tables across after %d attempts", g, maxExtracts)
+		}
 		if len(reextract) > 0 {
 			if err := reextractTables(ctx, store, src, g, b, reextract, extracts, o, log); err != nil {
 				return nil, fmt.Errorf("rebuilding generation %d: %w", g, err)
@@ -236,7 +239,7 @@ func Rebuild(ctx context.Context, store lake.Store, src Source, o Options) (*Gen
 		if cut, err = findCut(ctx, store, b, prev, o, log); err != nil {
 			return nil, fmt.Errorf("rebuilding generation %d: %w", g, err)
 		}
-		if hist, err = newHistories(store, g, prev, b, o, log, restartHistory); err != nil {
+		if hist, err = newHistories(ctx, store, g, prev, b, o, log, restartHistory); err != nil {
 			return nil, fmt.Errorf("rebuilding generation %d: %w", g, err)
 		}
 		var redo map[formats.TableID]string
@@ -580,7 +583,7 @@ func replay(ctx context.Context, store lake.Store, b *base, cut *cutPoint, o Opt
 			if _, ok := redo[ev.Table]; ok {
 				continue
 			}
-			if tc.schema != nil && ev.Schema != tc.schema && !compatibleSchema(tc.schema, ev.Schema) {
+			if tc.schema != nil && ev.Schema != tc.schema && columnsChanged(tc.schema, ev.Schema) {
 				evo, why := dd.evolve(ctx, tc.schema, ev.Schema, txn.CommitTime)
 				if why != "" {
 					redo[ev.Table] = fmt.Sprintf("after DDL at %s: %s", txn.Pos, why)

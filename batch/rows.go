@@ -96,7 +96,7 @@ func (tc *tableChanges) size() int64 { return int64(len(tc.final) + len(tc.count
 func (tc *tableChanges) apply(ev *formats.Event) error {
 	if tc.schema == nil {
 		tc.schema = ev.Schema
-	} else if ev.Schema != tc.schema && !compatibleSchema(tc.schema, ev.Schema) {
+	} else if ev.Schema != tc.schema && columnsChanged(tc.schema, ev.Schema) {
 		// replay evolves tc first; this is a guard.
 		return fmt.Errorf("table %s changed its columns at %s and its changes were not carried across", ev.Table, ev.Pos)
 	}

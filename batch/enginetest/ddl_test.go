@@ -45,6 +45,8 @@ var ddlCases = []ddlCase{
 	{table: "t_widen", history: true,
 		ddl:     []string{"ALTER TABLE shop.t_widen MODIFY qty BIGINT NULL, MODIFY note VARCHAR(64) NULL, MODIFY amount DECIMAL(14,3) NULL"},
 		groupBy: []string{"grp"}, measures: []string{"count()", "sum(qty)", "sum(amount)"}},
+	{table: "t_len", ddl: []string{"ALTER TABLE shop.t_len MODIFY note VARCHAR(40) NULL"},
+		groupBy: []string{"note"}, measures: []string{"count()"}},
 	{table: "t_rename", history: true, reextract: true, ddl: []string{"ALTER TABLE shop.t_rename RENAME COLUMN note TO remark"},
 		groupBy: []string{"remark"}, measures: []string{"count()", "sum(qty)"}},
 	{table: "t_narrow", reextract: true, ddl: []string{"ALTER TABLE shop.t_narrow MODIFY qty SMALLINT NULL"},
@@ -233,6 +235,8 @@ func TestRebuildAcrossDDL(t *testing.T) {
 			stmts = append(stmts, fmt.Sprintf("UPDATE shop.%s SET channel = 'app' WHERE id IN (11, 61, 62)", c.table))
 		case "t_rename":
 			stmts = append(stmts, "UPDATE shop.t_rename SET remark = 'r' WHERE id IN (11, 61)")
+		case "t_len":
+			stmts = append(stmts, "UPDATE shop.t_len SET note = 'a note longer than sixteen' WHERE id IN (12, 62)")
 		case "t_widen":
 			stmts = append(stmts, "UPDATE shop.t_widen SET qty = 5000000000, note = 'a note longer than sixteen', amount = 12345678901.125 WHERE id IN (11, 61)")
 		}
@@ -342,10 +346,10 @@ func checkAgainstSource(t *testing.T, duck *sql.DB, dir string, gen *batch.Gener
 		}
 		var gc, wc []string
 		for _, c := range s.Columns {
-			gc = append(gc, c.Name)
+			gc = append(gc, c.Name+" "+c.Type.String())
 		}
 		for _, c := range want.Columns {
-			wc = append(wc, c.Name)
+			wc = append(wc, c.Name+" "+c.Type.String())
 		}
 		if !slices.Equal(gc, wc) {
 			t.Fatalf("generation %d %s: columns %v, the source has %v", gen.Generation, ts.Table, gc, wc)
