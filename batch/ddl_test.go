@@ -131,3 +131,24 @@ func TestEvolveThen(t *testing.T) {
 		t.Fatalf("unsigned to signed: %v", got)
 	}
 }
+
+func TestColumnsChanged(t *testing.T) {
+	a := schemaOf("id bigint", "s varchar(16) null", "d decimal(10,2) null", "t datetime(3) null", "x text null")
+	for _, tc := range []struct {
+		b    *formats.TableSchema
+		want bool
+	}{
+		{schemaOf("id bigint", "s varchar(16) null", "d decimal(10,2) null", "t datetime(3) null", "x text null"), false},
+		{schemaOf("id bigint", "s varchar(16)", "d decimal(10,2) null", "t datetime(3) null", "x text null"), false}, // nullability alone: rows decode alike
+		{schemaOf("id bigint", "s varchar(40) null", "d decimal(10,2) null", "t datetime(3) null", "x text null"), true},
+		{schemaOf("id bigint", "s varchar(16) null", "d decimal(12,2) null", "t datetime(3) null", "x text null"), true},
+		{schemaOf("id bigint", "s varchar(16) null", "d decimal(10,2) null", "t datetime(6) null", "x text null"), true},
+		{schemaOf("id bigint", "s varchar(16) null", "d decimal(10,2) null", "t datetime(3) null", "x mediumtext null"), false},
+		{schemaOf("id int", "s varchar(16) null", "d decimal(10,2) null", "t datetime(3) null", "x text null"), true},
+		{schemaOf("id bigint", "s varchar(16) null", "d decimal(10,2) null", "t datetime(3) null"), true},
+	} {
+		if got := columnsChanged(a, tc.b); got != tc.want {
+			t.Errorf("%v -> %v: changed %v, want %v", columnSpecs(a), columnSpecs(tc.b), got, tc.want)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"slices"
@@ -104,9 +105,10 @@ func TestRebuildAcrossDDL(t *testing.T) {
 	defer capt.Close()
 	dir := t.TempDir()
 	store, _ := lake.OpenDir(dir)
+	logs := &lockedBuffer{}
 	options := func(cases []ddlCase, after bool) batch.Options {
 		o := batch.Options{SourceName: "shop", ArchiveWait: time.Minute,
-			Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))}
+			Logger: slog.New(slog.NewTextHandler(io.MultiWriter(os.Stderr, logs), &slog.HandlerOptions{Level: slog.LevelInfo}))}
 		for _, c := range cases {
 			bt := batch.Table{ID: c.id(), History: c.history}
 			if c.table == "t_adddef" {
@@ -274,6 +276,13 @@ func TestRebuildAcrossDDL(t *testing.T) {
 			t.Errorf("%s: base %q; re-extracted %v, want %v", c.table, ts.Base, got, c.reextract)
 		}
 	}
+	for _, want := range []string{"table shop.t_rename re-extracted after DDL at ", "RENAME COLUMN",
+		"table shop.t_new re-extracted as a table new to the batch layer", "event=HistoryRestarted history=shop.t_rename",
+		`event=TableSchemaEvolved table=shop.t_adddef`} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("the rebuild's log does not say %q", want)
+		}
+	}
 	checkAgainstSource(t, duck, dir, gen2, src, o2)
 	for _, c := range all {
 		if !c.history {
@@ -307,6 +316,23 @@ func TestRebuildAcrossDDL(t *testing.T) {
 	}
 	checkAgainstSource(t, duck, dir, gen3, src, options(all, true))
 	cancel()
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // sourceRows reads a table's rows from the source.
