@@ -277,7 +277,7 @@ func TestRebuildAcrossDDL(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"table shop.t_rename re-extracted after DDL at ", "RENAME COLUMN",
-		"table shop.t_new re-extracted as a table new to the batch layer", "event=HistoryRestarted history=shop.t_rename",
+		"table shop.t_new re-extracted as a table new to the batch layer", "history=shop.t_rename event=HistoryRestarted",
 		`event=TableSchemaEvolved table=shop.t_adddef`} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("the rebuild's log does not say %q", want)
