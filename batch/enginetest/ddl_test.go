@@ -46,6 +46,8 @@ var ddlCases = []ddlCase{
 	{table: "t_widen", history: true,
 		ddl:     []string{"ALTER TABLE shop.t_widen MODIFY qty BIGINT NULL, MODIFY note VARCHAR(64) NULL, MODIFY amount DECIMAL(14,3) NULL"},
 		groupBy: []string{"grp"}, measures: []string{"count()", "sum(qty)", "sum(amount)"}},
+	{table: "t_nopk", ddl: []string{"ALTER TABLE shop.t_nopk ADD COLUMN channel VARCHAR(16) NOT NULL DEFAULT 'web', MODIFY qty BIGINT NULL"},
+		groupBy: []string{"channel"}, measures: []string{"count()", "sum(qty)"}},
 	{table: "t_len", ddl: []string{"ALTER TABLE shop.t_len MODIFY note VARCHAR(40) NULL"},
 		groupBy: []string{"note"}, measures: []string{"count()"}},
 	{table: "t_rename", history: true, reextract: true, ddl: []string{"ALTER TABLE shop.t_rename RENAME COLUMN note TO remark"},
@@ -58,7 +60,8 @@ func (c ddlCase) id() formats.TableID { return formats.TableID{DB: "shop", Table
 
 // TestRebuildAcrossDDL: after ADD COLUMN (NULL, and NOT NULL with a
 // DEFAULT), DROP COLUMN, MODIFY to wider types, RENAME COLUMN, a narrowing
-// MODIFY, an ADD COLUMN whose DEFAULT changed again later, and a table new
+// MODIFY, an ADD COLUMN whose DEFAULT changed again later, a table without
+// a primary key, and a table new
 // to the batch, a rebuild rolling the previous generation forward succeeds
 // on its own: derivable changes are rolled forward, the others re-extract
 // their table alone. Every table read by DuckDB equals the source, every
@@ -75,8 +78,12 @@ func TestRebuildAcrossDDL(t *testing.T) {
 		ddl:     []string{"ALTER TABLE shop.t_setdef ADD COLUMN channel VARCHAR(16) NOT NULL DEFAULT 'web'"},
 		groupBy: []string{"channel"}, measures: []string{"count()", "sum(qty)"}})
 	for _, c := range tables {
-		m.Exec(t, fmt.Sprintf(`CREATE TABLE shop.%s (id BIGINT PRIMARY KEY, grp VARCHAR(8) NOT NULL, qty INT NULL,
-			amount DECIMAL(10,2) NULL, note VARCHAR(16) NULL, created_at DATETIME(6) NOT NULL)`, c.table))
+		pk := "PRIMARY KEY"
+		if c.table == "t_nopk" {
+			pk = "" // rolled forward per whole row
+		}
+		m.Exec(t, fmt.Sprintf(`CREATE TABLE shop.%s (id BIGINT %s, grp VARCHAR(8) NOT NULL, qty INT NULL,
+			amount DECIMAL(10,2) NULL, note VARCHAR(16) NULL, created_at DATETIME(6) NOT NULL)`, c.table, pk))
 	}
 	write := func(from, to int, updates, deletes []int) {
 		t.Helper()
@@ -233,7 +240,7 @@ func TestRebuildAcrossDDL(t *testing.T) {
 		stmts = append(stmts, fmt.Sprintf("UPDATE shop.%s SET qty = qty + 3 WHERE id IN (8, 9, 43)", c.table),
 			fmt.Sprintf("DELETE FROM shop.%s WHERE id IN (10, 44)", c.table))
 		switch c.table {
-		case "t_addnull", "t_adddef", "t_setdef":
+		case "t_addnull", "t_adddef", "t_setdef", "t_nopk":
 			stmts = append(stmts, fmt.Sprintf("UPDATE shop.%s SET channel = 'app' WHERE id IN (11, 61, 62)", c.table))
 		case "t_rename":
 			stmts = append(stmts, "UPDATE shop.t_rename SET remark = 'r' WHERE id IN (11, 61)")
