@@ -47,6 +47,9 @@ func TestRetentionSurvivesAFailedListing(t *testing.T) {
 }
 
 func TestRetentionSurvivesAFailedListingOnMinIO(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts MinIO")
+	}
 	ctx := context.Background()
 	m := stack.MinIO(t)
 	store, err := lake.Open(ctx, "s3://"+m.Bucket+"/ret", lake.S3Options{

@@ -68,6 +68,9 @@ func (c ddlCase) id() formats.TableID { return formats.TableID{DB: "shop", Table
 // view equals the source's answer to the view's verify SQL, every history
 // is exact at the cut; and the next rebuild rolls the result forward.
 func TestRebuildAcrossDDL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts MariaDB")
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	m := stack.MariaDB(t)

@@ -17,6 +17,9 @@ import (
 // forward and re-extracting the narrowed table alone, and every view
 // verifies; so does the rebuild after it.
 func TestBatchAcrossDDL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts MariaDB and Redis")
+	}
 	e := newEnv(t, envOptions{})
 	ctx := context.Background()
 	g := e.workload(95, 1)
