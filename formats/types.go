@@ -17,8 +17,8 @@ import (
 // MariaDB column type, the canonical Go value and the Arrow, Parquet,
 // PostgreSQL, Redshift and Athena types, in one table (typeMap).
 // docs/types.md is generated from that table (TestTypeDoc; go test
-// ./formats -run TestTypeDoc -update rewrites it). values.go decodes and
-// encodes the values.
+// ./formats -run TestTypeDoc -update rewrites it). The value_*.go files
+// (indexed in values.go) decode and encode the values.
 
 // typeClass is a row of the type map: the Kinds (and attributes) that map alike.
 type typeClass uint8
