@@ -95,6 +95,13 @@ func splitDecimal(s string) (neg bool, intPart, fracPart string, err error) {
 	if i != len(s) {
 		return false, "", "", fmt.Errorf("unexpected %q", s[i:])
 	}
+	if exp == 0 { // the common case, without allocating: comparisons run per row
+		intPart = strings.TrimLeft(intDigits, "0")
+		if intPart == "" {
+			intPart = "0"
+		}
+		return neg, intPart, strings.TrimRight(fracDigits, "0"), nil
+	}
 	// Move the decimal point by exp digits.
 	digits := intDigits + fracDigits
 	point := len(intDigits) + exp
@@ -176,7 +183,10 @@ func DecimalFromScaled(n *big.Int, scale int) Decimal {
 	return Decimal(b.String())
 }
 
-// cmpDecimal orders two decimals by value, whatever their scales.
+// cmpDecimal orders two decimals by value, whatever their scales, and reads
+// any decimal literal (ParseDecimal's forms: "+1.50", ".5", "1.5e3"): it is
+// the one decimal comparison of the package (values, where literals, Arrow
+// text columns). It does not allocate unless a text has an exponent.
 // Unparsable values sort by their text, after every number.
 func cmpDecimal(a, b Decimal) int {
 	an, ai, af, aerr := splitDecimal(string(a))

@@ -94,6 +94,11 @@ func classHolds(c valClass, v any) bool {
 	return false
 }
 
+// isIntegerKind is the package's one integer predicate: TINYINT..BIGINT
+// (signed or not) and YEAR, whose canonical values are int64 or uint64
+// numbers (the type map) and which MySQL computes with as numbers
+// (truncate's col - col MOD W works on a YEAR). BIT is a bit string, not an
+// integer, though its value is a uint64.
 func isIntegerKind(k Kind) bool {
 	switch k {
 	case KindTinyInt, KindSmallInt, KindMediumInt, KindInt, KindBigInt, KindYear:

@@ -352,7 +352,7 @@ func numberText(l *ExprLiteral) (string, bool) {
 func compareLiterals(a, b *ExprLiteral) (int, error) {
 	if x, ok := numberText(a); ok {
 		if y, ok := numberText(b); ok {
-			return cmpDecimalText(x, y), nil
+			return cmpDecimal(Decimal(x), Decimal(y)), nil
 		}
 	}
 	if a.Kind == LitString && b.Kind == LitString {
@@ -474,9 +474,9 @@ func numberComparer(cls valClass, text string) valueCmp {
 		return func(v any) (int, bool) {
 			switch x := v.(type) {
 			case Decimal:
-				return cmpDecimalText(string(x), text), true
+				return cmpDecimal(x, Decimal(text)), true
 			case string:
-				return cmpDecimalText(x, text), true
+				return cmpDecimal(Decimal(x), Decimal(text)), true
 			}
 			return 0, false
 		}
@@ -541,42 +541,6 @@ func uintLiteralCmp(text string) func(x uint64) int {
 	}
 }
 
-// decimalParts splits a decimal's text into its sign, integer digits
-// without leading zeros and fraction digits without trailing zeros, without
-// allocating.
-func decimalParts(s string) (neg bool, intPart, frac string) {
-	if s != "" && (s[0] == '-' || s[0] == '+') {
-		neg, s = s[0] == '-', s[1:]
-	}
-	intPart, frac, _ = strings.Cut(s, ".")
-	return neg, strings.TrimLeft(intPart, "0"), strings.TrimRight(frac, "0")
-}
-
-// cmpDecimalText orders two decimal texts by value, whatever their scales.
-func cmpDecimalText(a, b string) int {
-	an, ai, af := decimalParts(a)
-	bn, bi, bf := decimalParts(b)
-	an = an && (ai != "" || af != "")
-	bn = bn && (bi != "" || bf != "")
-	if an != bn {
-		if an {
-			return -1
-		}
-		return 1
-	}
-	c := cmpOrdered(int64(len(ai)), int64(len(bi)))
-	if c == 0 {
-		c = strings.Compare(ai, bi)
-	}
-	if c == 0 {
-		c = strings.Compare(af, bf)
-	}
-	if an {
-		return -c
-	}
-	return c
-}
-
 // columnsComparer compiles the comparison of two columns' values.
 func columnsComparer(a, b Column) (func(x, y any) (int, bool), error) {
 	ca, cb := classOf(a.Type), classOf(b.Type)
@@ -636,7 +600,7 @@ func compareNumbers(x, y any) int {
 	if g, ok := y.(float64); ok {
 		return cmpOrdered(toFloat(x), g)
 	}
-	return cmpDecimalText(numberString(x), numberString(y))
+	return cmpDecimal(Decimal(numberString(x)), Decimal(numberString(y)))
 }
 
 func toFloat(v any) float64 {
