@@ -88,3 +88,47 @@ func TestDecimalComparison(t *testing.T) {
 		t.Errorf("cmpDecimal allocates %v times per call without an exponent", n)
 	}
 }
+
+// TestJoinableAndConvert: join compatibility follows the type map's Go
+// types, and ConvertValue converts only what the target holds exactly.
+func TestJoinableAndConvert(t *testing.T) {
+	ty := func(s string) Type {
+		t.Helper()
+		x, err := ParseColumnType(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return x
+	}
+	for _, c := range []struct {
+		a, b string
+		want bool
+	}{
+		{"int", "bigint unsigned", true}, {"year", "smallint", true}, {"bit(8)", "int", true},
+		{"decimal(10,2)", "decimal(12,4)", true}, {"varchar(10)", "enum('a')", true}, {"char(3)", "text", true},
+		{"date", "datetime", true}, {"varbinary(4)", "blob", true}, {"float", "double", true},
+		{"int", "decimal(10,0)", false}, {"date", "varchar(10)", false}, {"time", "datetime", false},
+		{"double", "decimal(10,2)", false}, {"varchar(4)", "varbinary(4)", false},
+	} {
+		if got := Joinable(ty(c.a), ty(c.b)); got != c.want {
+			t.Errorf("Joinable(%s, %s) = %v, want %v", c.a, c.b, got, c.want)
+		}
+	}
+	for _, c := range []struct {
+		typ  string
+		v    any
+		want any // nil: not convertible
+	}{
+		{"int", uint64(42), int64(42)}, {"int", uint64(1 << 63), nil}, {"int", int64(-3), int64(-3)},
+		{"int unsigned", int64(7), uint64(7)}, {"int unsigned", int64(-1), nil}, {"bit(8)", int64(3), uint64(3)},
+		{"year", int64(2024), int64(2024)},
+		{"decimal(10,2)", Decimal("1.5000"), Decimal("1.50")}, {"decimal(10,2)", Decimal("1.505"), nil},
+		{"decimal(10,2)", "1.50", nil}, {"varchar(3)", "ab", "ab"}, {"varchar(3)", []byte("ab"), nil},
+		{"int", nil, nil},
+	} {
+		got, ok := ConvertValue(ty(c.typ), c.v)
+		if (c.want == nil) == ok || (ok && got != c.want) {
+			t.Errorf("ConvertValue(%s, %#v) = %#v, %v; want %#v", c.typ, c.v, got, ok, c.want)
+		}
+	}
+}
