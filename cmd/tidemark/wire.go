@@ -83,14 +83,16 @@ func newApp(cfg *config.Config, log *slog.Logger, metrics capture.Metrics) (*app
 	// exactly one source, every batch.history table by one with views.
 	for i, spec := range cfg.Views {
 		v, err := formats.ParseView(spec)
-		if err == nil && cfg.CapturingSource(v.From) < 0 {
-			err = fmt.Errorf("%s is not captured by any source (the config was not validated)", v.From)
+		k := -1
+		if err == nil {
+			if k = cfg.CapturingSource(v.From); k < 0 {
+				err = fmt.Errorf("%s is not captured by any source (the config was not validated)", v.From)
+			}
 		}
 		if err != nil {
 			a.Close()
 			return nil, fmt.Errorf("views[%d]: %w", i, err)
 		}
-		k := cfg.CapturingSource(v.From)
 		a.sources[k].views = append(a.sources[k].views, v)
 	}
 	for _, h := range cfg.Batch.History {
