@@ -9,6 +9,7 @@ import (
 	"math"
 	"mime"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -395,21 +396,33 @@ func (a *answer) writeArrow(w io.Writer) error {
 	return iw.Close()
 }
 
-// gvizType is a column's Google Visualization DataTable type.
+// gvizType is a column's Google Visualization DataTable type, by the type
+// map's Go type of its values: numbers (integers, DECIMAL, floats), dates,
+// datetimes (time.Time of the other temporal kinds), times of day
+// (time.Duration), else strings.
 func gvizType(t formats.Type) string {
-	switch t.Kind {
-	case formats.KindTinyInt, formats.KindSmallInt, formats.KindMediumInt, formats.KindInt, formats.KindBigInt,
-		formats.KindYear, formats.KindBit, formats.KindDecimal, formats.KindFloat, formats.KindDouble:
+	switch formats.GoType(t) {
+	case goInt64, goUint64, goDecimal, goFloat64:
 		return "number"
-	case formats.KindDate:
-		return "date"
-	case formats.KindDateTime, formats.KindTimestamp:
+	case goTime:
+		if t.Kind == formats.KindDate {
+			return "date"
+		}
 		return "datetime"
-	case formats.KindTime:
+	case goDuration:
 		return "timeofday"
 	}
 	return "string"
 }
+
+var (
+	goInt64    = reflect.TypeFor[int64]()
+	goUint64   = reflect.TypeFor[uint64]()
+	goDecimal  = reflect.TypeFor[formats.Decimal]()
+	goFloat64  = reflect.TypeFor[float64]()
+	goTime     = reflect.TypeFor[time.Time]()
+	goDuration = reflect.TypeFor[time.Duration]()
+)
 
 // appendGViz renders (up to its freshness, see appendTail) a Google Visualization DataTable (the JSON a
 // google.visualization.DataTable constructor takes):
