@@ -6,25 +6,39 @@ import (
 	"strings"
 )
 
+// FieldError is a CheckPartitionSpec error: what is wrong with field Index
+// (Field its text) of the spec.
+type FieldError struct {
+	Index int
+	Field string
+	Err   error
+}
+
+func (e *FieldError) Error() string {
+	return fmt.Sprintf("partition[%d] %q: %v", e.Index, e.Field, e.Err)
+}
+
+func (e *FieldError) Unwrap() error { return e.Err }
+
 // CheckPartitionSpec checks what of a partition spec can be checked without
 // the table's schema, so that config validation refuses a malformed spec at
 // start-up rather than at the first rebuild: each field's syntax, transform
 // and width, and folder keys given twice with AS. The columns, their types
 // and the default folder keys are checked by ParsePartitionSpec against the
-// schema the rebuild reads. Errors name the field as partition[i].
+// schema the rebuild reads. An error is a *FieldError.
 func CheckPartitionSpec(spec []string) error {
 	names := map[string]bool{}
 	for i, s := range spec {
 		f, col, err := parsePartitionSyntax(s)
 		if err != nil {
-			return fmt.Errorf("partition[%d] %q: %w", i, s, err)
+			return &FieldError{Index: i, Field: s, Err: err}
 		}
 		key := strings.ToLower(f.Name)
 		if key == "" {
 			key = strings.ToLower(col + folderSuffix[f.Transform])
 		}
 		if names[key] {
-			return fmt.Errorf("partition[%d] %q: folder key %q is used twice; give one another name with AS", i, s, key)
+			return &FieldError{Index: i, Field: s, Err: fmt.Errorf("folder key %q is used twice; give one another name with AS", key)}
 		}
 		names[key] = true
 	}

@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -28,5 +29,9 @@ func TestCheckPartitionSpec(t *testing.T) {
 		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
 			t.Errorf("CheckPartitionSpec(%q) = %v, want an error with %q", c.spec, err, c.want)
 		}
+	}
+	err := CheckPartitionSpec([]string{"status", "day(a)", "truncate(-1, id)"})
+	if fe, ok := errors.AsType[*FieldError](err); !ok || fe.Index != 2 || fe.Field != "truncate(-1, id)" {
+		t.Errorf("CheckPartitionSpec error %#v: want a *FieldError of field 2", err)
 	}
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -83,7 +84,11 @@ func (c *Config) validateTables(add func(path, format string, args ...any)) {
 			continue
 		}
 		if err := snapshot.CheckPartitionSpec(c.Batch.Partitions[k]); err != nil {
-			add(p, "%v", err)
+			if fe, ok := errors.AsType[*snapshot.FieldError](err); ok {
+				add(fmt.Sprintf("%s[%d]", p, fe.Index), "%q: %v", fe.Field, fe.Err)
+			} else {
+				add(p, "%v", err)
+			}
 		}
 	}
 }

@@ -39,7 +39,7 @@ func TestValidateTables(t *testing.T) {
 		{"partition key not db.table", withSection("batch:\n  partitions:\n    orders: [status]\n"),
 			[]string{`batch.partitions["orders"]: "orders": want db.table`}},
 		{"partition spec malformed", withSection("batch:\n  partitions:\n    shop.orders: [status, \"dya(created_at)\"]\n"),
-			[]string{`batch.partitions["shop.orders"]: partition[1] "dya(created_at)": unknown transform "dya"`}},
+			[]string{`batch.partitions["shop.orders"][1]: "dya(created_at)": unknown transform "dya"`}},
 		{"partition of a history table", withSection("batch:\n  history: [shop.payments]\n  partitions:\n    shop.payments: [\"month(paid_at)\"]\n"), nil},
 		{"view table captured twice", goodWith(secondSource+"    databases: [shop]\n", ""),
 			[]string{`views[0].from: shop.orders is captured by 2 sources (shop and crm); capture it from one`,
