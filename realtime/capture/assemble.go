@@ -276,12 +276,11 @@ func (a *assembler) rows(h *replication.EventHeader, e *replication.RowsEvent) e
 	if !ent.captured {
 		return nil
 	}
-	for _, skipped := range e.SkippedColumns {
-		if len(skipped) > 0 {
-			return fatal(fmt.Errorf("%w: binlog at %s: rows of %s are logged without all columns; set binlog_row_image=FULL "+
-				"(SET GLOBAL binlog_row_image=FULL and binlog_row_image=FULL in my.cnf; on RDS, in the parameter group)",
-				ErrPrerequisite, a.at(h), ent.table))
-		}
+	if img := partialImage(e); img != "" {
+		return fatal(fmt.Errorf("%w: %w: binlog at %s: the %s of a row of %s lacks columns, so the change cannot be applied; set binlog_row_image=FULL "+
+			"(SET GLOBAL binlog_row_image=FULL and binlog_row_image=FULL in my.cnf; on RDS, in the parameter group), "+
+			"and do not override it per session (SET SESSION binlog_row_image); the change cannot be recovered from the binlog, so bootstrap the views again",
+			ErrPrerequisite, ErrPartialRowImage, a.at(h), img, ent.table))
 	}
 	s := ent.schema
 	if a.events == nil && a.sizeHint > 0 {
@@ -326,6 +325,50 @@ func (a *assembler) rows(h *replication.EventHeader, e *replication.RowsEvent) e
 			"set binlog_row_value_options='' on the source", ErrPrerequisite, a.at(h), h.EventType, s.Table))
 	}
 	return nil
+}
+
+// partialImage names the row image of e that lacks a column ("before
+// image", "after image"), or "" when both are full. The column bitmaps of
+// the rows event's header say which columns each image holds: a FULL image
+// sets every bit; MINIMAL and NOBLOB images leave out the columns that are
+// not needed to find the row or did not change.
+func partialImage(e *replication.RowsEvent) string {
+	n := int(e.ColumnCount)
+	switch e.Type() {
+	case replication.EnumRowsEventTypeUpdate:
+		if !fullBitmap(e.ColumnBitmap1, n) {
+			return "before image"
+		}
+		if !fullBitmap(e.ColumnBitmap2, n) {
+			return "after image"
+		}
+	case replication.EnumRowsEventTypeDelete:
+		if !fullBitmap(e.ColumnBitmap1, n) {
+			return "before image"
+		}
+	default:
+		if !fullBitmap(e.ColumnBitmap1, n) {
+			return "after image"
+		}
+	}
+	return ""
+}
+
+// fullBitmap reports whether the first n bits of b are all set.
+func fullBitmap(b []byte, n int) bool {
+	if len(b) < (n+7)/8 {
+		return false
+	}
+	for i := 0; i < n/8; i++ {
+		if b[i] != 0xff {
+			return false
+		}
+	}
+	if r := n % 8; r != 0 {
+		mask := byte(1<<r) - 1
+		return b[n/8]&mask == mask
+	}
+	return true
 }
 
 // convert turns go-mysql's decoded values into the canonical Go values of

@@ -22,6 +22,13 @@ var ErrPurged = errors.New("binlog position purged on the source")
 // (statement-based logging, partial row images, no full row metadata).
 var ErrPrerequisite = errors.New("source prerequisite not met")
 
+// ErrPartialRowImage is matched (beside ErrPrerequisite) by the error
+// Stream returns when a rows event of a captured table does not carry every
+// column (binlog_row_image=MINIMAL or NOBLOB, set globally or by one
+// session): the row's other values are unknown, so the change cannot be
+// applied. The transaction holding it is never delivered.
+var ErrPartialRowImage = errors.New("partial row image in the binlog")
+
 // ErrUnloggedDelete is matched by the error Stream returns when a
 // statement emptied a captured table without logging its rows (TRUNCATE
 // TABLE): the deletes cannot be delivered, so the captured state would
