@@ -43,7 +43,7 @@ func cmdValidate(ctx context.Context, args []string, stdout io.Writer) error {
 		problems := s.cap.Prerequisites(ctx)
 		for _, p := range problems {
 			failed++
-			fmt.Fprintf(stdout, "FAIL source %s: %s: found %s\n     fix: %s\n", s.cfg.Name, p.Check, p.Found, p.Fix)
+			printProblem(stdout, s.cfg.Name, p)
 		}
 		if len(problems) == 0 {
 			fmt.Fprintf(stdout, "ok   source %s (%s:%d): binlog on, ROW, FULL row image and metadata, replication privileges, server_id %d unique\n", s.cfg.Name, s.cfg.Host, s.cfg.Port, s.cfg.ServerID)
