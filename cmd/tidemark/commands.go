@@ -125,6 +125,8 @@ func cmdQuery(ctx context.Context, args []string, stdout io.Writer) error {
 	var where, groupBy multiFlag
 	fs.Var(&where, "where", "filter `col=value` (also col.from=v, col.to=v); repeatable")
 	fs.Var(&groupBy, "group-by", "re-aggregate to these group `keys`; repeatable")
+	var after multiFlag
+	fs.Var(&after, "after", "list a mirror from after this primary key `value` (once per key column, in order); repeatable")
 	join := fs.String("join", "", "enrich with a mirror: `mirror:key`")
 	order := fs.String("order", "", "sort by `col` (-col descending)")
 	limit := fs.Int("limit", 0, "at most `n` rows (default: the API's)")
@@ -160,6 +162,9 @@ func cmdQuery(ctx context.Context, args []string, stdout io.Writer) error {
 			return &exitError{2, fmt.Errorf("query: --where %q: want col=value", w)}
 		}
 		q.Add(k, v)
+	}
+	for _, a := range after {
+		q.Add("after", a)
 	}
 	if len(groupBy) > 0 {
 		q.Set("group_by", strings.Join(groupBy, ","))
