@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/tidemark/tidemark/batch/changelog"
@@ -183,8 +184,23 @@ func Rebuild(ctx context.Context, store lake.Store, src Source, o Options) (*Gen
 		return nil, err
 	}
 
+	fromSource := o.FromSource || prev == nil
+	if !fromSource {
+		// A gap recorded after the previous cut (a purged binlog) cannot be
+		// rolled across: re-extract from the source, on its own.
+		gap, err := changelog.NewReader(store, o.SourceName).GapAfter(ctx, prev.CutSegment)
+		if err != nil {
+			return nil, fmt.Errorf("rebuilding generation %d: %w", g, err)
+		}
+		if gap != nil && src != nil {
+			log.Warn("RebuildFromSource", "event", "RebuildFromSource", "gap_segment", gap.Segment,
+				"gap_after", gap.Gap.After, "gap_until", gap.Gap.Until, "reason", "the changelog records a gap after generation "+
+					strconv.FormatUint(prev.Generation, 10)+"'s cut: "+gap.Gap.Reason)
+			fromSource = true
+		}
+	}
 	var b *base
-	if o.FromSource || prev == nil {
+	if fromSource {
 		if src == nil {
 			return nil, fmt.Errorf("rebuilding generation %d: it needs an extract from the source (no previous generation or --from-source), but no source is configured", g)
 		}
@@ -407,6 +423,9 @@ func findCut(ctx context.Context, store lake.Store, b *base, prev *Generation, o
 	if len(ms) == 0 {
 		return cut, nil
 	}
+	if err := changelog.CheckNoGap(o.SourceName, ms, b.pos); err != nil {
+		return nil, fmt.Errorf("%s cannot be rolled forward to the cut (the next rebuild re-extracts from the source): %w", b.desc, err)
+	}
 	// The archive must cover every change after the base: its first
 	// replayed segment must start at or before the base's position. (After
 	// a generation's cut segment the chain makes this an equality; from
@@ -444,7 +463,7 @@ func replay(ctx context.Context, store lake.Store, b *base, cut *cutPoint, o Opt
 	}
 	var txns, events int64
 	r := changelog.NewReader(store, o.SourceName)
-	for txn, err := range r.ReadSegments(ctx, b.afterSeg, cut.seg) {
+	for txn, err := range r.ReadSegments(ctx, changelog.AfterGaps(cut.ms, b.afterSeg), cut.seg) {
 		if err != nil {
 			return nil, err
 		}

@@ -84,6 +84,9 @@ func cmdValidate(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "FAIL redis: %v\n     fix: check redis.addr / redis.cluster and that Redis is running\n", err)
 	} else {
 		fmt.Fprintln(stdout, "ok   redis reachable")
+		if failed == 0 {
+			failed += a.validateCheckpoints(ctx, stdout)
+		}
 	}
 	if a.validateGlue(ctx, stdout) {
 		failed++

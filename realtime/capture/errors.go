@@ -43,7 +43,9 @@ type purgedError struct {
 
 func (e *purgedError) Error() string {
 	return fmt.Sprintf("the binlog file %s needed to resume from %s has been purged on the source (%s); "+
-		"re-bootstrap with --rebootstrap or raise binlog retention (expire_logs_days / binlog_expire_logs_seconds)",
+		"to re-bootstrap from a fresh snapshot (the changelog then records the gap and the next rebuild re-extracts from the source), "+
+		"set speed.rebootstrap_on_purge: true (TIDEMARK_SPEED_REBOOTSTRAP_ON_PURGE=true) and start again; "+
+		"to keep this from recurring, raise binlog retention (binlog_expire_logs_seconds / expire_logs_days)",
 		e.pos.File, e.pos, e.detail)
 }
 

@@ -308,7 +308,7 @@ func TestStreamPurged(t *testing.T) {
 	if msg := errIs(err, ErrPurged); msg != "" {
 		t.Fatal(msg)
 	}
-	for _, want := range []string{from.File, "--rebootstrap", "binlog_expire_logs_seconds"} {
+	for _, want := range []string{from.File, "speed.rebootstrap_on_purge", "binlog_expire_logs_seconds"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}
