@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/tidemark/tidemark/batch/changelog"
@@ -179,28 +178,18 @@ func Rebuild(ctx context.Context, store lake.Store, src Source, o Options) (*Gen
 		g = prev.Generation + 1
 	}
 	log = log.With("generation", g)
+	if !o.FromSource {
+		if o.FromSource, err = gapAfterCut(ctx, store, src, prev, o, log); err != nil {
+			return nil, fmt.Errorf("rebuilding generation %d: %w", g, err)
+		}
+	}
 	log.Info("RebuildStarted", "event", "RebuildStarted", "previous", prevName(prev), "from_source", o.FromSource || prev == nil)
 	if err := clearAttempt(ctx, store, g, o); err != nil {
 		return nil, err
 	}
 
-	fromSource := o.FromSource || prev == nil
-	if !fromSource {
-		// A gap recorded after the previous cut (a purged binlog) cannot be
-		// rolled across: re-extract from the source, on its own.
-		gap, err := changelog.NewReader(store, o.SourceName).GapAfter(ctx, prev.CutSegment)
-		if err != nil {
-			return nil, fmt.Errorf("rebuilding generation %d: %w", g, err)
-		}
-		if gap != nil && src != nil {
-			log.Warn("RebuildFromSource", "event", "RebuildFromSource", "gap_segment", gap.Segment,
-				"gap_after", gap.Gap.After, "gap_until", gap.Gap.Until, "reason", "the changelog records a gap after generation "+
-					strconv.FormatUint(prev.Generation, 10)+"'s cut: "+gap.Gap.Reason)
-			fromSource = true
-		}
-	}
 	var b *base
-	if fromSource {
+	if o.FromSource || prev == nil {
 		if src == nil {
 			return nil, fmt.Errorf("rebuilding generation %d: it needs an extract from the source (no previous generation or --from-source), but no source is configured", g)
 		}

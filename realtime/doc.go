@@ -15,9 +15,7 @@
 // already in Redis with its state, so there is nothing else to flush) or on
 // an error: a lost Redis state or a fence starts a new session at once,
 // a broken Redis after a backoff, and a purged binlog either re-bootstraps
-// (speed.rebootstrap_on_purge: the views whose checkpoint is gone, and the
-// archive re-based past a recorded gap, see purge.go) or stops with the fix
-// in the message.
+// (speed.rebootstrap_on_purge) or stops with the fix in the message.
 // MariaDB connection breaks are cured inside the capture, which resumes
 // after the last transaction it delivered.
 package realtime
