@@ -192,6 +192,11 @@ func Rebuild(ctx context.Context, store lake.Store, src Source, o Options) (*Gen
 		g = prev.Generation + 1
 	}
 	log = log.With("generation", g)
+	if !o.FromSource {
+		if o.FromSource, err = gapAfterCut(ctx, store, src, prev, o, log); err != nil {
+			return nil, fmt.Errorf("rebuilding generation %d: %w", g, err)
+		}
+	}
 	log.Info("RebuildStarted", "event", "RebuildStarted", "previous", prevName(prev), "from_source", o.FromSource || prev == nil)
 	if err := clearAttempt(ctx, store, g, o); err != nil {
 		return nil, err
@@ -519,6 +524,9 @@ func findCut(ctx context.Context, store lake.Store, b *base, prev *Generation, o
 	if len(ms) == 0 {
 		return cut, nil
 	}
+	if err := changelog.CheckNoGap(o.SourceName, ms, b.pos); err != nil {
+		return nil, fmt.Errorf("%s cannot be rolled forward to the cut (the next rebuild re-extracts from the source): %w", b.desc, err)
+	}
 	// The archive must cover every change after the base: its first
 	// replayed segment must start at or before the base's position. (After
 	// a generation's cut segment the chain makes this an equality; from
@@ -561,7 +569,7 @@ func replay(ctx context.Context, store lake.Store, b *base, cut *cutPoint, o Opt
 	var txns, events int64
 	redo := map[formats.TableID]string{}
 	r := changelog.NewReader(store, o.SourceName)
-	for txn, err := range r.ReadSegments(ctx, b.afterSeg, cut.seg) {
+	for txn, err := range r.ReadSegments(ctx, changelog.AfterGaps(cut.ms, b.afterSeg), cut.seg) {
 		if err != nil {
 			return nil, nil, err
 		}

@@ -106,6 +106,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		go p.watchRetention(hctx)
 	}
 	failures := 0
+	var purges purgeRecovery
 	for {
 		err := p.session(ctx)
 		if ctx.Err() != nil {
@@ -140,8 +141,16 @@ func (p *Pipeline) Run(ctx context.Context) error {
 				return err
 			}
 			p.restarted("purged")
-			p.log.Warn("binlog needed to resume was purged; re-bootstrapping every view (speed.rebootstrap_on_purge)", "err", err)
-			if err := p.resetAll(ctx); err != nil {
+			if d := purges.delay(time.Now()); d > 0 {
+				p.log.Warn("the last re-bootstrap after a purged binlog did not get the stream going; waiting before the next",
+					"attempt", purges.attempts, "delay", d, "err", err)
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(d):
+				}
+			}
+			if err := p.recoverPurged(ctx, err); err != nil {
 				return err
 			}
 			continue
@@ -183,15 +192,6 @@ func isRedisFailure(err error) bool {
 		}
 	}
 	return false
-}
-
-func (p *Pipeline) resetAll(ctx context.Context) error {
-	for _, v := range p.opts.Views {
-		if err := p.store.Reset(ctx, v.Name); err != nil {
-			return fmt.Errorf("resetting view %s for re-bootstrap: %w", v.Name, err)
-		}
-	}
-	return nil
 }
 
 // session bootstraps what has no state, then streams until an error or

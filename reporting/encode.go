@@ -83,6 +83,7 @@ type answer struct {
 	fresh     Freshness
 	mirrors   map[string]Freshness // joined mirrors' freshness, if any
 	generated time.Time            // for lag_ms
+	next      string               // a mirror listing's next page (URL path and query), if any
 }
 
 // outColumn is one column of an answer.
@@ -217,6 +218,11 @@ func (a *answer) appendJSON(b []byte) []byte {
 			b = formats.AppendJSON(b, c.Type, row[j])
 		}
 		b = append(b, '}')
+	}
+	if a.next != "" {
+		b = append(b, `],"next":`...)
+		b = appendJSONString(b, a.next)
+		return append(b, `,"freshness":`...)
 	}
 	return append(b, `],"freshness":`...)
 }

@@ -26,6 +26,11 @@ type query struct {
 	limit   int
 	offset  int
 	format  format
+	// list is set for a mirror read as a listing (mirror_list.go), not by
+	// primary key; after is the primary key its page starts after (nil:
+	// from the first row).
+	list  bool
+	after formats.Row
 }
 
 // colRef names a column of the working row: the view's column Index, or,
@@ -66,7 +71,7 @@ type orderTerm struct {
 
 // reserved parameters; a column with one of these names is filtered with
 // "<col>.eq=".
-var reserved = map[string]bool{"join": true, "group_by": true, "order": true, "limit": true, "offset": true, "format": true}
+var reserved = map[string]bool{"join": true, "group_by": true, "order": true, "limit": true, "offset": true, "format": true, "after": true}
 
 // parseQuery validates params against v's schema.
 func parseQuery(cat *catalog, v *viewDef, params url.Values, cfg *Config, f format) (*query, *apiError) {
@@ -146,9 +151,11 @@ func parseQuery(cat *catalog, v *viewDef, params url.Values, cfg *Config, f form
 		}
 	}
 	if v.mirror {
-		if err := q.checkMirrorLookup(cfg); err != nil {
+		if err := q.mirrorMode(params, cfg); err != nil {
 			return nil, err
 		}
+	} else if _, ok := params["after"]; ok {
+		return nil, badParam("after", "after= pages mirror listings; page aggregate views with offset=")
 	}
 	return q, nil
 }

@@ -36,6 +36,12 @@
 // An idle source seals nothing: run the heartbeat table so that segments
 // keep closing.
 //
+// When the binlog the archive must resume from was purged before it was
+// archived, Rebase records a Gap (gap.go): a manifest without data that
+// chains like a segment and says which changes are missing. Readers refuse
+// to replay across it (ErrIncomplete); a rebuild re-extracts from the
+// source instead.
+//
 // The format is zstd-compressed NDJSON; docs/adr/0001-changelog-format.md
 // says why and docs/lake.md documents each line.
 package changelog

@@ -44,6 +44,9 @@ type Manifest struct {
 	Bytes    int64     `json:"bytes"`
 	SHA256   string    `json:"sha256"`
 	SealedAt time.Time `json:"sealed_at"`
+	// Gap, when set, makes this a segment without data recording that the
+	// changes in (PrevLast, Last] are missing (see Gap, gap.go).
+	Gap *Gap `json:"gap,omitempty"`
 }
 
 // TableCounts are one table's row changes in a segment.

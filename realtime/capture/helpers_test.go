@@ -116,6 +116,7 @@ func TestShared(t *testing.T) {
 		{"Resume", testStreamResume},
 		{"Backpressure", testStreamBackpressure},
 		{"RefusesStatementFormat", testStreamRefusesStatementFormat},
+		{"RefusesPartialImage", testStreamRefusesPartialImage},
 		{"TruncateRefused", testStreamTruncateRefused},
 		{"ResolveTables", testResolveTables},
 		{"SnapshotThenStream", testSnapshotThenStream},
