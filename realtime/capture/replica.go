@@ -1,0 +1,16 @@
+package capture
+
+// ServerID is the replication client id this Capture registers under.
+func (c *Capture) ServerID() uint32 { return c.cfg.ServerID }
+
+// Replica returns a Capture of the same source and tables that registers
+// under serverID: a second replication connection that may stream beside
+// this Capture's (a source drops the older of two connections with one
+// server_id). It shares c's SQL connection pool, is closed by closing c,
+// and reports no metrics (its events are not the speed layer's).
+func (c *Capture) Replica(serverID uint32) *Capture {
+	cfg := c.cfg
+	cfg.ServerID = serverID
+	cfg.Metrics = nil
+	return &Capture{cfg: cfg, log: c.log.With("replica_server_id", serverID), db: c.db, captured: c.captured}
+}
