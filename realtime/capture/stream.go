@@ -105,6 +105,7 @@ type streamState struct {
 	reconnect  bool // the next session replaces a broken one
 	progressed bool // the last session received events
 	lastEmpty  time.Time
+	lastTick   time.Time
 }
 
 // session runs one replication connection until it breaks or ctx is done.
@@ -184,6 +185,20 @@ func (c *Capture) session(ctx context.Context, st *streamState, put func(context
 			c.cfg.Metrics.Reconnected()
 		}
 		st.progressed = true
+		if _, ok := ev.Event.(*replication.HeartbeatEvent); ok && c.cfg.Tick > 0 && asm.idle() && time.Since(st.lastTick) >= c.cfg.Tick {
+			// The server sends a heartbeat only once it has sent every
+			// event: with no transaction open, nothing more is committed.
+			if pending != nil {
+				if !deliver(pending) {
+					return nil
+				}
+				pending = nil
+			}
+			if !deliver(st.tick()) {
+				return nil
+			}
+			continue
+		}
 		txn, err := asm.feed(ev)
 		if err != nil {
 			return err
@@ -298,9 +313,7 @@ func (c *Capture) syncerConfig() replication.BinlogSyncerConfig {
 		RowsEventDecodeFunc: c.decodeRows,
 		DiscardGTIDSet:      true,
 	}
-	if c.cfg.Heartbeat > 0 {
-		cfg.HeartbeatPeriod = c.cfg.Heartbeat
-	}
+	cfg.HeartbeatPeriod = c.heartbeatPeriod()
 	return cfg
 }
 
