@@ -23,7 +23,9 @@ var errDeadConn = errors.New("replication connection silent for three heartbeat 
 // documentation for positions and schemas). Transactions that touch no
 // captured table are sent as a Txn without Events, at most once per
 // Config.IdleTxnInterval, so checkpoints and lag move on a filtered or
-// quiet source. Stream never closes out; a blocked send is the
+// quiet source, and on an idle stream a tick (an empty Txn after the last
+// commit, Row counting up; see tick.go) at each replication heartbeat, at
+// most once per Config.Tick. Stream never closes out; a blocked send is the
 // backpressure.
 //
 // A broken replication connection is reconnected with exponential backoff
