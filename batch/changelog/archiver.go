@@ -135,7 +135,8 @@ func (a *Archiver) lakeError(err error) {
 // commit order; those at or before the checkpoint are skipped, so in may
 // replay from an earlier position. Each segment is sealed when the first
 // transaction of a later one arrives, or a tick of a later one
-// (formats.Txn.IsTick: an idle source); ticks are not archived. The open
+// (formats.Txn.IsTick: an idle source); ticks are not archived, but for the
+// first segment of an empty archive (a quiet source gets a boundary). The open
 // segment at return is discarded, to be rebuilt from the replayed stream
 // by the next Run.
 func (a *Archiver) Run(ctx context.Context, in <-chan *formats.Txn) error {
@@ -188,7 +189,10 @@ func (a *Archiver) Run(ctx context.Context, in <-chan *formats.Txn) error {
 			}
 			prevSeg, prevLast = s.m.Segment, s.m.Last
 		}
-		if t.IsTick() {
+		// Ticks are not archived, except in an archive that has no segment
+		// at all: a quiet source must still get a first boundary, at or
+		// after the archive's start, for a rebuild to cut at.
+		if t.IsTick() && (open != nil || last != nil || prevSeg != 0) {
 			floor = max(floor, seg) // a later segment has begun, without a transaction yet
 			prev = t.Pos
 			continue

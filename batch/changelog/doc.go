@@ -36,7 +36,8 @@
 // last sealed segment (Checkpoint): the capture replays from that position,
 // transactions at or before it are skipped, and the open segment is rebuilt
 // byte for byte. Every committed change is archived exactly once, in order.
-// Ticks are not archived; a sealed segment records the segment that sealed
+// Ticks are not archived (but in the first segment of an empty archive,
+// so that a quiet source gets a first boundary); a sealed segment records the segment that sealed
 // it (Manifest.NextSegment) and is never written again, so a transaction
 // stamped with an older commit time after a restart goes to a later segment.
 // An idle source so seals its last segment within a tick of its end.

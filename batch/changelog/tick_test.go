@@ -95,3 +95,38 @@ func TestTickSealsIdleSegment(t *testing.T) {
 		t.Fatalf("archive holds offsets %v, want [1000 2000]", offs)
 	}
 }
+
+// TestTicksGiveAnEmptyArchiveABoundary: an archive started on a quiet
+// source gets its first sealed segment from ticks alone, ending at or
+// after its start, so a rebuild has a boundary to cut at.
+func TestTicksGiveAnEmptyArchiveABoundary(t *testing.T) {
+	ctx := context.Background()
+	store, _ := lake.OpenDir(t.TempDir())
+	start := formats.Position{File: "bin.000001", Offset: 500}
+	a, err := NewArchiver(store, Options{Source: "shop", SegmentSeconds: segSeconds, Start: start})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := make(chan *formats.Txn)
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx, in) }()
+	for i := range 3 {
+		in <- &formats.Txn{Pos: formats.Position{File: "bin.000001", Offset: 500, Row: uint32(i + 1)}, CommitTime: base.Add(time.Duration(i) * segSeconds * time.Second)}
+	}
+	close(in)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewReader(store, "shop").Last(ctx)
+	if err != nil || m == nil {
+		t.Fatalf("no segment sealed by ticks on an empty archive (%v)", err)
+	}
+	lp, _ := m.LastPosition()
+	if lp.Less(start) || m.PrevLast != start.String() {
+		t.Fatalf("first segment %+v: want it to chain from %s and end at or after it", m, start)
+	}
+	segs, _ := NewReader(store, "shop").Manifests(ctx, 0, ^uint64(0))
+	if len(segs) != 1 {
+		t.Errorf("%d segments sealed by ticks, want only the first one", len(segs))
+	}
+}

@@ -120,6 +120,18 @@ func TestQuietSourceDoesNotStallARebuild(t *testing.T) {
 			t.Errorf("pipeline: %v", err)
 		}
 	}()
+	// A quiet source and an empty archive: `tidemark batch` (which always
+	// cuts at a sealed boundary) gets one from the capture's ticks.
+	opts.FromSource, opts.SealedCut = true, true
+	start := time.Now()
+	genQ, err := batch.Rebuild(ctx, store, serving.BatchSource{C: capt}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > segment+10*time.Second || genQ.CutSegment == 0 {
+		t.Errorf("on a quiet source with an empty archive, generation %d (cut segment %d) took %s; the segment is %s", genQ.Generation, genQ.CutSegment, took, segment)
+	}
+	opts.FromSource, opts.SealedCut = false, false
 	// Some traffic, so that the archive has sealed segments (the rebuild
 	// then needs one past its extract), then one last transaction.
 	if err := g.Run(ctx, 100, 50); err != nil {
@@ -136,7 +148,10 @@ func TestQuietSourceDoesNotStallARebuild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
+	start = time.Now()
+	progress.mu.Lock()
+	progress.b.Reset()
+	progress.mu.Unlock()
 	opts.FromSource = true
 	gen1, err := batch.Rebuild(ctx, store, serving.BatchSource{C: capt}, opts)
 	if err != nil {
