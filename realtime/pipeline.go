@@ -264,7 +264,7 @@ func (p *Pipeline) session(ctx context.Context) error {
 		}
 	}
 	ch := make(chan *formats.Txn, p.opts.ChannelSize)
-	q := &queue{limit: int64(p.opts.MaxQueuedEvents), consumers: 1, room: make(chan struct{}, 1)}
+	q := &queue{limit: int64(p.opts.MaxQueuedEvents), room: make(chan struct{}, 1)}
 	var am apply.Metrics
 	if p.opts.Metrics != nil {
 		am = p.opts.Metrics
@@ -406,10 +406,9 @@ func (p *Pipeline) resetStale(ctx context.Context) ([]string, error) {
 // the archive's buffer by Options.ArchiveBufferEvents. A transaction is
 // counted from its capture until the applier took it.
 type queue struct {
-	queued    atomic.Int64 // Σ weight × consumers that have yet to take it
-	limit     int64
-	consumers int64 // 1: the applier
-	room      chan struct{}
+	queued atomic.Int64 // Σ weight of what the applier has yet to take
+	limit  int64
+	room   chan struct{}
 }
 
 func weight(t *formats.Txn) int64 { return int64(len(t.Events)) + 1 }
@@ -427,7 +426,7 @@ func (q *queue) taken(t *formats.Txn) {
 // room first; false when ctx ended first. A transaction larger than the
 // bound passes alone.
 func (q *queue) put(ctx context.Context, t *formats.Txn, out chan<- *formats.Txn) bool {
-	w := weight(t) * q.consumers
+	w := weight(t)
 	for n := q.queued.Load(); n > 0 && n+w > q.limit; n = q.queued.Load() {
 		select {
 		case <-ctx.Done():
