@@ -2,7 +2,7 @@ package realtime
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"sync"
 	"time"
 
@@ -212,7 +212,7 @@ type archiveError struct {
 }
 
 // archiveSession runs the archive from its checkpoint until it fails or ctx
-// ends (then it returns nil... never: ctx is checked by the caller).
+// ends; it says why it ended (the caller ignores that once ctx is done).
 func (p *Pipeline) archiveSession(ctx context.Context, tap *archiveTap, cap *capture.Capture) *archiveError {
 	tap.reset()
 	from, _, err := p.opts.Archive.Checkpoint(ctx)
@@ -236,7 +236,7 @@ func (p *Pipeline) archiveSession(ctx context.Context, tap *archiveTap, cap *cap
 	case runErr != nil && ctx.Err() == nil:
 		return &archiveError{"lake", "lake unavailable or failing (writing the changelog)", runErr}
 	}
-	return &archiveError{"lake", "stopped", fmt.Errorf("the changelog archiver returned")}
+	return &archiveError{"lake", "stopped", errors.New("the changelog archiver returned without an error")}
 }
 
 // feedArchive sends the archive every transaction after from, in order:
@@ -315,7 +315,7 @@ func (p *Pipeline) catchUp(ctx context.Context, tap *archiveTap, cap *capture.Ca
 				return last, nil
 			}
 			if err == nil {
-				err = fmt.Errorf("the catch-up stream ended")
+				err = errors.New("the catch-up stream ended")
 			}
 			return last, err
 		case <-tick.C:
