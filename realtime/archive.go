@@ -49,7 +49,7 @@ type archiveTap struct {
 	live     bool             // a speed session is streaming
 	head     formats.Position // the last position the live stream offered
 	headTime time.Time
-	notify   chan struct{} // cap 1: buf grew or the archive was detached
+	notify   chan struct{} // own 1: buf grew or the archive was detached
 }
 
 func newArchiveTap(limit int64, m *Metrics) *archiveTap {
@@ -178,11 +178,11 @@ func (t *archiveTap) take(ctx context.Context) (*formats.Txn, bool) {
 // runArchive runs archive sessions until ctx ends, with backoff between
 // failed ones. It never returns an error: the archive's failures are
 // logged and counted, and end nothing else.
-func (p *Pipeline) runArchive(ctx context.Context, tap *archiveTap, cap *capture.Capture) {
+func (p *Pipeline) runArchive(ctx context.Context, tap *archiveTap, own *capture.Capture) {
 	failures := 0
 	for {
 		start := time.Now()
-		err := p.archiveSession(ctx, tap, cap)
+		err := p.archiveSession(ctx, tap, own)
 		if ctx.Err() != nil {
 			return
 		}
@@ -213,7 +213,7 @@ type archiveError struct {
 
 // archiveSession runs the archive from its checkpoint until it fails or ctx
 // ends; it says why it ended (the caller ignores that once ctx is done).
-func (p *Pipeline) archiveSession(ctx context.Context, tap *archiveTap, cap *capture.Capture) *archiveError {
+func (p *Pipeline) archiveSession(ctx context.Context, tap *archiveTap, own *capture.Capture) *archiveError {
 	tap.reset()
 	from, _, err := p.opts.Archive.Checkpoint(ctx)
 	if err != nil {
@@ -224,7 +224,7 @@ func (p *Pipeline) archiveSession(ctx context.Context, tap *archiveTap, cap *cap
 	in := make(chan *formats.Txn)
 	feedErr := make(chan error, 1)
 	go func() {
-		feedErr <- p.feedArchive(sctx, tap, cap, from, in)
+		feedErr <- p.feedArchive(sctx, tap, own, from, in)
 		stop()
 	}()
 	runErr := p.opts.Archive.Run(sctx, in)
@@ -242,7 +242,7 @@ func (p *Pipeline) archiveSession(ctx context.Context, tap *archiveTap, cap *cap
 // feedArchive sends the archive every transaction after from, in order:
 // from the tap while attached, else from its own replication stream. It
 // returns nil when ctx ends, or the catch-up stream's error.
-func (p *Pipeline) feedArchive(ctx context.Context, tap *archiveTap, cap *capture.Capture, from formats.Position, out chan<- *formats.Txn) error {
+func (p *Pipeline) feedArchive(ctx context.Context, tap *archiveTap, own *capture.Capture, from formats.Position, out chan<- *formats.Txn) error {
 	last := from
 	send := func(t *formats.Txn) bool {
 		if !last.Less(t.Pos) {
@@ -261,9 +261,9 @@ func (p *Pipeline) feedArchive(ctx context.Context, tap *archiveTap, cap *captur
 	}
 	for {
 		if !tap.attach(last) {
-			p.log.Info("changelog archive: catching up from the binlog on its own connection", "from", last.String(), "server_id", cap.ServerID())
+			p.log.Info("changelog archive: catching up from the binlog on its own connection", "from", last.String(), "server_id", own.ServerID())
 			var err error
-			if last, err = p.catchUp(ctx, tap, cap, last, send); err != nil || ctx.Err() != nil {
+			if last, err = p.catchUp(ctx, tap, own, last, send); err != nil || ctx.Err() != nil {
 				return err
 			}
 			p.log.Info("changelog archive: level with the speed layer's stream; sharing it again", "at", last.String())
@@ -287,14 +287,14 @@ func (p *Pipeline) feedArchive(ctx context.Context, tap *archiveTap, cap *captur
 // catchUp streams from the binlog after from into send until the archive
 // is level with the live stream and re-attached; it returns the last
 // position sent.
-func (p *Pipeline) catchUp(ctx context.Context, tap *archiveTap, cap *capture.Capture, from formats.Position, send func(*formats.Txn) bool) (formats.Position, error) {
+func (p *Pipeline) catchUp(ctx context.Context, tap *archiveTap, own *capture.Capture, from formats.Position, send func(*formats.Txn) bool) (formats.Position, error) {
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var mu sync.Mutex // last, between the stream's goroutine and the attach checks
 	last := from
 	errc := make(chan error, 1)
 	go func() {
-		errc <- cap.StreamTo(cctx, from, func(ctx context.Context, t *formats.Txn) bool {
+		errc <- own.StreamTo(cctx, from, func(ctx context.Context, t *formats.Txn) bool {
 			if ctx.Err() != nil || !send(t) {
 				return false
 			}
