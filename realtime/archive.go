@@ -49,7 +49,7 @@ type archiveTap struct {
 	live     bool             // a speed session is streaming
 	head     formats.Position // the last position the live stream offered
 	headTime time.Time
-	notify   chan struct{} // own 1: buf grew or the archive was detached
+	notify   chan struct{} // cap 1: buf grew or the archive was detached
 }
 
 func newArchiveTap(limit int64, m *Metrics) *archiveTap {
