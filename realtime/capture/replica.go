@@ -1,5 +1,7 @@
 package capture
 
+import "context"
+
 // ServerID is the replication client id this Capture registers under.
 func (c *Capture) ServerID() uint32 { return c.cfg.ServerID }
 
@@ -13,4 +15,16 @@ func (c *Capture) Replica(serverID uint32) *Capture {
 	cfg.ServerID = serverID
 	cfg.Metrics = nil
 	return &Capture{cfg: cfg, log: c.log.With("replica_server_id", serverID), db: c.db, captured: c.captured}
+}
+
+// ServerIDProblems is the server_id part of Prerequisites alone: whether
+// the source or one of its replicas already uses c's server_id (for a
+// Replica's, which Prerequisites does not check).
+func (c *Capture) ServerIDProblems(ctx context.Context) []Problem {
+	vars, err := c.variables(ctx, "server_id")
+	if err != nil {
+		return []Problem{{Check: "server_id", Warn: true, Found: "cannot read the source's server_id (" + err.Error() + ")",
+			Fix: "grant the user access to SHOW GLOBAL VARIABLES"}}
+	}
+	return c.checkServerID(ctx, vars["server_id"])
 }
