@@ -187,9 +187,10 @@ func (c *Capture) session(ctx context.Context, st *streamState, put func(context
 			c.cfg.Metrics.Reconnected()
 		}
 		st.progressed = true
-		if _, ok := ev.Event.(*replication.HeartbeatEvent); ok && c.cfg.Tick > 0 && asm.idle() && time.Since(st.lastTick) >= c.cfg.Tick {
+		if _, ok := ev.Event.(*replication.HeartbeatEvent); ok && c.cfg.Tick > 0 && asm.idle() && time.Since(st.lastTick) >= c.cfg.Tick-c.heartbeatPeriod()/2 {
 			// The server sends a heartbeat only once it has sent every
 			// event: with no transaction open, nothing more is committed.
+			// (Half a period of slack: heartbeats jitter around Tick.)
 			if pending != nil {
 				if !deliver(pending) {
 					return nil
