@@ -194,8 +194,17 @@ func (p *Pipeline) runArchive(ctx context.Context, tap *archiveTap, own *capture
 		if p.opts.Metrics != nil {
 			p.opts.Metrics.archiveRestarted(err.reason)
 		}
-		p.log.Warn("changelog archive: "+err.what+"; retrying (the speed layer is not affected)",
-			"err", err.err, "attempt", failures, "delay", delay)
+		if err.reason == "purged" {
+			if p.rebaseArchive(ctx, err.err) {
+				failures = 0
+				continue
+			}
+			p.log.Error("changelog archive: "+err.what+"; retrying (the speed layer is not affected)",
+				"err", err.err, "attempt", failures, "delay", delay)
+		} else {
+			p.log.Warn("changelog archive: "+err.what+"; retrying (the speed layer is not affected)",
+				"err", err.err, "attempt", failures, "delay", delay)
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -231,12 +240,41 @@ func (p *Pipeline) archiveSession(ctx context.Context, tap *archiveTap, own *cap
 	stop()
 	ferr := <-feedErr
 	switch {
+	case errors.Is(ferr, capture.ErrPurged):
+		return &archiveError{"purged", "the binlog it must resume from was purged on the source (raise binlog retention; with speed.rebootstrap_on_purge the archive records the gap and resumes)", ferr}
 	case ferr != nil:
 		return &archiveError{"binlog", "catching up from the binlog failed", ferr}
 	case runErr != nil && ctx.Err() == nil:
 		return &archiveError{"lake", "lake unavailable or failing (writing the changelog)", runErr}
 	}
 	return &archiveError{"lake", "stopped", errors.New("the changelog archiver returned without an error")}
+}
+
+// rebaseArchive, with speed.rebootstrap_on_purge and an archive that can
+// (batch/changelog's Archiver.Rebase), records in the changelog that the
+// changes between its checkpoint and the source's current position are
+// missing and makes that position its checkpoint, so that the next archive
+// session resumes where the binlog still is; the next rebuild re-extracts
+// from the source. It runs between archive sessions, never beside Run, and
+// reports whether it re-based.
+func (p *Pipeline) rebaseArchive(ctx context.Context, cause error) bool {
+	rb, ok := p.opts.Archive.(interface {
+		Rebase(ctx context.Context, to formats.Position, reason string) error
+	})
+	if !p.opts.RebootstrapOnPurge || !ok {
+		return false
+	}
+	to, err := p.cap.CurrentPosition(ctx)
+	if err == nil {
+		err = rb.Rebase(ctx, to, "the binlog the changelog archive needed was purged on the source before it was archived")
+	}
+	if err != nil {
+		p.log.Error("changelog archive: re-basing past a purged binlog failed; retrying", "err", err, "cause", cause)
+		return false
+	}
+	p.log.Warn("changelog archive: the binlog it needed was purged; gap recorded in the changelog, resuming at the source's position (speed.rebootstrap_on_purge)",
+		"at", to.String(), "cause", cause)
+	return true
 }
 
 // feedArchive sends the archive every transaction after from, in order:

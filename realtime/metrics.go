@@ -90,7 +90,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Name: "tidemark_archive_detaches_total", Help: "Times the changelog archive fell behind the shared stream's buffer (or lost the speed session) and went on from the binlog on its own.",
 	})
 	m.archRestarts = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "tidemark_archive_restarts_total", Help: "Changelog archive sessions ended by a failure and retried, by the side that failed (lake, binlog).",
+		Name: "tidemark_archive_restarts_total", Help: "Changelog archive sessions ended by a failure and retried, by the side that failed (lake, binlog, purged).",
 	}, []string{"reason"})
 	m.archSealedSeg = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "tidemark_archive_last_sealed_segment", Help: "Id of the changelog archive's last sealed segment.",

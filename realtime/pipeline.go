@@ -27,7 +27,9 @@ type Options struct {
 	// MaxBatchEvents bounds a pre-aggregated batch; 0 means 50,000.
 	MaxBatchEvents int
 	// RebootstrapOnPurge re-bootstraps every view when the binlog needed to
-	// resume is gone, instead of returning capture.ErrPurged.
+	// resume is gone, instead of returning capture.ErrPurged; the archive,
+	// when its own checkpoint's binlog is gone and it can (a Rebase
+	// method), then records the gap and resumes at the source's position.
 	RebootstrapOnPurge bool
 	// ChannelSize is how many transactions the capture may decode ahead
 	// of the applier; 0 means 4096.
