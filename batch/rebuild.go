@@ -463,7 +463,12 @@ func findCut(ctx context.Context, store lake.Store, b *base, prev *Generation, o
 	}
 	if b.extracted && (last != nil || o.SealedCut) {
 		// The cut must be a boundary at or after the extract's position.
-		deadline := time.Now().Add(o.ArchiveWait)
+		// On an idle source the archive seals the extract's segment at the
+		// capture's first tick after the segment's time (no heartbeat table
+		// needed): within a segment and a tick.
+		start := time.Now()
+		deadline := start.Add(o.ArchiveWait)
+		var reported time.Time
 		for {
 			lp := formats.Position{}
 			if last != nil {
@@ -479,14 +484,18 @@ func findCut(ctx context.Context, store lake.Store, b *base, prev *Generation, o
 				if last != nil {
 					seg = last.Segment
 				}
-				return nil, fmt.Errorf("the changelog archive's last sealed segment %d ends at %s, before the extract's position %s, and sealed nothing newer within %s: is the archiver running (and the heartbeat table, on an idle source)?",
+				return nil, fmt.Errorf("the changelog archive's last sealed segment %d ends at %s, before the extract's position %s, and sealed nothing newer within %s: is the archiver running (tidemark run with the batch role)?",
 					seg, lp, b.extractPos, o.ArchiveWait)
 			}
-			log.Info("waiting for the archive to pass the extract's position", "archive_last", lp.String(), "extract", b.extractPos.String())
+			if time.Since(reported) >= 5*time.Second { // a progress line, not one per poll
+				reported = time.Now()
+				log.Info("waiting for the changelog archive to seal a segment at or after the extract's position",
+					"archive_last", lp.String(), "extract", b.extractPos.String(), "waited", time.Since(start).Round(time.Second), "gives_up_after", o.ArchiveWait)
+			}
 			select {
 			case <-ctx.Done():
 				return nil, ctx.Err()
-			case <-time.After(500 * time.Millisecond):
+			case <-time.After(200 * time.Millisecond):
 			}
 			if last, err = r.Last(ctx); err != nil {
 				return nil, err

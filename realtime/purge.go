@@ -49,25 +49,19 @@ func (r *purgeRecovery) delay(now time.Time) time.Duration {
 	return min(d, purgeMax)
 }
 
-// recoverPurged re-bases every consumer whose checkpoint is in a purged
-// binlog file, so that the next session resumes from positions the source
-// still has: each view whose checkpoint is gone is reset (the next session
-// bootstraps it from a fresh snapshot), and the archive, when its
-// checkpoint is gone, records the gap up to the source's current position
-// and resumes there (rebaseArchive). Without that, the session would
-// stream again from the archive's purged position and fail at once, for
-// ever. cause is the error that reported the purge.
+// recoverPurged resets every view whose checkpoint is in a purged binlog
+// file, so that the next session bootstraps it from a fresh snapshot and
+// resumes from a position the source still has. The archive is not
+// touched here: it runs apart from the speed sessions and re-bases itself
+// between its own sessions (runArchive, rebaseArchive), recording the gap
+// in the changelog. cause is the error that reported the purge.
 func (p *Pipeline) recoverPurged(ctx context.Context, cause error) error {
 	reset, err := p.resetPurgedViews(ctx)
 	if err != nil {
 		return err
 	}
-	rebased, err := p.rebaseArchive(ctx, cause)
-	if err != nil {
-		return err
-	}
-	p.log.Warn("binlog needed to resume was purged; re-bootstrapping (speed.rebootstrap_on_purge)",
-		"views_reset", reset, "archive_rebased", rebased, "err", cause)
+	p.log.Warn("binlog needed to resume was purged; re-bootstrapping the views whose checkpoint is gone (speed.rebootstrap_on_purge)",
+		"views_reset", reset, "err", cause)
 	return nil
 }
 
@@ -94,39 +88,4 @@ func (p *Pipeline) resetPurgedViews(ctx context.Context) ([]string, error) {
 		}
 	}
 	return reset, nil
-}
-
-// rebaseArchive re-bases the archive (Options.Archive, a Rebaser) when its
-// checkpoint is in a purged binlog file: it records the gap up to the
-// source's current position, where the archive then resumes; views that
-// re-bootstrap take their snapshot after it, so the stream resumes there
-// and nothing after it is missed. It reports whether it re-based. It must
-// not run beside the archive's Run.
-func (p *Pipeline) rebaseArchive(ctx context.Context, cause error) (bool, error) {
-	if p.opts.Archive == nil {
-		return false, nil
-	}
-	ckpt, _, err := p.opts.Archive.Checkpoint(ctx)
-	if err != nil {
-		return false, fmt.Errorf("reading the changelog archive's checkpoint: %w", err)
-	}
-	err = p.cap.CheckRetained(ctx, ckpt)
-	if err == nil {
-		return false, nil
-	}
-	if !errors.Is(err, capture.ErrPurged) {
-		return false, fmt.Errorf("checking the changelog archive's checkpoint: %w", err)
-	}
-	rb, ok := p.opts.Archive.(Rebaser)
-	if !ok {
-		return false, fmt.Errorf("the changelog archive's checkpoint %s is purged and the archive cannot re-base: %w", ckpt, cause)
-	}
-	to, err := p.cap.CurrentPosition(ctx)
-	if err != nil {
-		return false, fmt.Errorf("re-basing the changelog archive: %w", err)
-	}
-	if err := rb.Rebase(ctx, to, fmt.Sprintf("the binlog holding %s was purged on the source before it was archived", ckpt)); err != nil {
-		return false, fmt.Errorf("re-basing the changelog archive: %w", err)
-	}
-	return true, nil
 }

@@ -37,13 +37,13 @@ func (a *app) openLake(ctx context.Context) (lake.Store, error) {
 
 // archiver is the changelog archive of source s, starting (when the lake
 // has none yet) at the source's current position.
-func (a *app) archiver(ctx context.Context, st lake.Store, s *source, log *slog.Logger) (*changelog.Archiver, error) {
+func (a *app) archiver(ctx context.Context, st lake.Store, s *source, log *slog.Logger, m changelog.Metrics) (*changelog.Archiver, error) {
 	start, err := s.cap.CurrentPosition(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("reading the position the changelog archive starts at: %w", err)
 	}
 	return changelog.NewArchiver(st, changelog.Options{
-		Source: s.cfg.Name, SegmentSeconds: int64(a.cfg.Speed.SegmentSeconds), Start: start, Logger: log,
+		Source: s.cfg.Name, SegmentSeconds: int64(a.cfg.Speed.SegmentSeconds), Start: start, Logger: log, Metrics: m,
 	})
 }
 

@@ -41,6 +41,12 @@ func cmdValidate(ctx context.Context, args []string, stdout io.Writer) error {
 	failed := 0
 	for _, s := range a.sources {
 		problems := s.cap.Prerequisites(ctx)
+		if len(s.views) > 0 { // the changelog archive may connect as server_id + 1 (run --roles batch)
+			for _, p := range s.cap.Replica(s.cfg.ServerID + 1).ServerIDProblems(ctx) {
+				p.Check = "server_id + 1 (the changelog archive's own replication connection)"
+				problems = append(problems, p)
+			}
+		}
 		for _, p := range problems {
 			failed++
 			printProblem(stdout, s.cfg.Name, p)

@@ -105,7 +105,7 @@ func cmdRunConfig(ctx context.Context, cfg *config.Config, roles string, stderr 
 			}
 			var archive realtime.Archive
 			if want["batch"] {
-				arch, err := a.archiver(ctx, st, s, log.With("source", s.cfg.Name, "role", "archive"))
+				arch, err := a.archiver(ctx, st, s, log.With("source", s.cfg.Name, "role", "archive"), metrics)
 				if err != nil {
 					return err
 				}

@@ -79,6 +79,22 @@ func TestPrerequisites(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// A Replica's server_id (the changelog archive's catch-up connection):
+	// free, then taken by a stream of its own.
+	if probs := s.c.Replica(4243).ServerIDProblems(ctx); len(probs) != 0 {
+		t.Errorf("free server_id 4243: %v", probs)
+	}
+	rst := startStream(t, s.c.Replica(4243), s.pos(t))
+	defer rst.stop()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		p, ok := problemFor(s.c.Replica(4243).ServerIDProblems(ctx), "server_id")
+		if ok && strings.Contains(p.Found, "4243") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a running replica's server_id 4243 is not reported: %+v", p)
+		}
+	}
 
 	// An account with SELECT only.
 	s.exec(t, "CREATE USER 'weak'@'%' IDENTIFIED BY 'pw'", "GRANT SELECT ON shop.* TO 'weak'@'%'")
