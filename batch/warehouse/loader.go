@@ -17,6 +17,8 @@ var (
 	// ErrUnavailable: the target cannot be reached or refused the
 	// connection; the load is retried with backoff.
 	ErrUnavailable = errors.New("target unavailable")
+	// ErrNoGeneration: the lake has no published generation to load.
+	ErrNoGeneration = errors.New("the lake has no published generation yet: run `tidemark batch` first")
 	// ErrNotLoaded: the target holds no generation yet.
 	ErrNotLoaded = errors.New("no generation loaded")
 )
