@@ -42,6 +42,10 @@ type Options struct {
 	// LockTimeout bounds DropOld's wait for readers of an old generation;
 	// 0 means 10s.
 	LockTimeout time.Duration
+	// MaintenanceWorkMem is the maintenance_work_mem of the primary key
+	// builds (PostgreSQL's default 64MB spills a large table's sort to
+	// disk); "" means 256MB.
+	MaintenanceWorkMem string
 	// Hook, when set, is called at each hook point (tests kill the process
 	// there).
 	Hook func(point string)
@@ -68,6 +72,9 @@ func New(o Options) (*Loader, error) {
 	}
 	if o.Hook == nil {
 		o.Hook = func(string) {}
+	}
+	if o.MaintenanceWorkMem == "" {
+		o.MaintenanceWorkMem = "256MB"
 	}
 	cfg, err := pgxpool.ParseConfig(o.DSN)
 	if err != nil {
@@ -283,6 +290,9 @@ func (l *Loader) loadTable(ctx context.Context, c *pgxpool.Conn, t *warehouse.Ta
 	if n != t.Rows {
 		return 0, fmt.Errorf("COPY loaded %d rows, the manifest has %d", n, t.Rows)
 	}
+	if _, err := tx.Exec(ctx, "SET LOCAL maintenance_work_mem = "+quoteLiteral(l.o.MaintenanceWorkMem)); err != nil {
+		return 0, fmt.Errorf("maintenance_work_mem %q: %w", l.o.MaintenanceWorkMem, classify(err))
+	}
 	if len(t.PK) > 0 {
 		cols := make([]string, len(t.PK))
 		for i, k := range t.PK {
@@ -295,9 +305,6 @@ func (l *Loader) loadTable(ctx context.Context, c *pgxpool.Conn, t *warehouse.Ta
 		if _, err := tx.Exec(ctx, q); err != nil {
 			return 0, fmt.Errorf("building the key: %w", classify(err))
 		}
-	}
-	if _, err := tx.Exec(ctx, "ANALYZE "+qname); err != nil {
-		return 0, classify(err)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return 0, classify(err)
@@ -430,8 +437,17 @@ func (l *Loader) Swap(ctx context.Context, g *warehouse.Generation, fence uint64
 		return false, fmt.Errorf("committing the swap of generation %d: %w", g.Number, classify(err))
 	}
 	l.o.Hook(HookAfterSwap)
+	// Planner statistics for the new tables, once readers already have
+	// them: not on the path to readable, and autovacuum would do it later.
+	for i := range g.Tables {
+		if _, err := c.Exec(ctx, "ANALYZE "+ident(l.gen, warehouse.GenTable(g.Tables[i].Name, g.Number))); err != nil {
+			return true, fmt.Errorf("analyzing generation %d (it is swapped in): %w", g.Number, classify(err))
+		}
+	}
 	return true, nil
 }
+
+func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 type attr struct {
 	name   string
