@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tidemark/tidemark/batch"
 	"github.com/tidemark/tidemark/batch/lake"
@@ -311,8 +312,9 @@ func TestRunnerRetriesADownTarget(t *testing.T) {
 	store, _ := lake.OpenDir(dir)
 	publish(t, store, 1, 10)
 	l := openLoader(t, pg, store, "rt")
+	reg := prometheus.NewRegistry()
 	r := warehouse.NewRunner(store, []warehouse.Target{{Name: "pg", Kind: "postgres", Loader: l}},
-		warehouse.RunnerOptions{Keep: 1, MinBackoff: 100 * time.Millisecond, MaxBackoff: 400 * time.Millisecond})
+		warehouse.RunnerOptions{Keep: 1, MinBackoff: 100 * time.Millisecond, MaxBackoff: 400 * time.Millisecond, Metrics: warehouse.NewPromMetrics(reg)})
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
 	waitFor := func(what string, ok func(warehouse.State) bool) warehouse.State {
@@ -367,6 +369,50 @@ func TestRunnerRetriesADownTarget(t *testing.T) {
 	statuses := r.Status(ctx)
 	if len(statuses) != 1 || statuses[0].Current == nil || statuses[0].Current.Generation != 3 || statuses[0].Behind || statuses[0].Lake != 3 {
 		t.Fatalf("status: %+v", statuses)
+	}
+	metric := func(name string, labels ...string) float64 {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() != name {
+				continue
+			}
+		next:
+			for _, m := range mf.GetMetric() {
+				for i := 0; i+1 < len(labels); i += 2 {
+					found := false
+					for _, lp := range m.GetLabel() {
+						found = found || (lp.GetName() == labels[i] && lp.GetValue() == labels[i+1])
+					}
+					if !found {
+						continue next
+					}
+				}
+				switch {
+				case m.Gauge != nil:
+					return m.GetGauge().GetValue()
+				case m.Counter != nil:
+					return m.GetCounter().GetValue()
+				case m.Histogram != nil:
+					return float64(m.GetHistogram().GetSampleCount())
+				}
+			}
+		}
+		return -1
+	}
+	if v := metric("tidemark_warehouse_loaded_generation", "target", "pg"); v != 3 {
+		t.Errorf("loaded generation metric %v, want 3", v)
+	}
+	if v := metric("tidemark_warehouse_load_failures_total", "target", "pg", "reason", "unavailable"); v < 3 {
+		t.Errorf("unavailable failures %v, want >= 3", v)
+	}
+	if v := metric("tidemark_warehouse_loaded_rows_total", "target", "pg"); v != 10*1+1+10*3+3 {
+		t.Errorf("loaded rows %v, want %d", v, 10*1+1+10*3+3)
+	}
+	if v := metric("tidemark_warehouse_load_seconds", "target", "pg"); v < 5 {
+		t.Errorf("%v load attempts timed, want >= 5", v)
 	}
 	cancel()
 	if err := <-done; err != nil {

@@ -51,6 +51,9 @@ type Options struct {
 	Hook func(point string)
 }
 
+// errConcurrentLoad: another loader filled the table meanwhile.
+var errConcurrentLoad = errors.New("loaded concurrently")
+
 // Loader loads generations into one PostgreSQL database. Its methods may
 // be called from one goroutine at a time.
 type Loader struct {
@@ -227,6 +230,14 @@ func (l *Loader) Prepare(ctx context.Context, g *warehouse.Generation) (warehous
 		p.Reused = true // Swap says whether it is a replay or stale
 		return p, nil
 	}
+	// One Prepare of a generation at a time per target: two loaders (the
+	// batch role and `tidemark warehouse load`) creating the same table at
+	// once would collide in PostgreSQL's catalog. A session lock: it goes
+	// with the connection if the process dies.
+	if _, err := c.Exec(ctx, "SELECT pg_advisory_lock(hashtext($1), $2)", "tidemark prepare "+l.gen, int32(g.Number)); err != nil {
+		return p, fmt.Errorf("locking generation %d for its load: %w", g.Number, classify(err))
+	}
+	defer c.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock(hashtext($1), $2)", "tidemark prepare "+l.gen, int32(g.Number))
 	p.Reused = true
 	for i := range g.Tables {
 		t := &g.Tables[i]
@@ -240,6 +251,9 @@ func (l *Loader) Prepare(ctx context.Context, g *warehouse.Generation) (warehous
 		}
 		p.Reused = false
 		n, err := l.loadTable(ctx, c, t, name)
+		if errors.Is(err, errConcurrentLoad) { // committed meanwhile, complete
+			continue
+		}
 		if err != nil {
 			return p, fmt.Errorf("loading %s %s into %s.%s: %w", t.Kind, t.Source, l.gen, name, err)
 		}
@@ -281,6 +295,12 @@ func (l *Loader) loadTable(ctx context.Context, c *pgxpool.Conn, t *warehouse.Ta
 	defer tx.Rollback(context.WithoutCancel(ctx))
 	qname := ident(l.gen, name)
 	if _, err := tx.Exec(ctx, "CREATE TABLE "+qname+" ("+defs+")"); err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "42P07" {
+			// Another loader's transaction created it and committed (the
+			// CREATE waited for it): the table is complete.
+			return 0, errConcurrentLoad
+		}
 		return 0, classify(err)
 	}
 	n, err := l.copyRows(ctx, tx.Conn().PgConn(), t, qname, enc)
