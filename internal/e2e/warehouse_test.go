@@ -65,7 +65,7 @@ func TestWarehouseCommands(t *testing.T) {
 			Behind  bool   `json:"behind"`
 			Lake    uint64 `json:"lake_generation"`
 			Current *struct {
-				Generation uint64 `json:"Generation"`
+				Generation uint64 `json:"generation"`
 			} `json:"current"`
 		} `json:"targets"`
 	}
