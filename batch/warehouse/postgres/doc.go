@@ -9,7 +9,8 @@
 // warehouse.StableName) and the control table tidemark_generations;
 // <schema>_gen holds the per-generation tables t_<name>_g<N>.
 //
-// Prepare fills each per-generation table in ONE transaction of its own:
+// Prepare fills each per-generation table (Options.Parallel at a time, the
+// largest first, each on its own connection) in ONE transaction of its own:
 // CREATE TABLE, COPY ... (FORMAT binary, FREEZE) streamed from the lake's
 // Parquet (Arrow record batches encoded straight into COPY's binary
 // format, copy.go), the row count checked against the manifest, the

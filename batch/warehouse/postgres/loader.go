@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,12 +10,14 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/tidemark/tidemark/batch/lake"
 	"github.com/tidemark/tidemark/batch/warehouse"
@@ -42,6 +45,9 @@ type Options struct {
 	// LockTimeout bounds DropOld's wait for readers of an old generation;
 	// 0 means 10s.
 	LockTimeout time.Duration
+	// Parallel is how many tables are loaded at once, each on its own
+	// connection; 0 means 2.
+	Parallel int
 	// MaintenanceWorkMem is the maintenance_work_mem of the primary key
 	// builds (PostgreSQL's default 64MB spills a large table's sort to
 	// disk); "" means 256MB.
@@ -76,6 +82,9 @@ func New(o Options) (*Loader, error) {
 	if o.Hook == nil {
 		o.Hook = func(string) {}
 	}
+	if o.Parallel <= 0 {
+		o.Parallel = 2
+	}
 	if o.MaintenanceWorkMem == "" {
 		o.MaintenanceWorkMem = "256MB"
 	}
@@ -83,7 +92,7 @@ func New(o Options) (*Loader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parsing the PostgreSQL dsn: %w", err)
 	}
-	cfg.MaxConns = 2
+	cfg.MaxConns = int32(o.Parallel) + 1 // the loads, and the one holding the generation's lock
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = 10 * time.Second
 	}
@@ -239,6 +248,7 @@ func (l *Loader) Prepare(ctx context.Context, g *warehouse.Generation) (warehous
 	}
 	defer c.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock(hashtext($1), $2)", "tidemark prepare "+l.gen, int32(g.Number))
 	p.Reused = true
+	var todo []*warehouse.Table
 	for i := range g.Tables {
 		t := &g.Tables[i]
 		name := warehouse.GenTable(t.Name, g.Number)
@@ -246,19 +256,43 @@ func (l *Loader) Prepare(ctx context.Context, g *warehouse.Generation) (warehous
 		if err := c.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", ident(l.gen, name)).Scan(&exists); err != nil {
 			return p, fmt.Errorf("looking for %s.%s: %w", l.gen, name, classify(err))
 		}
-		if exists { // created in one transaction with its rows: complete
-			continue
+		if !exists { // one that exists was created in one transaction with its rows: complete
+			todo = append(todo, t)
 		}
-		p.Reused = false
-		n, err := l.loadTable(ctx, c, t, name)
-		if errors.Is(err, errConcurrentLoad) { // committed meanwhile, complete
-			continue
-		}
-		if err != nil {
-			return p, fmt.Errorf("loading %s %s into %s.%s: %w", t.Kind, t.Source, l.gen, name, err)
-		}
-		p.Rows += n
-		p.Bytes += t.Bytes
+	}
+	if len(todo) == 0 {
+		return p, nil
+	}
+	p.Reused = false
+	// The largest first, Parallel at a time, each on its own connection.
+	slices.SortStableFunc(todo, func(a, b *warehouse.Table) int { return cmp.Compare(b.Bytes, a.Bytes) })
+	var mu sync.Mutex
+	eg, ectx := errgroup.WithContext(ctx)
+	eg.SetLimit(l.o.Parallel)
+	for _, t := range todo {
+		eg.Go(func() error {
+			name := warehouse.GenTable(t.Name, g.Number)
+			tc, err := l.acquire(ectx)
+			if err != nil {
+				return err
+			}
+			defer tc.Release()
+			n, err := l.loadTable(ectx, tc, t, name)
+			if errors.Is(err, errConcurrentLoad) { // committed meanwhile, complete
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("loading %s %s into %s.%s: %w", t.Kind, t.Source, l.gen, name, err)
+			}
+			mu.Lock()
+			p.Rows += n
+			p.Bytes += t.Bytes
+			mu.Unlock()
+			return nil
+		})
+	}
+	if err := eg.Wait(); err != nil {
+		return p, err
 	}
 	return p, nil
 }
