@@ -14,7 +14,7 @@ func (fakeWarehouse) WarehouseStatus(ctx context.Context) any {
 
 func TestWarehouseEndpoint(t *testing.T) {
 	f := newFixture(t, Config{})
-	if r := f.get(t, "/v1/warehouse"); r.code != 404 {
+	if r := f.get(t, "/v1/warehouse"); r.code != 200 || string(r.body) != "{\"targets\":[]}\n" {
 		t.Fatalf("without a warehouse: %d %s", r.code, r.body)
 	}
 	f.srv.SetWarehouse(fakeWarehouse{})
