@@ -32,3 +32,16 @@ func TestWarehouseEndpoint(t *testing.T) {
 		t.Fatalf("a parameter: %d", r.code)
 	}
 }
+
+// fixtureWarehouse is the dashboard fixture's warehouse: one target in
+// step, one behind and failing.
+type fixtureWarehouse struct{}
+
+func (fixtureWarehouse) WarehouseStatus(ctx context.Context) any {
+	return []map[string]any{
+		{"target": "reporting", "kind": "postgres", "phase": "loaded", "generation": 1, "lake_generation": 1, "behind": false,
+			"current": map[string]any{"generation": 1}},
+		{"target": "analytics", "kind": "redshift", "phase": "failed", "generation": 1, "lake_generation": 1, "behind": true,
+			"error": "target unavailable: dial tcp 10.0.0.7:5439: i/o timeout", "current": map[string]any{"generation": 0}},
+	}
+}
