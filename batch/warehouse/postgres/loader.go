@@ -366,51 +366,155 @@ func (l *Loader) loadTable(ctx context.Context, c *pgxpool.Conn, t *warehouse.Ta
 	return n, nil
 }
 
-// copyRows streams t's Parquet rows into qname with binary COPY.
+// copyRows streams t's Parquet rows into qname with binary COPY, in three
+// stages that overlap: Parquet row groups decoded to Arrow records, the
+// records encoded into COPY buffers, the buffers sent by pgconn. Memory is
+// two records and three buffers.
 func (l *Loader) copyRows(ctx context.Context, pc *pgconn.PgConn, t *warehouse.Table, qname string, enc *rowEncoder) (int64, error) {
-	pr, pw := io.Pipe()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := append(make([]byte, 0, 1<<20), copyHeader...)
-		first := true
+	recs := make(chan arrow.Record, 1)
+	src := &bufReader{full: make(chan []byte, 2), free: make(chan []byte, 3), ctx: ctx, sent: func() { l.o.Hook(HookCopy) }}
+	for range 3 {
+		src.free <- make([]byte, 0, copyBufSize+64<<10)
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { // decode
+		defer wg.Done()
+		defer close(recs)
 		err := warehouse.ReadTable(ctx, l.o.Store, t, func(rec arrow.Record) error {
+			rec.Retain()
+			select {
+			case recs <- rec:
+				return nil
+			case <-ctx.Done():
+				rec.Release()
+				return ctx.Err()
+			}
+		})
+		if err != nil {
+			src.fail(err)
+		}
+	}()
+	go func() { // encode
+		defer wg.Done()
+		defer close(src.full)
+		var buf []byte
+		select {
+		case buf = <-src.free:
+		case <-ctx.Done():
+			return
+		}
+		buf = append(buf[:0], copyHeader...)
+		send := func() bool {
+			select {
+			case src.full <- buf:
+			case <-ctx.Done():
+				return false
+			}
+			select {
+			case buf = <-src.free:
+				buf = buf[:0]
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		}
+		for rec := range recs {
 			n := int(rec.NumRows())
 			for i := 0; i < n; i++ {
 				buf = enc.appendRow(buf, rec, i)
-				if len(buf) >= 1<<20 {
-					if _, err := pw.Write(buf); err != nil {
-						return err
+				if len(buf) >= copyBufSize && !send() {
+					rec.Release()
+					for rec := range recs {
+						rec.Release()
 					}
-					buf = buf[:0]
-					if first {
-						first = false
-						l.o.Hook(HookCopy)
-					}
+					return
 				}
 			}
-			return nil
-		})
-		if err == nil {
-			buf = append(buf, copyTrailer...)
-			_, err = pw.Write(buf)
+			rec.Release()
 		}
-		pw.CloseWithError(err)
+		if src.err() == nil {
+			buf = append(buf, copyTrailer...)
+			send()
+		}
 	}()
 	cols := make([]string, len(t.Columns))
 	for i, c := range t.Columns {
 		cols[i] = ident(c.Name)
 	}
-	tag, err := pc.CopyFrom(ctx, pr, "COPY "+qname+" ("+strings.Join(cols, ", ")+") FROM STDIN WITH (FORMAT binary, FREEZE)")
-	pr.CloseWithError(errors.New("COPY ended"))
+	tag, err := pc.CopyFrom(ctx, src, "COPY "+qname+" ("+strings.Join(cols, ", ")+") FROM STDIN WITH (FORMAT binary, FREEZE)")
 	cancel()
-	<-done
+	for range src.full { // let the encoder finish
+	}
+	wg.Wait()
 	if err != nil {
 		return 0, fmt.Errorf("COPY: %w", classify(err))
 	}
 	return tag.RowsAffected(), nil
+}
+
+// copyBufSize is the size of a COPY buffer handed from the encoder to
+// pgconn.
+const copyBufSize = 1 << 20
+
+// bufReader is the io.Reader pgconn's CopyFrom reads: the encoder's full
+// buffers in order, each given back to the free list once read. A failure
+// of the decoder ends the stream with its error (pgconn then aborts the
+// COPY).
+type bufReader struct {
+	full, free chan []byte
+	cur        []byte
+	off        int
+	ctx        context.Context // the copy's, cancelled when it ends
+	// sent is called once, when pgconn has read the first buffer: the
+	// COPY is under way.
+	sent func()
+
+	mu     sync.Mutex
+	failed error
+}
+
+func (r *bufReader) fail(err error) {
+	r.mu.Lock()
+	if r.failed == nil {
+		r.failed = err
+	}
+	r.mu.Unlock()
+}
+
+func (r *bufReader) err() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.failed
+}
+
+func (r *bufReader) Read(p []byte) (int, error) {
+	for r.cur == nil || r.off == len(r.cur) {
+		if r.cur != nil {
+			r.free <- r.cur // never blocks: three buffers, three slots
+			r.cur = nil
+			if r.sent != nil {
+				r.sent()
+				r.sent = nil
+			}
+		}
+		b, ok := <-r.full
+		if !ok {
+			if err := r.err(); err != nil {
+				return 0, err
+			}
+			if err := r.ctx.Err(); err != nil {
+				return 0, err
+			}
+			return 0, io.EOF
+		}
+		r.cur, r.off = b, 0
+	}
+	n := copy(p, r.cur[r.off:])
+	r.off += n
+	return n, nil
 }
 
 // Swap re-points the stable names to g's tables in one transaction.
