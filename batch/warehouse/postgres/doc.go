@@ -13,9 +13,9 @@
 // largest first, each on its own connection) in ONE transaction of its own:
 // CREATE TABLE, COPY ... (FORMAT binary, FREEZE) streamed from the lake's
 // Parquet (Arrow record batches encoded straight into COPY's binary
-// format, copy.go), the row count checked against the manifest, the
-// primary key (tables) or the key index (histories) built, ANALYZE, then
-// COMMIT. A per-generation table therefore exists only complete: a crash
+// format, copy.go; decoding, encoding and sending overlap), the row count
+// checked against the manifest, the primary key (tables) or the key index
+// (histories) built, then COMMIT. A per-generation table therefore exists only complete: a crash
 // mid-COPY leaves nothing, and a table that exists is reused by the next
 // Prepare of its generation.
 //
@@ -24,7 +24,8 @@
 // stable view (CREATE OR REPLACE VIEW when the column list is unchanged,
 // else DROP VIEW and CREATE VIEW, which PostgreSQL allows in one
 // transaction), drops the views of names the generation no longer has and
-// inserts the control row. PostgreSQL's catalog changes are transactional,
+// inserts the control row; after its COMMIT the new tables are ANALYZEd.
+// PostgreSQL's catalog changes are transactional,
 // so a READ COMMITTED statement sees every view of generation g or every
 // view of g+1; a REPEATABLE READ transaction begun before the swap would
 // see g+1's views over tables created after its snapshot, so readers should
