@@ -25,11 +25,11 @@
 // else DROP VIEW and CREATE VIEW, which PostgreSQL allows in one
 // transaction), drops the views of names the generation no longer has and
 // inserts the control row; after its COMMIT the new tables are ANALYZEd.
-// PostgreSQL's catalog changes are transactional,
-// so a READ COMMITTED statement sees every view of generation g or every
-// view of g+1; a REPEATABLE READ transaction begun before the swap would
-// see g+1's views over tables created after its snapshot, so readers should
-// use READ COMMITTED (PostgreSQL's default), see docs/warehouse.md.
+// PostgreSQL's catalog changes are transactional, so a READ COMMITTED
+// statement sees every view of generation g or every view of g+1; a
+// REPEATABLE READ transaction begun before the swap would see g+1's views
+// over tables created after its snapshot, so readers should use READ
+// COMMITTED (PostgreSQL's default), see docs/warehouse.md.
 //
 // DropOld drops per-generation tables no view uses any more, keeping the
 // newest loaded generations for time travel, with a lock timeout so a long
