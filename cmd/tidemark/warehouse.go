@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,11 +22,24 @@ import (
 	"github.com/tidemark/tidemark/internal/config"
 )
 
+// warehouseKillEnv names a load hook point (postgres.Hook*) at which the
+// process kills itself with SIGKILL: the crash tests' kill -9 at an exact
+// point of a load. Tooling only (TIDEMARK_TEST_ is no config key).
+const warehouseKillEnv = "TIDEMARK_TEST_WAREHOUSE_KILL"
+
 // newLoader builds target w's loader; it does not connect.
 func (a *app) newLoader(w *config.Warehouse, st lake.Store) (warehouse.Loader, error) {
 	switch w.Kind {
 	case "postgres":
-		return postgres.New(postgres.Options{DSN: w.PostgresDSN(), Schema: w.SchemaName(), Store: st})
+		o := postgres.Options{DSN: w.PostgresDSN(), Schema: w.SchemaName(), Store: st}
+		if point := os.Getenv(warehouseKillEnv); point != "" {
+			o.Hook = func(p string) {
+				if p == point {
+					syscall.Kill(os.Getpid(), syscall.SIGKILL)
+				}
+			}
+		}
+		return postgres.New(o)
 	case "redshift":
 		return nil, fmt.Errorf("warehouse target %s: the Redshift loader is not built into this binary yet", w.Name)
 	}
