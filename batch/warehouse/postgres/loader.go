@@ -60,8 +60,9 @@ type Options struct {
 // errConcurrentLoad: another loader filled the table meanwhile.
 var errConcurrentLoad = errors.New("loaded concurrently")
 
-// Loader loads generations into one PostgreSQL database. Its methods may
-// be called from one goroutine at a time.
+// Loader loads generations into one PostgreSQL database. It keeps a pool
+// of connections (Options.Parallel + 1); Current, Check and GenTables are
+// safe to call during a load.
 type Loader struct {
 	o    Options
 	pool *pgxpool.Pool
