@@ -61,7 +61,7 @@ type Options struct {
 var errConcurrentLoad = errors.New("loaded concurrently")
 
 // Loader loads generations into one PostgreSQL database. It keeps a pool
-// of connections (Options.Parallel + 1); Current, Check and GenTables are
+// of connections (Options.Parallel + 2); Current, Check and GenTables are
 // safe to call during a load.
 type Loader struct {
 	o    Options
@@ -93,7 +93,7 @@ func New(o Options) (*Loader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parsing the PostgreSQL dsn: %w", err)
 	}
-	cfg.MaxConns = int32(o.Parallel) + 1 // the loads, and the one holding the generation's lock
+	cfg.MaxConns = int32(o.Parallel) + 2 // the loads, the one holding the generation's lock, status
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = 10 * time.Second
 	}
