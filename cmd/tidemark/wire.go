@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -68,9 +69,14 @@ func newApp(cfg *config.Config, log *slog.Logger, metrics capture.Metrics) (*app
 			id, _ := formats.ParseTableID(t) // validated with the config
 			tables = append(tables, id)
 		}
+		policy, err := columnPolicy(sc.Columns)
+		if err != nil {
+			a.Close()
+			return nil, fmt.Errorf("sources[%d].columns: %w", i, err)
+		}
 		c, err := capture.New(capture.Config{
 			Flavor: sc.Flavor, Host: sc.Host, Port: sc.Port, User: sc.User, Password: string(sc.Password),
-			ServerID: sc.ServerID, Databases: sc.Databases, Tables: tables,
+			ServerID: sc.ServerID, Databases: sc.Databases, Tables: tables, Columns: policy,
 			Logger: log.With("source", sc.Name), Metrics: metrics,
 		})
 		if err != nil {
@@ -126,6 +132,9 @@ func (s *source) captures(t formats.TableID) bool {
 // bind binds every view to its table's current schema on its source. The
 // errors name the view's config path.
 func (a *app) bind(ctx context.Context) ([]*formats.BoundView, error) {
+	if problems, err := a.checkColumns(ctx); problems != nil || err != nil {
+		return nil, errors.Join(problems, err)
+	}
 	index := map[string]int{}
 	for i, v := range a.cfg.Views {
 		index[v.Name] = i

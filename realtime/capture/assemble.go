@@ -284,6 +284,7 @@ func (a *assembler) rows(h *replication.EventHeader, e *replication.RowsEvent) e
 		}
 	}
 	s := ent.schema
+	start := len(a.events)
 	if a.events == nil && a.sizeHint > 0 {
 		a.events = make([]formats.Event, 0, max(a.sizeHint, len(e.Rows)))
 	}
@@ -324,6 +325,9 @@ func (a *assembler) rows(h *replication.EventHeader, e *replication.RowsEvent) e
 		// carries JSON diffs, not values.
 		return fatal(fmt.Errorf("%w: binlog at %s: rows event type %s of %s is not supported; "+
 			"set binlog_row_value_options='' on the source", ErrPrerequisite, a.at(h), h.EventType, s.Table))
+	}
+	if ent.proj != nil {
+		ent.proj.events(a.events[start:])
 	}
 	return nil
 }
