@@ -219,7 +219,9 @@ func cmdVerify(ctx context.Context, args []string, stdout io.Writer) error {
 			if len(names) > 0 && !slices.Contains(names, bv.View().Name) {
 				continue
 			}
-			diffs, err := realtime.Verify(ctx, s.cap.DB(), a.store, bv, realtime.VerifyOptions{CatchUp: *wait})
+			from := bv.View().From
+			mask := func(col string, raw []byte) ([]byte, bool) { return s.cap.MaskText(from, col, raw) }
+			diffs, err := realtime.Verify(ctx, s.cap.DB(), a.store, bv, realtime.VerifyOptions{CatchUp: *wait, Mask: mask})
 			if err != nil {
 				return &exitError{2, err}
 			}

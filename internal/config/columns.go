@@ -141,7 +141,12 @@ func validateViewColumns(sources []Source, views []formats.ViewSpec, add func(pa
 			continue
 		}
 		for j, g := range v.GroupBy {
-			excluded(fmt.Sprintf("%s.group_by[%d]", p, j), g.Column, "group by")
+			path := fmt.Sprintf("%s.group_by[%d]", p, j)
+			excluded(path, g.Column, "group by")
+			if r, ok := lookup(g.Column); ok && !r.excluded && g.Transform != formats.TransformNone {
+				add(path, "column %s.%s is masked by %s: its values are hashes, so %s of it means nothing; group by the column itself",
+					v.From, g.Column, r.entry, g.Transform)
+			}
 		}
 		for j, m := range v.Measures {
 			if m.Column == "" {

@@ -60,7 +60,7 @@ func TestColumnsPolicy(t *testing.T) {
   - name: v1
     from: shop.orders
     where: "note IS NOT NULL AND (amount > 0 OR card = 'x')"
-    group_by: ["day(created_at)", "truncate(3, note) AS n"]
+    group_by: ["day(created_at)", "truncate(3, note) AS n", "truncate(2, card) AS c2"]
     measures: ["count()", "count(note)", "sum(card)", "avg(card)", "count(card)"]
   - name: v2
     from: shop.customers
@@ -69,6 +69,7 @@ func TestColumnsPolicy(t *testing.T) {
 `, []string{"TIDEMARK_SOURCES_0_COLUMNS_MASK_KEY=0123456789abcdef"},
 			[]string{"views[0].group_by[1]: column shop.orders.note is excluded by sources[0].columns.exclude[1]",
 				"views[0].measures[1]: column shop.orders.note is excluded",
+				"views[0].group_by[2]: column shop.orders.card is masked",
 				"views[0].measures[2]: column shop.orders.card is masked by sources[0].columns.mask[1]",
 				"views[0].measures[3]: column shop.orders.card is masked",
 				"views[0].where: column shop.orders.note is excluded",

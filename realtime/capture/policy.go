@@ -328,3 +328,21 @@ func (c *Capture) CheckColumns(ctx context.Context) ([]ColumnProblem, error) {
 	})
 	return problems, nil
 }
+
+// MaskText returns the masked form of raw, the source's text of a value of
+// column of table (as a SELECT returns it), when the policy masks that
+// column: for string columns exactly the masked value the capture
+// delivers, for numbers and DATE/DATETIME columns too as long as the
+// server's text is the canonical one (FLOAT, DOUBLE and TIMESTAMP columns
+// may differ). ok is false when the column is not masked.
+func (c *Capture) MaskText(table formats.TableID, column string, raw []byte) (masked []byte, ok bool) {
+	p := c.captured.policy
+	if p == nil {
+		return nil, false
+	}
+	r := p.tables[table]
+	if r == nil || !r.mask[strings.ToLower(column)] {
+		return nil, false
+	}
+	return []byte(MaskedValue(p.key, formats.Type{Kind: formats.KindVarBinary}, raw)), true
+}
