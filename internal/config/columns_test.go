@@ -52,7 +52,7 @@ func TestColumnsPolicy(t *testing.T) {
 		{"no key", ok, nil, []string{"sources[0].columns.mask_key: required", "TIDEMARK_SOURCES_0_COLUMNS_MASK_KEY"}},
 		{"short key", ok, []string{"TIDEMARK_SOURCES_0_COLUMNS_MASK_KEY=short"}, []string{"sources[0].columns.mask_key: 5 bytes"}},
 		{"bad entries", strings.Replace(columnsBase, "exclude: [shop.customers.ssn, shop.orders.note]",
-			"exclude: [shop.customers, crm.users.ssn, shop.customers.EMAIL]", 1)+"  []\n", []string{"TIDEMARK_SOURCES_0_COLUMNS_MASK_KEY=0123456789abcdef"},
+			"exclude: [shop.customers, crm.users.ssn, shop.customers.EMAIL]", 1) + "  []\n", []string{"TIDEMARK_SOURCES_0_COLUMNS_MASK_KEY=0123456789abcdef"},
 			[]string{`sources[0].columns.exclude[0]: "shop.customers": want db.table.column`,
 				`sources[0].columns.exclude[1]: "crm.users.ssn": table crm.users is not captured`,
 				`sources[0].columns.mask[0]: "shop.customers.email" is already listed at sources[0].columns.exclude[2]`}},

@@ -73,7 +73,9 @@ func TestColumnPolicy(t *testing.T) {
 	e.verify(t)
 
 	// The source, clear: customers by id, and the hashes they must have.
-	mask := func(v any) string { return capture.MaskedValue([]byte(columnsKey), formats.Type{Kind: formats.KindVarChar}, v) }
+	mask := func(v any) string {
+		return capture.MaskedValue([]byte(columnsKey), formats.Type{Kind: formats.KindVarChar}, v)
+	}
 	clear := map[string]bool{}
 	wantName := map[string]string{} // hash(id) -> hash(name)
 	rows, err := e.db.Query("SELECT id, name, country FROM shop.customers")
