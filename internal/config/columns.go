@@ -91,10 +91,10 @@ func (c *Columns) validate(p string, s *Source, add func(path, format string, ar
 
 // validateViewColumns refuses views that would need a column the policy
 // keeps in the source: a view may not group by, filter on, count, sum or
-// mirror an excluded column, and may not filter on or sum/average a masked
-// one (its values are hashes: a comparison with a literal or a sum means
-// nothing). Grouping by, counting or mirroring a masked column is allowed:
-// the view then shows the hashes.
+// mirror an excluded column, and may not compare, transform, sum or
+// average a masked one (its values are hashes: a comparison with a literal
+// or a sum means nothing). Grouping by, counting, mirroring or testing a
+// masked column for NULL is allowed: the view then shows the hashes.
 func validateViewColumns(sources []Source, views []formats.ViewSpec, add func(path, format string, args ...any)) {
 	type rule struct {
 		excluded bool
@@ -159,33 +159,46 @@ func validateViewColumns(sources []Source, views []formats.ViewSpec, add func(pa
 					v.From, m.Column, r.entry, m.Func, m.Column)
 			}
 		}
-		for _, col := range whereColumns(v.Where) {
-			excluded(p+".where", col, "filter on")
-			if r, ok := lookup(col); ok && !r.excluded {
-				add(p+".where", "column %s.%s is masked by %s: its values are hashes, so the view cannot filter on it", v.From, col, r.entry)
+		for _, w := range whereColumns(v.Where) {
+			excluded(p+".where", w.name, "filter on")
+			if r, ok := lookup(w.name); ok && !r.excluded && w.compared {
+				add(p+".where", "column %s.%s is masked by %s: its values are hashes, so the view cannot compare it with a value (IS [NOT] NULL is allowed)", v.From, w.name, r.entry)
 			}
 		}
 	}
 }
 
+// whereColumn is a column a where clause reads; compared is set when it is
+// compared with a value or a list (not only tested for NULL).
+type whereColumn struct {
+	name     string
+	compared bool
+}
+
 // whereColumns lists the columns a where clause reads, once each, in order.
-func whereColumns(e formats.Expr) []string {
-	var out []string
-	operand := func(o formats.ExprOperand) {
-		if c, ok := o.(*formats.ExprColumn); ok && !slices.Contains(out, c.Name) {
-			out = append(out, c.Name)
+func whereColumns(e formats.Expr) []whereColumn {
+	var out []whereColumn
+	operand := func(o formats.ExprOperand, compared bool) {
+		c, ok := o.(*formats.ExprColumn)
+		if !ok {
+			return
 		}
+		if i := slices.IndexFunc(out, func(w whereColumn) bool { return w.name == c.Name }); i >= 0 {
+			out[i].compared = out[i].compared || compared
+			return
+		}
+		out = append(out, whereColumn{c.Name, compared})
 	}
 	var walk func(formats.Expr)
 	walk = func(e formats.Expr) {
 		switch x := e.(type) {
 		case *formats.ExprCompare:
-			operand(x.Left)
-			operand(x.Right)
+			operand(x.Left, true)
+			operand(x.Right, true)
 		case *formats.ExprIn:
-			operand(x.Left)
+			operand(x.Left, true)
 		case *formats.ExprIsNull:
-			operand(x.Operand)
+			operand(x.Operand, false)
 		case *formats.ExprAnd:
 			for _, t := range x.Terms {
 				walk(t)

@@ -59,7 +59,7 @@ func TestColumnsPolicy(t *testing.T) {
 		{"views", columnsBase + `
   - name: v1
     from: shop.orders
-    where: "note IS NOT NULL AND (amount > 0 OR card = 'x')"
+    where: "note IS NOT NULL AND card IS NOT NULL AND (amount > 0 OR card = 'x')"
     group_by: ["day(created_at)", "truncate(3, note) AS n", "truncate(2, card) AS c2"]
     measures: ["count()", "count(note)", "sum(card)", "avg(card)", "count(card)"]
   - name: v2
