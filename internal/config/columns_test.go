@@ -26,6 +26,7 @@ func TestColumnsPolicy(t *testing.T) {
 	ok := columnsBase + `
   - name: by_card
     from: shop.orders
+    where: "card IS NOT NULL"
     group_by: [card]
     measures: ["count()", "count(card)", "sum(amount)"]
   - name: customers
