@@ -41,6 +41,18 @@
 // converted by formats.FromBinlog on the binlog path and formats.FromText on
 // the snapshot path, so both give identical Go values.
 //
+// # Column policy
+//
+// Config.Columns (ColumnPolicy) keeps sensitive columns in the source:
+// excluded columns are dropped and masked ones replaced by a keyed hash
+// (MaskedValue, of type MaskedType) as rows are decoded, on the binlog path
+// (assembler.rows, through the projection the table cache plans once per
+// table map) and the snapshot path (which does not select excluded
+// columns), and Schemas reports the projected schemas. Nothing that leaves
+// the package has seen the policy's clear values. Without a policy the
+// paths are unchanged: the compiled policy is nil and no projection is
+// planned.
+//
 // # Failures
 //
 // A broken replication connection (server restart, KILL of the dump thread,
