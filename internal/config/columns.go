@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -95,7 +96,10 @@ func (c *Columns) validate(p string, s *Source, add func(path, format string, ar
 // average a masked one (its values are hashes: a comparison with a literal
 // or a sum means nothing). Grouping by, counting, mirroring or testing a
 // masked column for NULL is allowed: the view then shows the hashes.
-func validateViewColumns(sources []Source, views []formats.ViewSpec, add func(path, format string, args ...any)) {
+//
+// Partition specs (batch.partitions) may not use an excluded or a masked
+// column either: the folder names would hold its values (or hashes).
+func validateViewColumns(sources []Source, views []formats.ViewSpec, partitions map[string][]string, add func(path, format string, args ...any)) {
 	type rule struct {
 		excluded bool
 		source   int
@@ -114,6 +118,26 @@ func validateViewColumns(sources []Source, views []formats.ViewSpec, add func(pa
 	}
 	if len(rules) == 0 {
 		return
+	}
+	tables := make([]string, 0, len(partitions))
+	for t := range partitions {
+		tables = append(tables, t)
+	}
+	slices.Sort(tables)
+	for _, t := range tables {
+		for j, spec := range partitions[t] {
+			col := partitionColumn(spec)
+			r, ok := rules[strings.ToLower(t+"."+col)]
+			if !ok {
+				continue
+			}
+			how := "masked"
+			if r.excluded {
+				how = "excluded"
+			}
+			add(fmt.Sprintf("batch.partitions[%s][%d]", t, j), "%q: column %s.%s is %s by %s: a partition folder would name its values; partition by another column",
+				spec, t, col, how, r.entry)
+		}
 	}
 	for i, spec := range views {
 		v, err := formats.ParseView(spec)
@@ -215,4 +239,19 @@ func whereColumns(e formats.Expr) []whereColumn {
 		walk(e)
 	}
 	return out
+}
+
+// partitionRE picks the column of a partition field: col, transform(col)
+// or truncate(W, col), optionally AS name (batch/snapshot parses it fully).
+var partitionRE = regexp.MustCompile(`^\s*(?:[A-Za-z_]+\s*\(\s*(?:-?\d+\s*,\s*)?([^(),\s]+)\s*\)|([^(),\s]+))`)
+
+func partitionColumn(spec string) string {
+	m := partitionRE.FindStringSubmatch(spec)
+	if m == nil {
+		return ""
+	}
+	if m[1] != "" {
+		return m[1]
+	}
+	return m[2]
 }

@@ -353,7 +353,7 @@ func (c *Config) Validate() error {
 		}
 		names[v.Name] = true
 	}
-	validateViewColumns(c.Sources, c.Views, add)
+	validateViewColumns(c.Sources, c.Views, c.Batch.Partitions, add)
 	if len(errs) == 0 {
 		return nil
 	}
