@@ -192,6 +192,11 @@ func Rebuild(ctx context.Context, store lake.Store, src Source, o Options) (*Gen
 		g = prev.Generation + 1
 	}
 	log = log.With("generation", g)
+	if !o.FromSource {
+		if o.FromSource, err = gapAfterCut(ctx, store, src, prev, o, log); err != nil {
+			return nil, fmt.Errorf("rebuilding generation %d: %w", g, err)
+		}
+	}
 	log.Info("RebuildStarted", "event", "RebuildStarted", "previous", prevName(prev), "from_source", o.FromSource || prev == nil)
 	if err := clearAttempt(ctx, store, g, o); err != nil {
 		return nil, err
@@ -458,7 +463,12 @@ func findCut(ctx context.Context, store lake.Store, b *base, prev *Generation, o
 	}
 	if b.extracted && (last != nil || o.SealedCut) {
 		// The cut must be a boundary at or after the extract's position.
-		deadline := time.Now().Add(o.ArchiveWait)
+		// On an idle source the archive seals the extract's segment at the
+		// capture's first tick after the segment's time (no heartbeat table
+		// needed): within a segment and a tick.
+		start := time.Now()
+		deadline := start.Add(o.ArchiveWait)
+		var reported time.Time
 		for {
 			lp := formats.Position{}
 			if last != nil {
@@ -474,14 +484,18 @@ func findCut(ctx context.Context, store lake.Store, b *base, prev *Generation, o
 				if last != nil {
 					seg = last.Segment
 				}
-				return nil, fmt.Errorf("the changelog archive's last sealed segment %d ends at %s, before the extract's position %s, and sealed nothing newer within %s: is the archiver running (and the heartbeat table, on an idle source)?",
+				return nil, fmt.Errorf("the changelog archive's last sealed segment %d ends at %s, before the extract's position %s, and sealed nothing newer within %s: is the archiver running (tidemark run with the batch role)?",
 					seg, lp, b.extractPos, o.ArchiveWait)
 			}
-			log.Info("waiting for the archive to pass the extract's position", "archive_last", lp.String(), "extract", b.extractPos.String())
+			if time.Since(reported) >= 5*time.Second { // a progress line, not one per poll
+				reported = time.Now()
+				log.Info("waiting for the changelog archive to seal a segment at or after the extract's position",
+					"archive_last", lp.String(), "extract", b.extractPos.String(), "waited", time.Since(start).Round(time.Second), "gives_up_after", o.ArchiveWait)
+			}
 			select {
 			case <-ctx.Done():
 				return nil, ctx.Err()
-			case <-time.After(500 * time.Millisecond):
+			case <-time.After(200 * time.Millisecond):
 			}
 			if last, err = r.Last(ctx); err != nil {
 				return nil, err
@@ -518,6 +532,9 @@ func findCut(ctx context.Context, store lake.Store, b *base, prev *Generation, o
 	}
 	if len(ms) == 0 {
 		return cut, nil
+	}
+	if err := changelog.CheckNoGap(o.SourceName, ms, b.pos); err != nil {
+		return nil, fmt.Errorf("%s cannot be rolled forward to the cut (the next rebuild re-extracts from the source): %w", b.desc, err)
 	}
 	// The archive must cover every change after the base: its first
 	// replayed segment must start at or before the base's position. (After
@@ -561,7 +578,7 @@ func replay(ctx context.Context, store lake.Store, b *base, cut *cutPoint, o Opt
 	var txns, events int64
 	redo := map[formats.TableID]string{}
 	r := changelog.NewReader(store, o.SourceName)
-	for txn, err := range r.ReadSegments(ctx, b.afterSeg, cut.seg) {
+	for txn, err := range r.ReadSegments(ctx, changelog.AfterGaps(cut.ms, b.afterSeg), cut.seg) {
 		if err != nil {
 			return nil, nil, err
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/tidemark/tidemark/formats"
@@ -49,11 +50,6 @@ func parseColumnRef(s string) (columnRef, bool) {
 	return columnRef{Table: formats.TableID{DB: parts[0], Table: parts[1]}, Column: parts[2]}, true
 }
 
-// captures reports whether source s captures table t.
-func (s *Source) captures(t formats.TableID) bool {
-	return slices.Contains(s.Databases, t.DB) || slices.Contains(s.Tables, t.String())
-}
-
 // validate checks source s's columns section at path p (sources[i].columns).
 // Whether the columns exist is only known with the source's schema: the
 // binary checks that at start-up (capture.Capture.CheckColumns).
@@ -73,7 +69,7 @@ func (c *Columns) validate(p string, s *Source, add func(path, format string, ar
 				continue
 			}
 			seen[key] = path
-			if !s.captures(r.Table) {
+			if !s.Captures(r.Table) {
 				add(path, "%q: table %s is not captured by this source: add %q to its databases or %q to its tables, or remove the entry",
 					item, r.Table, r.Table.DB, r.Table.String())
 			}
@@ -135,7 +131,7 @@ func validateViewColumns(sources []Source, views []formats.ViewSpec, partitions 
 			if r.excluded {
 				how = "excluded"
 			}
-			add(fmt.Sprintf("batch.partitions[%s][%d]", t, j), "%q: column %s.%s is %s by %s: a partition folder would name its values; partition by another column",
+			add(fmt.Sprintf("batch.partitions[%s][%d]", strconv.Quote(t), j), "%q: column %s.%s is %s by %s: a partition folder would name its values; partition by another column",
 				spec, t, col, how, r.entry)
 		}
 	}
@@ -147,7 +143,7 @@ func validateViewColumns(sources []Source, views []formats.ViewSpec, partitions 
 		p := fmt.Sprintf("views[%d]", i)
 		lookup := func(col string) (rule, bool) {
 			r, ok := rules[strings.ToLower(v.From.String()+"."+col)]
-			if ok && !sources[r.source].captures(v.From) {
+			if ok && !sources[r.source].Captures(v.From) {
 				return rule{}, false
 			}
 			return r, ok

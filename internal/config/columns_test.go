@@ -59,8 +59,8 @@ func TestColumnsPolicy(t *testing.T) {
 				`sources[0].columns.mask[0]: "shop.customers.email" is already listed at sources[0].columns.exclude[2]`}},
 		{"partitions", strings.Replace(ok, "redis:", "batch:\n  partitions:\n    shop.orders: [\"day(created_at)\", \"truncate(2, card) AS c\"]\n    shop.customers: [ssn]\nredis:", 1),
 			[]string{"TIDEMARK_SOURCES_0_COLUMNS_MASK_KEY=0123456789abcdef"},
-			[]string{`batch.partitions[shop.orders][1]: "truncate(2, card) AS c": column shop.orders.card is masked by sources[0].columns.mask[1]`,
-				`batch.partitions[shop.customers][0]: "ssn": column shop.customers.ssn is excluded by sources[0].columns.exclude[0]`}},
+			[]string{`batch.partitions["shop.orders"][1]: "truncate(2, card) AS c": column shop.orders.card is masked by sources[0].columns.mask[1]`,
+				`batch.partitions["shop.customers"][0]: "ssn": column shop.customers.ssn is excluded by sources[0].columns.exclude[0]`}},
 		{"views", columnsBase + `
   - name: v1
     from: shop.orders

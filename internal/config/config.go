@@ -353,6 +353,7 @@ func (c *Config) Validate() error {
 		}
 		names[v.Name] = true
 	}
+	c.validateTables(add)
 	validateViewColumns(c.Sources, c.Views, c.Batch.Partitions, add)
 	if len(errs) == 0 {
 		return nil

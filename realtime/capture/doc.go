@@ -30,16 +30,14 @@
 // Txn, sent at most once per Config.IdleTxnInterval so positions keep
 // moving; the rows of tables that are not captured are not even decoded.
 //
-// # Schemas
-//
-// Each row decodes with the schema it was written under: with
-// binlog_row_metadata=FULL every table map event carries column names,
-// signedness, character sets, ENUM/SET members and the primary key, and the
-// schema of a table id is rebuilt whenever its table map differs from the
-// one it was built from. DDL in the stream therefore needs no parsing, and
-// an event written before an ALTER keeps the old schema. Values are
-// converted by formats.FromBinlog on the binlog path and formats.FromText on
-// the snapshot path, so both give identical Go values.
+// A quiet source sends nothing at all, so at the replication heartbeats of
+// an idle stream (asked for every Config.Tick) Stream sends ticks: empty
+// Txns at the last commit with Row 1, 2, ..., stamped with the local time
+// (formats.Txn.IsTick; tick.go says why a heartbeat proves that nothing
+// more was committed). Consumers' checkpoints, lag and segments move with
+// them, without a heartbeat table on the source. Replica gives a second
+// Capture of the same source under another server_id, for a consumer that
+// must read the binlog at its own pace (the changelog archive catching up).
 //
 // # Column policy
 //
@@ -52,6 +50,17 @@
 // the package has seen the policy's clear values. Without a policy the
 // paths are unchanged: the compiled policy is nil and no projection is
 // planned.
+//
+// # Schemas
+//
+// Each row decodes with the schema it was written under: with
+// binlog_row_metadata=FULL every table map event carries column names,
+// signedness, character sets, ENUM/SET members and the primary key, and the
+// schema of a table id is rebuilt whenever its table map differs from the
+// one it was built from. DDL in the stream therefore needs no parsing, and
+// an event written before an ALTER keeps the old schema. Values are
+// converted by formats.FromBinlog on the binlog path and formats.FromText on
+// the snapshot path, so both give identical Go values.
 //
 // # Failures
 //

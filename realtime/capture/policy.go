@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/go-mysql-org/go-mysql/replication"
+
 	"github.com/tidemark/tidemark/formats"
 )
 
@@ -236,6 +238,15 @@ func (p *policy) snapshotPlan(s *formats.TableSchema) (out, sel *formats.TableSc
 		}
 	}
 	return pr.out, sel, fix, nil
+}
+
+// rowChanges is the number of row changes rows event e holds (an update
+// has two images per change).
+func rowChanges(e *replication.RowsEvent) int {
+	if e.Type() == replication.EnumRowsEventTypeUpdate {
+		return len(e.Rows) / 2
+	}
+	return len(e.Rows)
 }
 
 // applySchemas replaces each schema of m by its projection.
