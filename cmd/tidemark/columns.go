@@ -11,28 +11,24 @@ import (
 	"github.com/tidemark/tidemark/realtime/capture"
 )
 
-// columnPolicy turns a source's validated columns section into the
-// capture's column policy.
-func columnPolicy(c config.Columns) (capture.ColumnPolicy, error) {
+// columnPolicy turns a source's columns section, validated with the config
+// (every entry parses), into the capture's column policy.
+func columnPolicy(c config.Columns) capture.ColumnPolicy {
 	var p capture.ColumnPolicy
 	for _, s := range c.Exclude {
-		r, err := capture.ParseColumnRef(s)
-		if err != nil {
-			return p, err
+		if r, err := capture.ParseColumnRef(s); err == nil {
+			p.Exclude = append(p.Exclude, r)
 		}
-		p.Exclude = append(p.Exclude, r)
 	}
 	for _, s := range c.Mask {
-		r, err := capture.ParseColumnRef(s)
-		if err != nil {
-			return p, err
+		if r, err := capture.ParseColumnRef(s); err == nil {
+			p.Mask = append(p.Mask, r)
 		}
-		p.Mask = append(p.Mask, r)
 	}
 	if len(c.MaskKey) > 0 {
 		p.MaskKey = []byte(c.MaskKey)
 	}
-	return p, nil
+	return p
 }
 
 // checkColumns checks every source's column policy against the source's

@@ -69,13 +69,8 @@ func newApp(cfg *config.Config, log *slog.Logger, metrics capture.Metrics) (*app
 			id, _ := formats.ParseTableID(t) // validated with the config
 			tables = append(tables, id)
 		}
-		policy, err := columnPolicy(sc.Columns)
-		if err != nil {
-			a.Close()
-			return nil, fmt.Errorf("sources[%d].columns: %w", i, err)
-		}
 		c, err := capture.New(capture.Config{
-			Flavor: sc.Flavor, Host: sc.Host, Port: sc.Port, User: sc.User, Password: string(sc.Password), Columns: policy,
+			Flavor: sc.Flavor, Host: sc.Host, Port: sc.Port, User: sc.User, Password: string(sc.Password), Columns: columnPolicy(sc.Columns),
 			ServerID: sc.ServerID, Databases: sc.Databases, Tables: tables,
 			Logger: log.With("source", sc.Name), Metrics: metrics,
 		})
