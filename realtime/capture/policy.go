@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
+	"io"
 	"slices"
 	"strings"
 
@@ -72,17 +74,32 @@ var MaskedType = formats.Type{Kind: formats.KindVarChar, Precision: 64}
 // binlog and snapshot paths, which give identical canonical values, give
 // identical hashes.
 func MaskedValue(key []byte, t formats.Type, v any) string {
-	m := hmac.New(sha256.New, key)
+	return newMasker(key).mask(t, v)
+}
+
+// masker computes masked values with one HMAC state, reset per value. It is
+// not safe for concurrent use: each stream's table cache and each snapshot
+// table has its own.
+type masker struct {
+	mac hash.Hash
+	sum [sha256.Size]byte
+	hex [2 * sha256.Size]byte
+}
+
+func newMasker(key []byte) *masker { return &masker{mac: hmac.New(sha256.New, key)} }
+
+func (m *masker) mask(t formats.Type, v any) string {
+	m.mac.Reset()
 	switch x := v.(type) {
 	case string:
-		m.Write([]byte(x))
+		io.WriteString(m.mac, x)
 	case []byte:
-		m.Write(x)
+		m.mac.Write(x)
 	default:
-		m.Write([]byte(formats.FormatText(t, v)))
+		io.WriteString(m.mac, formats.FormatText(t, v))
 	}
-	var sum [sha256.Size]byte
-	return hex.EncodeToString(m.Sum(sum[:0]))
+	hex.Encode(m.hex[:], m.mac.Sum(m.sum[:0]))
+	return string(m.hex[:])
 }
 
 // policy is a ColumnPolicy compiled for lookups. A nil *policy applies
@@ -131,9 +148,9 @@ func compilePolicy(p ColumnPolicy) (*policy, error) {
 // projection is the policy applied to one source schema: the schema the
 // rest of Tidemark sees (out) and how a source row becomes a row of it.
 type projection struct {
-	key []byte
-	src *formats.TableSchema
-	out *formats.TableSchema
+	masker *masker
+	src    *formats.TableSchema
+	out    *formats.TableSchema
 	// keep[j] is the source ordinal of out column j; mask[j] says whether
 	// it is masked.
 	keep []int
@@ -151,7 +168,7 @@ func (p *policy) plan(s *formats.TableSchema) (*projection, error) {
 	if r == nil {
 		return nil, nil
 	}
-	pr := &projection{key: p.key, src: s}
+	pr := &projection{src: s}
 	out := &formats.TableSchema{Table: s.Table}
 	newIdx := make([]int, len(s.Columns))
 	changed := false
@@ -175,6 +192,9 @@ func (p *policy) plan(s *formats.TableSchema) (*projection, error) {
 	if !changed {
 		return nil, nil
 	}
+	if slices.Contains(pr.mask, true) {
+		pr.masker = newMasker(p.key)
+	}
 	for _, k := range s.PK {
 		if newIdx[k] < 0 {
 			return nil, fmt.Errorf("%w: column %s.%s is excluded by the column policy but is part of the primary key of %s: mask it instead",
@@ -195,7 +215,7 @@ func (pr *projection) row(r formats.Row) formats.Row {
 	for j, i := range pr.keep {
 		v := r[i]
 		if pr.mask[j] && v != nil {
-			v = MaskedValue(pr.key, pr.src.Columns[i].Type, v)
+			v = pr.masker.mask(pr.src.Columns[i].Type, v)
 		}
 		r[j] = v
 	}
@@ -223,16 +243,14 @@ func (p *policy) snapshotPlan(s *formats.TableSchema) (out, sel *formats.TableSc
 		return s, s, nil, err
 	}
 	sel = &formats.TableSchema{Table: s.Table, Columns: make([]formats.Column, len(pr.keep))}
-	masked := false
 	for j, i := range pr.keep {
 		sel.Columns[j] = s.Columns[i]
-		masked = masked || pr.mask[j]
 	}
-	if masked {
+	if pr.masker != nil {
 		fix = func(r formats.Row) {
 			for j, v := range r {
 				if pr.mask[j] && v != nil {
-					r[j] = MaskedValue(pr.key, sel.Columns[j].Type, v)
+					r[j] = pr.masker.mask(sel.Columns[j].Type, v)
 				}
 			}
 		}
