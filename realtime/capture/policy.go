@@ -66,7 +66,7 @@ type ColumnPolicy struct {
 // MaskedType is the type a masked column has in every schema Capture
 // reports: a 64-character hex string, through the one type map like any
 // VARCHAR(64) (PostgreSQL varchar(64), Parquet string, ...).
-var MaskedType = formats.Type{Kind: formats.KindVarChar, Precision: 64}
+func MaskedType() formats.Type { return formats.Type{Kind: formats.KindVarChar, Precision: 64} }
 
 // MaskedValue returns the masked form of v, a canonical value of type t
 // (not NULL): hex(HMAC-SHA256(key, text)), where text is v's bytes for
@@ -182,7 +182,7 @@ func (p *policy) plan(s *formats.TableSchema) (*projection, error) {
 		newIdx[i] = len(out.Columns)
 		m := r.mask[name]
 		if m {
-			c = formats.Column{Name: c.Name, Type: MaskedType, Nullable: c.Nullable}
+			c = formats.Column{Name: c.Name, Type: MaskedType(), Nullable: c.Nullable}
 			changed = true
 		}
 		out.Columns = append(out.Columns, c)

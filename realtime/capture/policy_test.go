@@ -61,7 +61,7 @@ func TestPolicyProjection(t *testing.T) {
 	if want := []string{"id", "Email", "born", "tenant"}; !reflect.DeepEqual(names, want) {
 		t.Fatalf("columns %v, want %v (ssn excluded)", names, want)
 	}
-	if !reflect.DeepEqual(pr.out.Columns[1].Type, MaskedType) || !pr.out.Columns[1].Nullable || !reflect.DeepEqual(pr.out.Columns[2].Type, MaskedType) {
+	if !reflect.DeepEqual(pr.out.Columns[1].Type, MaskedType()) || !pr.out.Columns[1].Nullable || !reflect.DeepEqual(pr.out.Columns[2].Type, MaskedType()) {
 		t.Errorf("masked columns: %+v", pr.out.Columns)
 	}
 	if !reflect.DeepEqual(pr.out.PK, []int{3, 0}) {
@@ -79,8 +79,8 @@ func TestPolicyProjection(t *testing.T) {
 	if want := (formats.Row{int64(7), wantMail, wantBorn, int64(3)}); !reflect.DeepEqual(got, want) {
 		t.Fatalf("row %v, want %v", got, want)
 	}
-	if len(wantMail) != MaskedType.Precision {
-		t.Errorf("masked value has %d characters, MaskedType says %d", len(wantMail), MaskedType.Precision)
+	if len(wantMail) != MaskedType().Precision {
+		t.Errorf("masked value has %d characters, MaskedType says %d", len(wantMail), MaskedType().Precision)
 	}
 	if got := pr.row(formats.Row{int64(8), nil, nil, born, int64(3)}); got[1] != nil {
 		t.Errorf("a NULL masked value must stay NULL, got %v", got[1])
