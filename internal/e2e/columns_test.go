@@ -5,8 +5,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -15,7 +17,9 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/tidemark/tidemark/batch/lake"
 	"github.com/tidemark/tidemark/formats"
+	"github.com/tidemark/tidemark/internal/stack"
 	"github.com/tidemark/tidemark/realtime/capture"
 	"github.com/tidemark/tidemark/realtime/redisview"
 )
@@ -44,10 +48,37 @@ var hexHash = regexp.MustCompile(`^[0-9a-f]{64}$`)
 // verify` agrees with the source (it masks the source's values); and
 // views or policies that do not fit are refused at start-up with their
 // path.
-func TestColumnPolicy(t *testing.T) {
+func TestColumnPolicy(t *testing.T) { testColumnPolicy(t, false) }
+
+// TestColumnPolicyMinIO is TestColumnPolicy with the lake on MinIO (S3),
+// where `tidemark athena ddl` also runs: its tables declare no excluded
+// column.
+func TestColumnPolicyMinIO(t *testing.T) { testColumnPolicy(t, true) }
+
+func testColumnPolicy(t *testing.T, minio bool) {
 	t.Setenv("TIDEMARK_SOURCES_0_COLUMNS_MASK_KEY", columnsKey)
 	e := newEnv(t, envOptions{sourceYAML: columnsYAML, extraYAML: "batch:\n  history: [shop.customers]\n"})
 	ctx := context.Background()
+	root, s3opts := "file://"+e.dir+"/lake", lake.S3Options{}
+	if minio {
+		m := stack.MinIO(t)
+		cfg := readFile(t, e.cfg)
+		fileLake := "lake:\n  root: " + root + "\n"
+		if !strings.Contains(cfg, fileLake) {
+			t.Fatalf("the harness's lake section changed; want %q in:\n%s", fileLake, cfg)
+		}
+		root = "s3://" + m.Bucket + "/tm"
+		cfg = strings.Replace(cfg, fileLake, fmt.Sprintf("lake:\n  root: %s\n  s3: {endpoint: %q, region: %s, access_key_id: %s, secret_access_key: %s, path_style: true}\n",
+			root, m.Endpoint, m.Region, m.AccessKey, m.SecretKey), 1)
+		if err := os.WriteFile(e.cfg, []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s3opts = lake.S3Options{Endpoint: m.Endpoint, Region: m.Region, AccessKeyID: m.AccessKey, SecretAccessKey: m.SecretKey, PathStyle: true}
+	}
+	st, err := lake.Open(ctx, root, s3opts)
+	if err != nil {
+		t.Fatal(err)
+	}
 	g := e.workload(17, 1)
 	if err := g.Seed(ctx, 30, 200); err != nil {
 		t.Fatal(err)
@@ -155,31 +186,34 @@ func TestColumnPolicy(t *testing.T) {
 	// customers table and history snapshots hold the masked values.
 	var files, customerFiles int
 	lakeName := map[string]string{}
-	err = filepath.Walk(filepath.Join(e.dir, "lake"), func(path string, info os.FileInfo, err error) error {
-		if err != nil || !strings.HasSuffix(path, ".parquet") {
-			return err
+	objects, err := st.List(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objects {
+		if !strings.HasSuffix(o.Key, ".parquet") {
+			continue
 		}
 		files++
-		f, err := os.Open(path)
+		raw, err := lake.ReadAll(ctx, st, o.Key)
 		if err != nil {
-			return err
+			t.Fatal(err)
 		}
-		defer f.Close()
-		pf, err := parquet.OpenFile(f, info.Size())
+		pf, err := parquet.OpenFile(bytes.NewReader(raw), int64(len(raw)))
 		if err != nil {
-			t.Fatalf("%s: %v", path, err)
+			t.Fatalf("%s: %v", o.Key, err)
 		}
 		cols := map[string]int{}
 		for i, c := range pf.Schema().Columns() {
 			cols[c[0]] = i
 			if c[0] == "country" || c[0] == "tx" || c[0] == "geo" {
-				t.Errorf("%s has the excluded column %s", path, c[0])
+				t.Errorf("%s has the excluded column %s", o.Key, c[0])
 			}
 		}
-		rel, _ := filepath.Rel(filepath.Join(e.dir, "lake"), path)
+		rel := o.Key
 		isTable := strings.HasPrefix(rel, "tables/shop/customers/")
 		if !isTable && !strings.HasPrefix(rel, "history/shop/customers/") {
-			return nil
+			continue
 		}
 		customerFiles++
 		idCol, ok1 := cols["id"]
@@ -204,7 +238,7 @@ func TestColumnPolicy(t *testing.T) {
 				if !hexHash.MatchString(id) || !hexHash.MatchString(name) || clear[name] {
 					t.Fatalf("%s: row id %q name %q is not masked", rel, id, name)
 				}
-				if isTable && strings.Contains(rel, "gen=1/") {
+				if isTable && strings.Contains(rel, "/gen=1/") {
 					lakeName[id] = name
 				}
 			}
@@ -215,10 +249,6 @@ func TestColumnPolicy(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 	if files == 0 || customerFiles < 2 {
 		t.Fatalf("%d Parquet files, %d of customers (table and history): the lake is not there", files, customerFiles)
@@ -231,15 +261,21 @@ func TestColumnPolicy(t *testing.T) {
 	// schemas without the excluded columns, and the last image of each
 	// customer equal to the mirror's.
 	archived := map[string]string{}
-	segs, _ := filepath.Glob(filepath.Join(e.dir, "lake", "changelog", "shop", "seg=*", "*.zst"))
+	manifests := map[string]bool{}
+	for _, o := range objects {
+		if id, ok := strings.CutPrefix(o.Key, "changelog/shop/_manifests/"); ok {
+			manifests[strings.TrimSuffix(id, ".json")] = true
+		}
+	}
 	sealed := 0
-	for _, seg := range segs {
-		id := strings.TrimPrefix(filepath.Base(filepath.Dir(seg)), "seg=")
-		if _, err := os.Stat(filepath.Join(e.dir, "lake", "changelog", "shop", "_manifests", id+".json")); err != nil {
-			continue // the open segment
+	for _, o := range objects {
+		seg := o.Key
+		id, ok := strings.CutPrefix(path.Dir(seg), "changelog/shop/seg=")
+		if !ok || !strings.HasSuffix(seg, ".zst") || !manifests[id] {
+			continue // not a segment, or the open one
 		}
 		sealed++
-		raw, err := os.ReadFile(seg)
+		raw, err := lake.ReadAll(ctx, st, seg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -303,6 +339,23 @@ func TestColumnPolicy(t *testing.T) {
 			t.Errorf("archive's last image of customer %s has name hash %s, the mirror and the source %s", id, name, wantName[id])
 		}
 	}
+	if minio {
+		// Athena's DDL, from the lake's schemas: the excluded columns are
+		// not declared, the masked name is a string.
+		ddl, code := e.tidemark(t, "athena", "ddl", "-c", e.cfg)
+		if code != 0 {
+			t.Fatalf("athena ddl exited %d:\n%s", code, ddl)
+		}
+		for _, col := range []string{"`country`", "`tx`", "`geo`"} {
+			if strings.Contains(ddl, col) {
+				t.Errorf("athena ddl declares the excluded column %s:\n%s", col, ddl)
+			}
+		}
+		if !strings.Contains(ddl, "`name` string") {
+			t.Errorf("athena ddl has no string column name (masked):\n%s", ddl)
+		}
+	}
+
 	t.Logf("checked %d customers, %d orders in Redis, %d Parquet files (%d of customers), %d customers in the archive",
 		len(wantName), orderCustomers, files, customerFiles, len(archived))
 
