@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 
@@ -70,4 +71,30 @@ func (a *app) checkColumnsAtStart(ctx context.Context, log *slog.Logger) error {
 		log.Warn("column policy not checked against the source schemas yet (it is applied by column name regardless)", "err", err)
 	}
 	return nil
+}
+
+// validateColumns prints tidemark validate's lines for the column policies:
+// one FAIL per entry that does not fit its source's schemas (with its
+// path), or one ok per source with a policy. It reports whether any failed.
+func (a *app) validateColumns(ctx context.Context, stdout io.Writer) (failed bool) {
+	problems, err := a.checkColumns(ctx)
+	if err != nil {
+		fmt.Fprintf(stdout, "FAIL %v\n", err)
+		failed = true
+	}
+	if problems != nil {
+		for _, p := range problems.(config.Errors) {
+			fmt.Fprintf(stdout, "FAIL %v\n", p)
+		}
+		failed = true
+	}
+	if failed {
+		return true
+	}
+	for _, s := range a.sources {
+		if n, m := len(s.cfg.Columns.Exclude), len(s.cfg.Columns.Mask); n+m > 0 {
+			fmt.Fprintf(stdout, "ok   column policy of source %s: %d excluded and %d masked columns exist on the source\n", s.cfg.Name, n, m)
+		}
+	}
+	return false
 }

@@ -55,6 +55,9 @@ func cmdValidate(ctx context.Context, args []string, stdout io.Writer) error {
 			fmt.Fprintf(stdout, "ok   source %s (%s:%d): binlog on, ROW, FULL row image and metadata, replication privileges, server_id %d unique\n", s.cfg.Name, s.cfg.Host, s.cfg.Port, s.cfg.ServerID)
 		}
 	}
+	if failed == 0 && a.validateColumns(ctx, stdout) {
+		failed++
+	}
 	if failed == 0 {
 		if bound, err := a.bind(ctx); err != nil {
 			failed++

@@ -379,6 +379,10 @@ func testColumnPolicy(t *testing.T, minio bool) {
 		t.Errorf("a view grouping by an excluded column: exit %d:\n%s", code, out)
 	}
 	badPolicy := write("badpolicy.yaml", strings.Replace(cfg, "exclude: [shop.customers.country,", "exclude: [shop.customers.nosuch, shop.customers.country,", 1))
+	out, code = e.tidemark(t, "validate", "-c", e.cfg)
+	if code != 0 || !strings.Contains(out, "ok   column policy of source shop: 3 excluded and 7 masked columns exist on the source") {
+		t.Errorf("validate with a fitting policy: exit %d:\n%s", code, out)
+	}
 	out, code = e.tidemark(t, "validate", "-c", badPolicy)
 	if code != 1 || !strings.Contains(out, `sources[0].columns.exclude[0]: "shop.customers.nosuch": table shop.customers has no column "nosuch"`) {
 		t.Errorf("validate with a policy naming a missing column: exit %d:\n%s", code, out)
