@@ -55,6 +55,9 @@ func cmdValidate(ctx context.Context, args []string, stdout io.Writer) error {
 			fmt.Fprintf(stdout, "ok   source %s (%s:%d): binlog on, ROW, FULL row image and metadata, replication privileges, server_id %d unique\n", s.cfg.Name, s.cfg.Host, s.cfg.Port, s.cfg.ServerID)
 		}
 	}
+	if failed == 0 && a.validateColumns(ctx, stdout) {
+		failed++
+	}
 	if failed == 0 {
 		if bound, err := a.bind(ctx); err != nil {
 			failed++
@@ -234,7 +237,9 @@ func cmdVerify(ctx context.Context, args []string, stdout io.Writer) error {
 			if len(names) > 0 && !slices.Contains(names, bv.View().Name) {
 				continue
 			}
-			diffs, err := realtime.Verify(ctx, s.cap.DB(), a.store, bv, realtime.VerifyOptions{CatchUp: *wait})
+			from := bv.View().From
+			mask := func(col string, raw []byte) ([]byte, bool) { return s.cap.MaskText(from, col, raw) }
+			diffs, err := realtime.Verify(ctx, s.cap.DB(), a.store, bv, realtime.VerifyOptions{CatchUp: *wait, Mask: mask})
 			if err != nil {
 				return &exitError{2, err}
 			}

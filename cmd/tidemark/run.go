@@ -68,6 +68,9 @@ func cmdRunConfig(ctx context.Context, cfg *config.Config, roles string, stderr 
 			return err
 		}
 	}
+	if err := a.checkColumnsAtStart(ctx, log); err != nil {
+		return &exitError{2, err}
+	}
 
 	// Two-phase stop: the signal context ends the components; each drains
 	// (the applier finishes its batch, the API its requests) within

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -69,7 +70,7 @@ func newApp(cfg *config.Config, log *slog.Logger, metrics capture.Metrics) (*app
 			tables = append(tables, id)
 		}
 		c, err := capture.New(capture.Config{
-			Flavor: sc.Flavor, Host: sc.Host, Port: sc.Port, User: sc.User, Password: string(sc.Password),
+			Flavor: sc.Flavor, Host: sc.Host, Port: sc.Port, User: sc.User, Password: string(sc.Password), Columns: columnPolicy(sc.Columns),
 			ServerID: sc.ServerID, Databases: sc.Databases, Tables: tables,
 			Logger: log.With("source", sc.Name), Metrics: metrics,
 		})
@@ -107,6 +108,9 @@ func newApp(cfg *config.Config, log *slog.Logger, metrics capture.Metrics) (*app
 // bind binds every view to its table's current schema on its source. The
 // errors name the view's config path.
 func (a *app) bind(ctx context.Context) ([]*formats.BoundView, error) {
+	if problems, err := a.checkColumns(ctx); problems != nil || err != nil {
+		return nil, errors.Join(problems, err)
+	}
 	index := map[string]int{}
 	for i, v := range a.cfg.Views {
 		index[v.Name] = i

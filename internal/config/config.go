@@ -51,6 +51,9 @@ type Source struct {
 	// HeartbeatInterval so an idle source still moves the position and lag.
 	Heartbeat         string        `yaml:"heartbeat"`
 	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
+	// Columns is the column policy (columns.go): excluded and masked
+	// columns.
+	Columns Columns `yaml:"columns"`
 }
 
 // Secret is a string that never prints.
@@ -258,6 +261,7 @@ func (c *Config) Validate() error {
 		if s.HeartbeatInterval < 0 {
 			add(p+".heartbeat_interval", "%s: must not be negative", s.HeartbeatInterval)
 		}
+		s.Columns.validate(p+".columns", &s, add)
 	}
 	if c.Redis.Addr == "" && len(c.Redis.Cluster) == 0 {
 		add("redis", "set addr: host:port or cluster: [host:port, ...]")
@@ -353,6 +357,7 @@ func (c *Config) Validate() error {
 		names[v.Name] = true
 	}
 	c.validateTables(add)
+	validateViewColumns(c.Sources, c.Views, c.Batch.Partitions, add)
 	if len(errs) == 0 {
 		return nil
 	}

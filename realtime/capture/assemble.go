@@ -324,6 +324,9 @@ func (a *assembler) rows(h *replication.EventHeader, e *replication.RowsEvent) e
 		return fatal(fmt.Errorf("%w: binlog at %s: rows event type %s of %s is not supported; "+
 			"set binlog_row_value_options='' on the source", ErrPrerequisite, a.at(h), h.EventType, s.Table))
 	}
+	if ent.proj != nil {
+		ent.proj.events(a.events[len(a.events)-rowChanges(e):])
+	}
 	return nil
 }
 

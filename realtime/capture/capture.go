@@ -39,6 +39,9 @@ type Config struct {
 	// nothing is captured (Stream then only moves the position).
 	Databases []string
 	Tables    []formats.TableID
+	// Columns is the column policy (exclude, mask) applied to every row and
+	// schema the Capture hands out; the zero value applies nothing.
+	Columns ColumnPolicy
 
 	// Logger receives reconnect warnings and go-mysql's own messages (the
 	// latter lowered to Debug). nil discards.
@@ -141,6 +144,10 @@ func New(cfg Config) (*Capture, error) {
 	if cfg.EventBuffer <= 0 {
 		cfg.EventBuffer = 128
 	}
+	pol, err := compilePolicy(cfg.Columns)
+	if err != nil {
+		return nil, err
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -170,6 +177,7 @@ func New(cfg Config) (*Capture, error) {
 	db.SetConnMaxIdleTime(time.Minute)
 
 	c := &Capture{cfg: cfg, log: log, db: db, captured: newCaptureSet(cfg.Databases, cfg.Tables)}
+	c.captured.policy = pol
 	return c, nil
 }
 
@@ -181,10 +189,13 @@ func (c *Capture) Close() error { return c.db.Close() }
 // no parseTime), for callers that query the source directly (verify).
 func (c *Capture) DB() *sql.DB { return c.db }
 
-// captureSet decides which tables are captured. It is immutable.
+// captureSet decides which tables and columns are captured. It is
+// immutable.
 type captureSet struct {
 	dbs    map[string]bool
 	tables map[formats.TableID]bool
+	// policy is the column policy; nil applies none.
+	policy *policy
 }
 
 func newCaptureSet(dbs []string, tables []formats.TableID) captureSet {

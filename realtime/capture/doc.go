@@ -39,6 +39,18 @@
 // Capture of the same source under another server_id, for a consumer that
 // must read the binlog at its own pace (the changelog archive catching up).
 //
+// # Column policy
+//
+// Config.Columns (ColumnPolicy) keeps sensitive columns in the source:
+// excluded columns are dropped and masked ones replaced by a keyed hash
+// (MaskedValue, of type MaskedType) as rows are decoded, on the binlog path
+// (assembler.rows, through the projection the table cache plans once per
+// table map) and the snapshot path (which does not select excluded
+// columns), and Schemas reports the projected schemas. Nothing that leaves
+// the package has seen the policy's clear values. Without a policy the
+// paths are unchanged: the compiled policy is nil and no projection is
+// planned.
+//
 // # Schemas
 //
 // Each row decodes with the schema it was written under: with

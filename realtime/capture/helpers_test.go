@@ -121,6 +121,8 @@ func TestShared(t *testing.T) {
 		{"ResolveTables", testResolveTables},
 		{"SnapshotThenStream", testSnapshotThenStream},
 		{"BinlogEqualsSnapshot", testBinlogEqualsSnapshot},
+		{"ColumnPolicy", testColumnPolicy},
+		{"ColumnPolicyProblems", testColumnPolicyProblems},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.f(t, srv) })
 	}

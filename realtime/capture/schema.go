@@ -87,12 +87,23 @@ func (c *Capture) existingTables(ctx context.Context, q querier, tables []format
 
 // Schemas reads the current schemas of tables from information_schema
 // (column types through formats.ParseColumnType, the primary key from
-// STATISTICS). A table that does not exist is an error.
+// STATISTICS), with the column policy applied (Config.Columns: excluded
+// columns absent, masked ones MaskedType). A table that does not exist is
+// an error.
 func (c *Capture) Schemas(ctx context.Context, tables []formats.TableID) (map[formats.TableID]*formats.TableSchema, error) {
-	return c.schemas(ctx, c.db, tables)
+	m, err := c.rawSchemas(ctx, c.db, tables)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.captured.policy.applySchemas(m); err != nil {
+		return nil, fmt.Errorf("reading schemas: %w", err)
+	}
+	return m, nil
 }
 
-func (c *Capture) schemas(ctx context.Context, q querier, tables []formats.TableID) (map[formats.TableID]*formats.TableSchema, error) {
+// rawSchemas reads the schemas as the source has them, without the column
+// policy.
+func (c *Capture) rawSchemas(ctx context.Context, q querier, tables []formats.TableID) (map[formats.TableID]*formats.TableSchema, error) {
 	out := map[formats.TableID]*formats.TableSchema{}
 	if len(tables) == 0 {
 		return out, nil

@@ -226,16 +226,19 @@ func (sr *snapshotRun) table(ctx context.Context, t formats.TableID, estimate in
 	if err := exec("SELECT 1 FROM " + from + " LIMIT 0"); err != nil {
 		return fmt.Errorf("locking table definition: %w", err)
 	}
-	schemas, err := sr.c.schemas(ctx, sr.conn, []formats.TableID{t})
+	schemas, err := sr.c.rawSchemas(ctx, sr.conn, []formats.TableID{t})
 	if err != nil {
 		return err
 	}
-	s := schemas[t]
-	exprs := make([]string, len(s.Columns))
-	for i, col := range s.Columns {
+	s, sel, fix, err := sr.c.captured.policy.snapshotPlan(schemas[t])
+	if err != nil {
+		return err
+	}
+	exprs := make([]string, len(sel.Columns))
+	for i, col := range sel.Columns {
 		exprs[i] = formats.SelectExpr(col)
 	}
-	if err := sr.rows(ctx, s, "SELECT "+strings.Join(exprs, ", ")+" FROM "+from, estimate); err != nil {
+	if err := sr.rows(ctx, s, sel, fix, "SELECT "+strings.Join(exprs, ", ")+" FROM "+from, estimate); err != nil {
 		return err
 	}
 	// Releases the metadata lock taken since the savepoint (as mysqldump
@@ -246,13 +249,17 @@ func (sr *snapshotRun) table(ctx context.Context, t formats.TableID, estimate in
 	return nil
 }
 
-func (sr *snapshotRun) rows(ctx context.Context, s *formats.TableSchema, q string, estimate int64) error {
+// rows reads the rows of query q, whose result columns are those of sel,
+// and emits them as rows of s. Without a column policy s is sel and fix
+// nil; with one, sel holds the source columns the policy keeps (so an
+// excluded column is never selected) and fix masks a row's values in place.
+func (sr *snapshotRun) rows(ctx context.Context, s, sel *formats.TableSchema, fix func(formats.Row), q string, estimate int64) error {
 	rows, err := sr.conn.QueryContext(ctx, q)
 	if err != nil {
 		return fmt.Errorf("selecting rows: %w", err)
 	}
 	defer rows.Close()
-	raw := make([]sql.RawBytes, len(s.Columns))
+	raw := make([]sql.RawBytes, len(sel.Columns))
 	ptrs := make([]any, len(raw))
 	for i := range raw {
 		ptrs[i] = &raw[i]
@@ -265,11 +272,14 @@ func (sr *snapshotRun) rows(ctx context.Context, s *formats.TableSchema, q strin
 		}
 		r := make(formats.Row, len(raw))
 		for i, b := range raw {
-			v, err := formats.FromText(s.Columns[i].Type, b)
+			v, err := formats.FromText(sel.Columns[i].Type, b)
 			if err != nil {
-				return fmt.Errorf("decoding row %d column %s: %w", n+1, s.Columns[i].Name, err)
+				return fmt.Errorf("decoding row %d column %s: %w", n+1, sel.Columns[i].Name, err)
 			}
 			r[i] = v
+		}
+		if fix != nil {
+			fix(r)
 		}
 		if err := sr.emit(ctx, s, r); err != nil {
 			return err

@@ -17,6 +17,9 @@ type tableEntry struct {
 	table    formats.TableID
 	captured bool
 	schema   *formats.TableSchema
+	// proj is the column policy's projection of schema (rows decode with
+	// schema, then leave as rows of proj.out); nil when it changes nothing.
+	proj *projection
 }
 
 // maxCachedTables bounds the table cache of one replication session.
@@ -61,6 +64,9 @@ func (c *tableCache) observe(tm *replication.TableMapEvent) (*tableEntry, error)
 			return nil, err
 		}
 		e.schema = s
+		if e.proj, err = c.captured.policy.plan(s); err != nil {
+			return nil, err
+		}
 	}
 	c.byID[tm.TableID] = e
 	return e, nil
