@@ -28,6 +28,10 @@ type Config struct {
 	Metrics Metrics            `yaml:"metrics"`
 	Log     Log                `yaml:"log"`
 	Views   []formats.ViewSpec `yaml:"views"`
+	// Jobs, Orchestrator and Events configure the scheduled jobs (jobs.go).
+	Jobs         []Job        `yaml:"jobs"`
+	Orchestrator Orchestrator `yaml:"orchestrator"`
+	Events       Events       `yaml:"events"`
 }
 
 // Source is one MySQL/MariaDB server whose binlog Tidemark reads.
@@ -153,6 +157,8 @@ func Default() Config {
 		Athena:  defaultAthena(),
 		Metrics: Metrics{Listen: "127.0.0.1:9464"},
 		Log:     Log{Level: "info", Format: "text"},
+
+		Orchestrator: defaultOrchestrator(),
 	}
 }
 
@@ -313,6 +319,7 @@ func (c *Config) Validate() error {
 		add("batch.compression", "%q: want snappy or zstd", c.Batch.Compression)
 	}
 	c.Athena.validate(&c.Lake, add)
+	c.validateJobs(add)
 	for i, h := range c.Batch.History {
 		p := fmt.Sprintf("batch.history[%d]", i)
 		id, err := formats.ParseTableID(h)
