@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,7 +44,8 @@ type Server struct {
 	answers *answerCache
 	flight  singleflight.Group
 	now     func() time.Time
-	bufs    sync.Pool // *[]byte: freshness tails being written
+	bufs    sync.Pool                 // *[]byte: freshness tails being written
+	jobs    atomic.Pointer[JobsAdmin] // admin.go
 }
 
 // New validates cfg (after applying its defaults) and the views, and builds
@@ -157,6 +159,7 @@ func (s *Server) routes() http.Handler {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /readyz", s.handleReady)
+	s.adminRoutes(mux)
 	static, err := fs.Sub(webFS, "web")
 	if err != nil {
 		panic(err) // the embedded directory is fixed at compile time
@@ -166,7 +169,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /assets/", http.StripPrefix("/assets/", files))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			// Every route is read-only.
+			// Every route but the admin ones is read-only.
 			w.Header().Set("Allow", "GET, HEAD")
 			writeError(w, &apiError{Status: http.StatusMethodNotAllowed, Msg: fmt.Sprintf("method %s: the API is read-only (GET, HEAD)", r.Method)})
 			return

@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"time"
 )
 
@@ -77,4 +78,84 @@ func (ss Sinks) Emit(ctx context.Context, e Event) {
 			s.Emit(ctx, e)
 		}
 	}
+}
+
+// EventLogger returns log extended so that each record carrying an
+// "event" attribute (the batch layer's RebuildStarted, TableExtracted,
+// ExtractCompleted, GenerationPublished, ...) is also emitted as an Event
+// of run r: "generation" and "cut" attributes fill those fields, "table"
+// and "view" the subject, other integer attributes the counts. Records
+// are logged as before.
+func EventLogger(log *slog.Logger, r *Run) *slog.Logger {
+	return slog.New(&eventHandler{next: log.Handler(), run: r})
+}
+
+type eventHandler struct {
+	next  slog.Handler
+	run   *Run
+	attrs []slog.Attr
+}
+
+func (h *eventHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return true // events are emitted whatever the log level
+}
+
+func (h *eventHandler) Handle(ctx context.Context, rec slog.Record) error {
+	var e Event
+	add := func(a slog.Attr) {
+		v := a.Value.Resolve()
+		switch a.Key {
+		case "event":
+			e.Name = v.String()
+		case "generation":
+			if g, ok := uintOf(v); ok {
+				e.Generation = &g
+			}
+		case "cut":
+			e.Cut = v.String()
+		case "table", "view", "target":
+			e.Subject = v.String()
+		case "error", "err":
+			e.Error = v.String()
+		default:
+			if n, ok := uintOf(v); ok {
+				if e.Counts == nil {
+					e.Counts = map[string]int64{}
+				}
+				e.Counts[a.Key] = int64(n)
+			}
+		}
+	}
+	for _, a := range h.attrs {
+		add(a)
+	}
+	rec.Attrs(func(a slog.Attr) bool { add(a); return true })
+	if e.Name != "" {
+		e.Time = rec.Time.UTC()
+		h.run.Emit(ctx, e)
+	}
+	if !h.next.Enabled(ctx, rec.Level) {
+		return nil
+	}
+	return h.next.Handle(ctx, rec)
+}
+
+func uintOf(v slog.Value) (uint64, bool) {
+	switch v.Kind() {
+	case slog.KindInt64:
+		if v.Int64() >= 0 {
+			return uint64(v.Int64()), true
+		}
+	case slog.KindUint64:
+		return v.Uint64(), true
+	}
+	return 0, false
+}
+
+func (h *eventHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return &eventHandler{next: h.next.WithAttrs(as), run: h.run, attrs: append(slices.Clone(h.attrs), as...)}
+}
+
+func (h *eventHandler) WithGroup(name string) slog.Handler {
+	return &eventHandler{next: h.next.WithGroup(name), run: h.run, attrs: h.attrs}
 }

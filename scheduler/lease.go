@@ -20,6 +20,9 @@ type Fence interface {
 	// ErrStopping once the process is stopping: callers check at their
 	// safe points (before each write that publishes) and stop there.
 	Check(ctx context.Context) error
+	// Verify is Check without the stop: for work past its commit point,
+	// which finishes rather than leaving a half-published result.
+	Verify(ctx context.Context) error
 }
 
 // lease is a held job lease.
@@ -55,6 +58,10 @@ func (l *lease) Check(ctx context.Context) error {
 	if l.stopping != nil && l.stopping.Load() {
 		return fmt.Errorf("job %s at a safe point: %w", l.job, ErrStopping)
 	}
+	return CheckFence(ctx, l.c, l.job, l.holder, l.token)
+}
+
+func (l *lease) Verify(ctx context.Context) error {
 	return CheckFence(ctx, l.c, l.job, l.holder, l.token)
 }
 

@@ -686,9 +686,7 @@ func (s *Scheduler) attempt(ctx context.Context, e *entry, r *Run) (res Result, 
 		}
 	}()
 	res, err = e.job.Run(ctx, r)
-	if err == nil {
-		s.o.Metrics.mismatch(r.Job, res.Mismatches)
-	}
+	s.o.Metrics.mismatch(r.Job, res.Mismatches)
 	return res, err
 }
 

@@ -48,26 +48,17 @@ func (a *app) archiver(ctx context.Context, st lake.Store, s *source, log *slog.
 	})
 }
 
-// rebuildJob is one source's batch rebuild: a scheduler.Job and the body of
-// `tidemark batch`.
+// rebuildJob is one source's batch rebuild: the body of `tidemark batch`
+// and of the orchestrator's rebuild and extract jobs.
 type rebuildJob struct {
 	a          *app
 	st         lake.Store
 	s          *source
 	fromSource bool
 	log        *slog.Logger
-	glue       *glueSync // nil: no Glue sync
-}
-
-func (j *rebuildJob) Name() string { return "rebuild " + j.s.cfg.Name }
-
-func (j *rebuildJob) Run(ctx context.Context) error {
-	g, err := j.rebuild(ctx)
-	if err != nil {
-		return err
-	}
-	j.glue.afterPublish(ctx, g, j.log)
-	return nil
+	// wrap, when set, wraps the serving publisher (the orchestrator's
+	// fence).
+	wrap func(batch.Publisher) batch.Publisher
 }
 
 func (j *rebuildJob) rebuild(ctx context.Context) (*batch.Generation, error) {
@@ -110,10 +101,14 @@ func (j *rebuildJob) rebuild(ctx context.Context) (*batch.Generation, error) {
 	if j.a.cfg.Batch.Compression == "zstd" {
 		codec = snapshot.Zstd
 	}
+	var pub batch.Publisher = serving.Publisher{Store: j.a.store}
+	if j.wrap != nil {
+		pub = j.wrap(pub)
+	}
 	return batch.Rebuild(ctx, j.st, serving.BatchSource{C: j.s.cap}, batch.Options{
 		SourceName: j.s.cfg.Name, Tables: tables, Views: views, FromSource: j.fromSource,
 		FirstGeneration: first, SealedCut: true, Codec: codec, Keep: j.a.cfg.Batch.Retention,
-		Publisher: serving.Publisher{Store: j.a.store}, Logger: j.log,
+		Publisher: pub, Logger: j.log,
 	})
 }
 

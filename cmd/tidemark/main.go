@@ -31,6 +31,8 @@ Usage:
   tidemark batch    -c FILE [--from-source]               one rebuild now
   tidemark athena ddl -c FILE                             Athena/Glue DDL for the lake
   tidemark athena sync -c FILE                            bring the Glue catalog to the newest generation now
+  tidemark jobs list|history NAME|trigger NAME|pause NAME|--all|resume NAME|--all -c FILE
+  tidemark jobs     list|history NAME|trigger NAME|pause NAME|--all|resume NAME|--all -c FILE
   tidemark demo     -c FILE                               sample shop workload + service (make demo)
   tidemark version
 
@@ -88,6 +90,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdBatch(ctx, rest, stderr)
 	case "athena":
 		return cmdAthena(ctx, rest, stdout)
+	case "jobs":
+		return cmdJobs(ctx, rest, stdout)
 	case "demo":
 		return cmdDemo(ctx, rest, stdout, stderr)
 	case "version":

@@ -74,20 +74,18 @@ func cmdRunConfig(ctx context.Context, cfg *config.Config, roles string, stderr 
 			return err
 		}
 	}
-	if want["batch"] && cfg.Batch.Schedule != "" {
+	var jobs *scheduler.Control
+	if want["batch"] && len(cfg.EffectiveJobs()) > 0 {
 		glue, err := a.openGlue(ctx, reg)
 		if err != nil {
 			return &exitError{2, err}
 		}
-		sched := scheduler.New(log)
-		for _, s := range a.sources {
-			if len(s.views) > 0 {
-				job := &rebuildJob{a: a, st: st, s: s, log: log.With("source", s.cfg.Name, "role", "batch"), glue: glue}
-				if err := sched.Add(cfg.Batch.Schedule, job); err != nil {
-					return &exitError{2, err}
-				}
-			}
+		o := &orchestrator{a: a, st: st, glue: glue, log: log.With("role", "batch")}
+		sched, err := o.newScheduler(reg, newEventSink(cfg.Events, log))
+		if err != nil {
+			return &exitError{2, err}
 		}
+		jobs = sched.Control()
 		g.Go(func() error { return sched.Run(gctx) })
 	}
 	if want["speed"] {
@@ -144,6 +142,14 @@ func cmdRunConfig(ctx context.Context, cfg *config.Config, roles string, stderr 
 		srv, err := reporting.New(cfg.API, bound, serving.New(a.store, bound), reg, ready)
 		if err != nil {
 			return &exitError{2, err}
+		}
+		// Steering needs only Redis: a process without the batch role
+		// steers the jobs the others run.
+		if jobs == nil && len(cfg.EffectiveJobs()) > 0 {
+			jobs = a.jobControl()
+		}
+		if jobs != nil {
+			srv.SetJobs(jobsAdmin{jobs})
 		}
 		g.Go(func() error { return srv.Run(gctx) })
 		log.Info("reporting API listening", "addr", "http://"+cfg.API.Listen)

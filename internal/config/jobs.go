@@ -21,9 +21,6 @@ type Job struct {
 	// Source restricts the job to one source; "" means every source with
 	// views.
 	Source string `yaml:"source"`
-	// Tables (rebuild, extract) restricts the rebuild to these tables
-	// (db.table) and the views over them; empty means all.
-	Tables []string `yaml:"tables"`
 	// Views (verify) are the views compared; empty means all.
 	Views []string `yaml:"views"`
 	// Target (load) names the warehouse target to load.
@@ -167,15 +164,6 @@ func (c *Config) validateJobs(add func(path, format string, args ...any)) {
 		}
 		if j.Source != "" && !slices.ContainsFunc(c.Sources, func(s Source) bool { return s.Name == j.Source }) {
 			add(p+".source", "%q: no source of that name", j.Source)
-		}
-		for k, t := range j.Tables {
-			if j.Kind != "rebuild" && j.Kind != "extract" {
-				add(fmt.Sprintf("%s.tables[%d]", p, k), "only rebuild and extract jobs take tables")
-				break
-			}
-			if _, err := formats.ParseTableID(t); err != nil {
-				add(fmt.Sprintf("%s.tables[%d]", p, k), "%q: want db.table", t)
-			}
 		}
 		for k, v := range j.Views {
 			if j.Kind != "verify" {
