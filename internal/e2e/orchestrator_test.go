@@ -1,0 +1,408 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tidemark/tidemark/batch"
+	"github.com/tidemark/tidemark/batch/lake"
+	"github.com/tidemark/tidemark/scheduler"
+)
+
+const orchestratorYAML = `orchestrator:
+  lease_ttl: 5s
+  stop_timeout: 20s
+jobs:
+  - name: rebuild
+    kind: rebuild
+    schedule: "@every 2s"
+    overlap: skip
+`
+
+func (e *env) jobHistory(t testing.TB, rc *redis.Client, job string) []scheduler.Record {
+	t.Helper()
+	h, err := scheduler.NewControl(rc, "tm", []string{job}, nil, 1000).History(context.Background(), job, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Reverse(h) // oldest first
+	return h
+}
+
+func holderPid(s string) int {
+	_, pid, _ := strings.Cut(s, ":")
+	n, _ := strconv.Atoi(pid)
+	return n
+}
+
+// waitHolder waits until the job's lease is held by process p.
+func waitHolder(t testing.TB, rc *redis.Client, job string, p *proc, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		if v, err := rc.Get(context.Background(), "tm:{job:"+job+"}:lease").Result(); err == nil && holderPid(v) == p.cmd.Process.Pid {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("process %d did not take the %s lease within %s", p.cmd.Process.Pid, job, within)
+}
+
+// checkTicks asserts that every tick got exactly one final outcome, that no
+// two runs produced the same generation, and that the lake's generations
+// are exactly the ones the runs produced, each complete.
+func (e *env) checkTicks(t *testing.T, h []scheduler.Record) (succeeded int) {
+	t.Helper()
+	final := map[string][]scheduler.Record{}
+	var order []string
+	for _, r := range h {
+		if r.Outcome == scheduler.Retried || r.Outcome == scheduler.Running {
+			continue
+		}
+		if _, ok := final[r.Run]; !ok {
+			order = append(order, r.Run)
+		}
+		final[r.Run] = append(final[r.Run], r)
+	}
+	gens := map[uint64]string{}
+	for _, id := range order {
+		rs := final[id]
+		if len(rs) != 1 {
+			t.Errorf("tick %s has %d final outcomes: %+v", id, len(rs), rs)
+		}
+		r := rs[0]
+		if r.Outcome != scheduler.Succeeded {
+			continue
+		}
+		succeeded++
+		if r.Generation == nil {
+			t.Errorf("run %s succeeded without a generation", id)
+			continue
+		}
+		if other, dup := gens[*r.Generation]; dup {
+			t.Errorf("generation %d published by two runs: %s and %s", *r.Generation, other, id)
+		}
+		gens[*r.Generation] = id
+	}
+	st, err := lake.Open(context.Background(), "file://"+filepath.Join(e.dir, "lake"), lake.S3Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inLake, err := batch.Generations(context.Background(), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range inLake {
+		m, err := batch.ReadGeneration(context.Background(), st, g)
+		if err != nil {
+			t.Fatalf("generation %d: %v", g, err)
+		}
+		for _, tb := range m.Tables {
+			for _, f := range tb.Files {
+				if _, err := os.Stat(filepath.Join(e.dir, "lake", f.Key)); err != nil {
+					t.Errorf("generation %d lists %s, which is missing: a partial generation is visible", g, f.Key)
+				}
+			}
+		}
+		if _, ok := gens[g]; !ok && g > inLake[0] {
+			t.Errorf("generation %d is in the lake but no run recorded producing it", g)
+		}
+	}
+	return succeeded
+}
+
+// TestOrchestratorOneRunPerTick: two `tidemark run` processes on one
+// config schedule the same @every 2s rebuild: over 20+ ticks each tick has
+// exactly one outcome and the generations are distinct. Then the lease
+// holder is killed with -9 mid-run: its lease expires, the next tick runs,
+// no partial generation is visible. Then a zombie: the holder is stopped
+// (SIGSTOP) past its lease, the other process runs the job, and when the
+// zombie continues its publish is refused.
+func TestOrchestratorOneRunPerTick(t *testing.T) {
+	e := newEnv(t, envOptions{sourceYAML: "    heartbeat: shop.heartbeat\n    heartbeat_interval: 200ms\n", extraYAML: orchestratorYAML})
+	ctx := context.Background()
+	if err := e.workload(11, 1).Seed(ctx, 20, 200); err != nil {
+		t.Fatal(err)
+	}
+	rc := e.redis.Client(t)
+	capture := e.start(t, "--roles", "speed,batch")
+	e.waitBootstrapped(t, "orders_by_customer")
+	standby := e.start(t, "--roles", "batch")
+
+	deadline := time.Now().Add(4 * time.Minute)
+	var h []scheduler.Record
+	for {
+		h = e.jobHistory(t, rc, "rebuild")
+		if len(h) >= 24 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d records after 4 minutes", len(h))
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	n := e.checkTicks(t, h)
+	holders := map[string]int{}
+	for _, r := range h {
+		if r.Outcome == scheduler.Succeeded {
+			holders[r.Holder]++
+		}
+	}
+	t.Logf("%d records, %d succeeded runs, by holder %v", len(h), n, holders)
+	if n < 3 {
+		t.Fatalf("only %d rebuilds succeeded", n)
+	}
+
+	// kill -9 the holder mid-run (the standby: the capture must live on).
+	waitHolder(t, rc, "rebuild", standby, 2*time.Minute)
+	killedAt := time.Now()
+	standby.kill9(t)
+	deadline = time.Now().Add(2 * time.Minute)
+	for {
+		h = e.jobHistory(t, rc, "rebuild")
+		last := h[len(h)-1]
+		if last.Outcome == scheduler.Succeeded && last.Start.After(killedAt) && holderPid(last.Holder) == capture.cmd.Process.Pid {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no run after the holder was killed; last %+v", last)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	reaped := slices.ContainsFunc(h, func(r scheduler.Record) bool {
+		return r.Outcome == scheduler.Failed && holderPid(r.Holder) == standby.cmd.Process.Pid && strings.Contains(r.Error, "lease expired")
+	})
+	if !reaped {
+		t.Errorf("the killed holder's run is not recorded failed")
+	}
+	e.checkTicks(t, h)
+
+	// A zombie: SIGSTOP the holder past its lease.
+	zombie := e.start(t, "--roles", "batch")
+	waitHolder(t, rc, "rebuild", zombie, 2*time.Minute)
+	if err := zombie.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	stoppedAt := time.Now()
+	deadline = time.Now().Add(2 * time.Minute)
+	for {
+		h = e.jobHistory(t, rc, "rebuild")
+		last := h[len(h)-1]
+		if last.Outcome == scheduler.Succeeded && last.Start.After(stoppedAt) && holderPid(last.Holder) == capture.cmd.Process.Pid {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no run while the holder was stopped; last %+v", last)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	published := func() uint64 {
+		g, err := rc.HGet(ctx, "tm:{orders_by_customer}:meta", "gen").Uint64()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	before := published()
+	if err := zombie.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	// The zombie notices at its next write or renewal: fenced.
+	deadline = time.Now().Add(30 * time.Second)
+	for !strings.Contains(readFile(t, zombie.log), "fenced") && !strings.Contains(readFile(t, zombie.log), "lease lost") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the zombie did not report being fenced:\n%s", tail(readFile(t, zombie.log), 3000))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if after := published(); after < before {
+		t.Errorf("the zombie moved the published generation back from %d to %d", before, after)
+	}
+	h = e.jobHistory(t, rc, "rebuild")
+	for _, r := range h {
+		if holderPid(r.Holder) == zombie.cmd.Process.Pid && r.Outcome == scheduler.Succeeded && r.Start.Before(stoppedAt) && r.End.After(stoppedAt) {
+			t.Errorf("the zombie's run %s succeeded", r.Run)
+		}
+	}
+	e.checkTicks(t, h)
+	if code := zombie.term(t); code != 0 {
+		t.Errorf("zombie SIGTERM: exit %d", code)
+	}
+	e.verify(t)
+	if code := capture.term(t); code != 0 {
+		t.Fatalf("SIGTERM: exit %d", code)
+	}
+	if v, _ := rc.Exists(ctx, "tm:{job:rebuild}:lease").Result(); v != 0 {
+		t.Errorf("the lease outlived a clean stop")
+	}
+}
+
+// TestOrchestratorSteering: pause, resume and trigger through the CLI and
+// the admin API (admin token required), a pause surviving a restart, and a
+// graceful stop mid-run.
+func TestOrchestratorSteering(t *testing.T) {
+	e := newEnv(t, envOptions{
+		sourceYAML: "    heartbeat: shop.heartbeat\n    heartbeat_interval: 200ms\n",
+		apiYAML:    "  tokens:\n    - {name: ops, secret: adm1n-secret-0123456, scope: admin}\n    - {name: dash, secret: read-secret-01234567, scope: read}\n",
+		extraYAML: `jobs:
+  - name: rebuild
+    kind: rebuild
+    schedule: "@every 3s"
+  - name: check
+    kind: verify
+    after: [rebuild]
+`})
+	ctx := context.Background()
+	rc := e.redis.Client(t)
+	if out, code := e.tidemark(t, "jobs", "pause", "-c", e.cfg, "--all"); code != 0 || !strings.Contains(out, "paused rebuild") {
+		t.Fatalf("jobs pause --all: %d\n%s", code, out)
+	}
+	p, base := e.startAPI(t)
+	call := func(method, path, token string) (int, string) {
+		req, _ := http.NewRequest(method, base+path, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var b strings.Builder
+		_, _ = fmt.Fprint(&b, readAll(resp))
+		return resp.StatusCode, b.String()
+	}
+	for _, c := range []struct {
+		token string
+		want  int
+	}{{"", 401}, {"read-secret-01234567", 403}, {"wrong", 401}, {"adm1n-secret-0123456", 200}} {
+		if code, body := call("GET", "/v1/admin/jobs", c.token); code != c.want {
+			t.Errorf("GET /v1/admin/jobs with token %q: %d, want %d: %s", c.token, code, c.want, body)
+		}
+	}
+	if code, _ := call("POST", "/v1/admin/jobs/rebuild/trigger", "read-secret-01234567"); code != 403 {
+		t.Errorf("trigger with a read token: %d, want 403", code)
+	}
+	if code, _ := call("POST", "/v1/admin/jobs/nope/trigger", "adm1n-secret-0123456"); code != 404 {
+		t.Errorf("trigger of an unknown job: %d, want 404", code)
+	}
+	// Paused: ticks are recorded skipped-paused.
+	waitRecord := func(what string, pred func(scheduler.Record) bool) scheduler.Record {
+		t.Helper()
+		deadline := time.Now().Add(3 * time.Minute)
+		for {
+			for _, r := range e.jobHistory(t, rc, "rebuild") {
+				if pred(r) {
+					return r
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s; history %+v", what, e.jobHistory(t, rc, "rebuild"))
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	waitRecord("a skipped-paused tick", func(r scheduler.Record) bool { return r.Outcome == scheduler.SkippedPaused })
+	// A manual trigger through the API runs the paused job.
+	if code, body := call("POST", "/v1/admin/jobs/rebuild/trigger", "adm1n-secret-0123456"); code != 202 {
+		t.Fatalf("trigger: %d %s", code, body)
+	}
+	r := waitRecord("the API-triggered run", func(r scheduler.Record) bool { return r.Trigger == "manual" && r.Outcome == scheduler.Succeeded })
+	if r.Generation == nil {
+		t.Errorf("triggered run without generation: %+v", r)
+	}
+	// Paused across a restart.
+	if code := p.term(t); code != 0 {
+		t.Fatalf("SIGTERM: exit %d", code)
+	}
+	if out, _ := e.tidemark(t, "jobs", "list", "-c", e.cfg); !strings.Contains(out, "paused") {
+		t.Errorf("jobs list after restart-free stop:\n%s", out)
+	}
+	p = e.start(t, "--roles", "speed,api,batch")
+	resumeAt := time.Now()
+	waitReady(t, base)
+	if code, body := call("GET", "/v1/admin/jobs", "adm1n-secret-0123456"); code != 200 || !strings.Contains(body, `"paused"`) {
+		t.Errorf("after a restart the job should still be paused: %d %s", code, body)
+	}
+	// Resume through the API; the schedule runs it again and its after:
+	// job follows with the generation.
+	if code, body := call("POST", "/v1/admin/jobs/resume", "adm1n-secret-0123456"); code != 202 {
+		t.Fatalf("resume: %d %s", code, body)
+	}
+	waitRecord("a scheduled run after resume", func(r scheduler.Record) bool {
+		return r.Trigger == "schedule" && r.Outcome == scheduler.Succeeded && r.Start.After(resumeAt)
+	})
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		hc := e.jobHistory(t, rc, "check")
+		if i := slices.IndexFunc(hc, func(r scheduler.Record) bool { return r.Outcome == scheduler.Succeeded && r.Trigger == "after:rebuild" }); i >= 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the after: verify job never succeeded: %+v", hc)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// CLI history and trigger.
+	if out, code := e.tidemark(t, "jobs", "history", "rebuild", "-c", e.cfg); code != 0 || !strings.Contains(out, "succeeded") || !strings.Contains(out, "manual") {
+		t.Errorf("jobs history: %d\n%s", code, out)
+	}
+	if out, code := e.tidemark(t, "jobs", "trigger", "nope", "-c", e.cfg); code != 2 {
+		t.Errorf("jobs trigger nope: %d, want 2\n%s", code, out)
+	}
+	// Graceful stop mid-run: exit 0, the run recorded (cancelled at its
+	// safe point, or succeeded past its commit point), the lease released.
+	waitHolder(t, rc, "rebuild", p, time.Minute)
+	if code := p.term(t); code != 0 {
+		t.Fatalf("SIGTERM mid-run: exit %d\n%s", code, tail(readFile(t, p.log), 3000))
+	}
+	h := e.jobHistory(t, rc, "rebuild")
+	last := h[len(h)-1]
+	if last.Outcome != scheduler.Cancelled && last.Outcome != scheduler.Succeeded {
+		t.Errorf("the run stopped by SIGTERM is recorded %s", last.Outcome)
+	}
+	if v, _ := rc.Exists(ctx, "tm:{job:rebuild}:lease").Result(); v != 0 {
+		t.Errorf("SIGTERM left the lease held")
+	}
+}
+
+func readAll(resp *http.Response) string {
+	var b strings.Builder
+	buf := make([]byte, 4096)
+	for {
+		n, err := resp.Body.Read(buf)
+		b.Write(buf[:n])
+		if err != nil {
+			return b.String()
+		}
+	}
+}
+
+func waitReady(t testing.TB, base string) {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("API at %s not ready within 90s (last: %v)", base, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
