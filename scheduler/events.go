@@ -25,6 +25,10 @@ type Event struct {
 	// view, a warehouse target.
 	Subject string `json:"subject,omitempty"`
 	Error   string `json:"error,omitempty"`
+
+	// logged: the event came from a log record (EventLogger), which is
+	// its log line already.
+	logged bool
 }
 
 // Sink receives events. Emit must not block for long: a sink that sends
@@ -38,6 +42,9 @@ type LogSink struct{ Log *slog.Logger }
 
 // Emit implements Sink.
 func (s LogSink) Emit(ctx context.Context, e Event) {
+	if e.logged {
+		return
+	}
 	attrs := []any{"event", e.Name, "job", e.Job}
 	if e.Run != "" {
 		attrs = append(attrs, "run", e.Run)
@@ -131,7 +138,7 @@ func (h *eventHandler) Handle(ctx context.Context, rec slog.Record) error {
 	}
 	rec.Attrs(func(a slog.Attr) bool { add(a); return true })
 	if e.Name != "" {
-		e.Time = rec.Time.UTC()
+		e.Time, e.logged = rec.Time.UTC(), true
 		h.run.Emit(ctx, e)
 	}
 	if !h.next.Enabled(ctx, rec.Level) {
