@@ -81,12 +81,23 @@ func cmdRunConfig(ctx context.Context, cfg *config.Config, roles string, stderr 
 			return &exitError{2, err}
 		}
 		o := &orchestrator{a: a, st: st, glue: glue, log: log.With("role", "batch")}
-		sched, err := o.newScheduler(reg, newEventSink(cfg.Events, log))
+		sink := newEventSink(cfg.Events, log)
+		sched, err := o.newScheduler(reg, sink)
 		if err != nil {
 			return &exitError{2, err}
 		}
 		jobs = sched.Control()
-		g.Go(func() error { return sched.Run(gctx) })
+		// The senders outlive the scheduler's stop by their drain, so the
+		// last run's events (RunCancelled) still go out.
+		sctx, stopSink := context.WithCancel(context.WithoutCancel(gctx))
+		sinkDone := make(chan error, 1)
+		go func() { sinkDone <- sink.run(sctx) }()
+		g.Go(func() error {
+			err := sched.Run(gctx)
+			stopSink()
+			<-sinkDone
+			return err
+		})
 	}
 	if want["speed"] {
 		for _, s := range a.sources {

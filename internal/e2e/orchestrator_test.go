@@ -3,12 +3,15 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -252,10 +255,14 @@ func TestOrchestratorOneRunPerTick(t *testing.T) {
 // the admin API (admin token required), a pause surviving a restart, and a
 // graceful stop mid-run.
 func TestOrchestratorSteering(t *testing.T) {
+	hook := newReceiver(t, "hook-secret")
 	e := newEnv(t, envOptions{
 		sourceYAML: "    heartbeat: shop.heartbeat\n    heartbeat_interval: 200ms\n",
 		apiYAML:    "  tokens:\n    - {name: ops, secret: adm1n-secret-0123456, scope: admin}\n    - {name: dash, secret: read-secret-01234567, scope: read}\n",
-		extraYAML: `jobs:
+		extraYAML: `events:
+  webhook: ` + hook.url + `
+  webhook_secret: hook-secret
+jobs:
   - name: rebuild
     kind: rebuild
     schedule: "@every 3s"
@@ -354,6 +361,16 @@ func TestOrchestratorSteering(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	// The webhook got the lifecycle events, signed, the first one again
+	// after the receiver's 500.
+	for _, name := range []string{"RunStarted", "RebuildStarted", "GenerationPublished", "RunSucceeded"} {
+		if !hook.has(name) {
+			t.Errorf("webhook never got %s (got %v)", name, hook.names())
+		}
+	}
+	if hook.refused() != 1 {
+		t.Errorf("the receiver refused %d deliveries, want the first only", hook.refused())
+	}
 	// CLI history and trigger.
 	if out, code := e.tidemark(t, "jobs", "history", "rebuild", "-c", e.cfg); code != 0 || !strings.Contains(out, "succeeded") || !strings.Contains(out, "manual") {
 		t.Errorf("jobs history: %d\n%s", code, out)
@@ -405,4 +422,51 @@ func waitReady(t testing.TB, base string) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// receiver is a local webhook endpoint: it answers 500 to the first
+// delivery and records the events whose signature checks out.
+type receiver struct {
+	url    string
+	mu     sync.Mutex
+	events []string
+	calls  int
+	bad    int
+}
+
+func newReceiver(t *testing.T, secret string) *receiver {
+	r := &receiver{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.calls++
+		if r.calls == 1 {
+			http.Error(w, "not yet", http.StatusInternalServerError)
+			return
+		}
+		if req.Header.Get("X-Tidemark-Signature") != scheduler.Sign([]byte(secret), req.Header.Get("X-Tidemark-Timestamp"), body) {
+			r.bad++
+			http.Error(w, "bad signature", http.StatusUnauthorized)
+			return
+		}
+		r.events = append(r.events, req.Header.Get("X-Tidemark-Event"))
+	}))
+	t.Cleanup(srv.Close)
+	r.url = srv.URL
+	return r
+}
+
+func (r *receiver) names() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.events)
+}
+
+func (r *receiver) has(name string) bool { return slices.Contains(r.names(), name) }
+
+func (r *receiver) refused() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return 1 + r.bad
 }
