@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tidemark/tidemark/internal/stack"
@@ -48,6 +50,7 @@ func (r *recorder) has(name string) bool {
 }
 
 type fixture struct {
+	m     *Metrics
 	rdb   *redis.Client
 	clock *FakeClock
 	ev    *recorder
@@ -64,7 +67,7 @@ func newFixture(t *testing.T) *fixture {
 func (f *fixture) sched(t *testing.T, holder string, specs map[string]Spec, jobs map[string]Job) *Scheduler {
 	t.Helper()
 	s, err := New(Options{Redis: f.rdb, Prefix: "tt", Clock: f.clock, Holder: holder, LeaseTTL: 30 * time.Second,
-		StopTimeout: 10 * time.Second, Events: f.ev, Jitter: func() float64 { return 0 }})
+		StopTimeout: 10 * time.Second, Events: f.ev, Metrics: f.m, Jitter: func() float64 { return 0 }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -597,4 +600,48 @@ func TestDeadHolderReaped(t *testing.T) {
 	s.Tick(ctx, "j", t0)
 	s.runs.Wait()
 	wantOutcomes(t, s.Control(), "j", "failed@1", "succeeded@1")
+}
+
+func TestMetrics(t *testing.T) {
+	f := newFixture(t)
+	reg := prometheus.NewRegistry()
+	f.m = NewMetrics(reg)
+	g := newGate()
+	fail := JobFunc(func(ctx context.Context, r *Run) (Result, error) {
+		return Result{Mismatches: 3}, Permanent(errors.New("views differ"))
+	})
+	s := f.sched(t, "a", map[string]Spec{"ok": {}, "bad": {}}, map[string]Job{"ok": g, "bad": fail})
+	ctx := context.Background()
+	s.Tick(ctx, "ok", t0)
+	recv(t, g.started)
+	s.Tick(ctx, "ok", t0.Add(time.Second)) // skipped: overlap
+	f.clock.Advance(time.Second)
+	g.release <- nil
+	s.Tick(ctx, "bad", t0)
+	s.runs.Wait()
+	// A lost lease.
+	s.Tick(ctx, "ok", t0.Add(2*time.Second))
+	recv(t, g.started)
+	f.rdb.Del(ctx, jobKeys("tt", "ok").lease)
+	waitFor(t, "the renewal timer", func() bool { return f.clock.Waiters() >= 1 })
+	f.clock.Advance(10 * time.Second)
+	s.runs.Wait()
+	for _, c := range []struct {
+		c    prometheus.Collector
+		want float64
+	}{
+		{f.m.skipped.WithLabelValues("ok", "overlap"), 1},
+		{f.m.failures.WithLabelValues("bad"), 1},
+		{f.m.failures.WithLabelValues("ok"), 1},
+		{f.m.mismatches.WithLabelValues("bad"), 3},
+		{f.m.leasesLost.WithLabelValues("ok"), 1},
+		{f.m.lastSuccess.WithLabelValues("ok"), float64(t0.Add(time.Second).Unix())},
+	} {
+		if got := testutil.ToFloat64(c.c); got != c.want {
+			t.Errorf("%v: %v, want %v", c.c, got, c.want)
+		}
+	}
+	if n := testutil.CollectAndCount(f.m.duration); n != 3 {
+		t.Errorf("duration series: %d, want 3 (ok/succeeded, bad/failed, ok/failed)", n)
+	}
 }
