@@ -361,38 +361,39 @@ func (s *Scheduler) catchUp(ctx context.Context, e *entry, now time.Time) error 
 		return err
 	}
 	last := time.UnixMilli(ms)
-	var missed []time.Time
+	var first, latest, prev time.Time
+	n := 0
 	for t := e.sched.Next(last); !t.IsZero() && !t.After(now); t = e.sched.Next(t) {
-		missed = append(missed, t)
-		if len(missed) > 100000 {
-			missed = missed[1:]
+		if n == 0 {
+			first = t
 		}
+		prev, latest = latest, t
+		n++
 	}
-	if len(missed) == 0 {
+	if n == 0 {
 		return nil
 	}
-	latest := missed[len(missed)-1]
 	ok, err := claimScript.Run(ctx, s.o.Redis, []string{k.claimed}, latest.UnixMilli()).Int64()
 	if err != nil || ok == 0 {
 		return err
 	}
 	run := e.spec.CatchupWindow > 0 && now.Sub(latest) <= e.spec.CatchupWindow
-	record := missed
+	count, lastMissed := n, latest
 	if run {
-		record = missed[:len(missed)-1]
+		count, lastMissed = n-1, prev
 	}
-	if len(record) > 0 {
+	if count > 0 {
 		msg := fmt.Sprintf("no process ran the job at these ticks, and they are outside catchup_window (%s)", e.spec.CatchupWindow)
-		r := Record{Job: e.spec.Name, Run: runID(record[0], "missed"), Scheduled: record[0].UTC(), Trigger: "schedule", Outcome: Missed, Error: msg}
-		if len(record) > 1 {
-			r.Count = len(record)
-			r.Error = fmt.Sprintf("%d ticks from %s to %s: %s", len(record), record[0].UTC().Format(time.RFC3339), record[len(record)-1].UTC().Format(time.RFC3339), msg)
+		r := Record{Job: e.spec.Name, Run: runID(first, "missed"), Scheduled: first.UTC(), Trigger: "schedule", Outcome: Missed, Error: msg}
+		if count > 1 {
+			r.Count = count
+			r.Error = fmt.Sprintf("%d ticks from %s to %s: %s", count, first.UTC().Format(time.RFC3339), lastMissed.UTC().Format(time.RFC3339), msg)
 		}
-		if err := s.ctl.push(ctx, r); err != nil {
+	if err := s.ctl.push(ctx, r); err != nil {
 			return err
 		}
-		s.o.Metrics.miss(e.spec.Name, len(record))
-		s.o.Events.Emit(ctx, Event{Name: "TicksMissed", Time: now.UTC(), Job: e.spec.Name, Counts: map[string]int64{"ticks": int64(len(record))}})
+		s.o.Metrics.miss(e.spec.Name, count)
+		s.o.Events.Emit(ctx, Event{Name: "TicksMissed", Time: now.UTC(), Job: e.spec.Name, Counts: map[string]int64{"ticks": int64(count)}})
 	}
 	if run {
 		s.start(ctx, e, latest, "catchup", nil)
