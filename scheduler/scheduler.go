@@ -72,6 +72,7 @@ func (r *Run) Emit(ctx context.Context, e Event) {
 type Result struct {
 	Generation *uint64
 	Cut        string
+	CutTime    *time.Time
 	Rows       int64
 	Bytes      int64
 	// Mismatches counts the differences a verify job found.
@@ -238,6 +239,7 @@ func (s *Scheduler) Add(spec Spec, job Job) error {
 			return fmt.Errorf("scheduling job %s: %w", spec.Name, err)
 		}
 		e.sched = sch
+		s.ctl.SetSchedule(spec.Name, sch)
 	}
 	s.entries[spec.Name] = e
 	s.order = append(s.order, spec.Name)
@@ -584,7 +586,7 @@ func (s *Scheduler) execute(ctx context.Context, e *entry, l *lease, base Record
 			Attempt: attempt, Upstream: up, Fence: l, sink: s.o.Events})
 		end := s.o.Clock.Now().UTC()
 		rec.End = &end
-		rec.Generation, rec.Cut, rec.Rows, rec.Bytes = res.Generation, res.Cut, res.Rows, res.Bytes
+		rec.Generation, rec.Cut, rec.CutTime, rec.Rows, rec.Bytes = res.Generation, res.Cut, res.CutTime, res.Rows, res.Bytes
 		cause := context.Cause(ctx)
 		switch {
 		case err == nil:

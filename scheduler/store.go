@@ -43,6 +43,7 @@ type Record struct {
 	Fence      uint64     `json:"fence,omitempty"`
 	Generation *uint64    `json:"generation,omitempty"`
 	Cut        string     `json:"cut,omitempty"`
+	CutTime    *time.Time `json:"cut_time,omitempty"`
 	Rows       int64      `json:"rows,omitempty"`
 	Bytes      int64      `json:"bytes,omitempty"`
 	Error      string     `json:"error,omitempty"`
@@ -116,6 +117,7 @@ type Control struct {
 	jobs   []string
 	clock  Clock
 	keep   int
+	scheds map[string]*Schedule // for Status's next tick; may lack a job
 }
 
 // NewControl returns a Control over the named jobs' state under prefix;
@@ -127,8 +129,12 @@ func NewControl(rdb redis.UniversalClient, prefix string, jobs []string, clock C
 	if keep <= 0 {
 		keep = 100
 	}
-	return &Control{rdb: rdb, prefix: prefix, jobs: slices.Clone(jobs), clock: clock, keep: keep}
+	return &Control{rdb: rdb, prefix: prefix, jobs: slices.Clone(jobs), clock: clock, keep: keep, scheds: map[string]*Schedule{}}
 }
+
+// SetSchedule tells Status job's schedule (for its next tick). Call it
+// before the Control is shared.
+func (c *Control) SetSchedule(job string, s *Schedule) { c.scheds[job] = s }
 
 func (c *Control) keys(job string) (keys, error) {
 	if !slices.Contains(c.jobs, job) {
@@ -314,6 +320,8 @@ type Status struct {
 	Paused   *PauseState `json:"paused,omitempty"`
 	Holder   string      `json:"holder,omitempty"` // the lease holder while a run is going
 	LastTick *time.Time  `json:"last_tick,omitempty"`
+	NextTick *time.Time  `json:"next_tick,omitempty"`
+	Schedule string      `json:"schedule,omitempty"`
 	Last     *Record     `json:"last,omitempty"`
 }
 
@@ -335,6 +343,13 @@ func (c *Control) Status(ctx context.Context) ([]Status, error) {
 			if v, err := strconv.ParseInt(ms, 10, 64); err == nil {
 				t := time.UnixMilli(v).UTC()
 				st.LastTick = &t
+			}
+		}
+		if sc := c.scheds[j]; sc != nil {
+			st.Schedule = sc.String()
+			if n := sc.Next(c.clock.Now()); !n.IsZero() {
+				n = n.UTC()
+				st.NextTick = &n
 			}
 		}
 		h, err := c.History(ctx, j, 1)

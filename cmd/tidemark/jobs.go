@@ -110,8 +110,8 @@ func (o *orchestrator) rebuild(ctx context.Context, j config.Job, r *scheduler.R
 			return res, fmt.Errorf("rebuilding source %s: %w", s.cfg.Name, err)
 		}
 		o.glue.afterPublish(ctx, g, rj.log)
-		gen := g.Generation
-		res.Generation, res.Cut = &gen, g.Cut
+		gen, ct := g.Generation, g.CutTime
+		res.Generation, res.Cut, res.CutTime = &gen, g.Cut, &ct
 		for _, t := range g.Tables {
 			res.Rows += t.Rows
 			for _, f := range t.Files {
@@ -345,7 +345,20 @@ func (a *app) jobControl() *scheduler.Control {
 	for _, j := range a.cfg.EffectiveJobs() {
 		names = append(names, j.Name)
 	}
-	return scheduler.NewControl(a.rdb, a.cfg.Redis.Prefix, names, nil, a.cfg.Orchestrator.HistoryRuns)
+	c := scheduler.NewControl(a.rdb, a.cfg.Redis.Prefix, names, nil, a.cfg.Orchestrator.HistoryRuns)
+	for _, j := range a.cfg.EffectiveJobs() {
+		if j.Schedule == "" {
+			continue
+		}
+		loc, err := time.LoadLocation(j.Timezone)
+		if err != nil {
+			continue // validated with the config
+		}
+		if sc, err := scheduler.NewSchedule(j.Schedule, loc); err == nil {
+			c.SetSchedule(j.Name, sc)
+		}
+	}
+	return c
 }
 
 // jobsAdmin serves reporting's admin routes from a scheduler.Control.

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/tidemark/tidemark/batch"
 	"github.com/tidemark/tidemark/batch/lake"
+	"github.com/tidemark/tidemark/internal/stack"
 	"github.com/tidemark/tidemark/scheduler"
 )
 
@@ -469,4 +471,48 @@ func (r *receiver) refused() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return 1 + r.bad
+}
+
+// TestJobsPageInChromium: the dashboard's Jobs page lists the jobs, shows a
+// run's outcome, and its Trigger button runs the job (scripts/jobs-check.cjs).
+func TestJobsPageInChromium(t *testing.T) {
+	if _, err := exec.LookPath("chromium"); err != nil {
+		t.Skip("chromium not installed (apt-get install chromium)")
+	}
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Skip("node not installed; the check drives Chromium with playwright-core")
+	}
+	pw := filepath.Join(os.Getenv("HOME"), ".cache", "tidemark", "node", "node_modules", "playwright-core")
+	if _, err := os.Stat(pw); err != nil {
+		t.Skip("playwright-core not installed; scripts/dashboard-check.sh installs it")
+	}
+	e := newEnv(t, envOptions{
+		sourceYAML: "    heartbeat: shop.heartbeat\n    heartbeat_interval: 200ms\n",
+		apiYAML:    "  tokens:\n    - {name: ops, secret: adm1n-secret-0123456, scope: admin}\n",
+		extraYAML: `jobs:
+  - name: rebuild
+    kind: rebuild
+    schedule: "@every 5s"
+  - name: check
+    kind: verify
+    after: [rebuild]
+`})
+	p, base := e.startAPI(t)
+	shot := filepath.Join(t.TempDir(), "jobs.png")
+	if d := os.Getenv("JOBS_PAGE_SHOT"); d != "" {
+		shot = d
+	}
+	cmd := exec.Command("node", filepath.Join(stack.Root(), "scripts", "jobs-check.cjs"), base, "rebuild", shot)
+	cmd.Env = append(os.Environ(), "PLAYWRIGHT_CORE="+pw, "TIDEMARK_TOKEN=adm1n-secret-0123456")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("jobs page check failed: %v\n%s", err, tail(string(out), 4000))
+	}
+	if st, err := os.Stat(shot); err != nil || st.Size() < 10000 {
+		t.Fatalf("no screenshot saved (%v)", err)
+	}
+	t.Logf("jobs page check:\n%s", out)
+	if code := p.term(t); code != 0 {
+		t.Errorf("SIGTERM: exit %d", code)
+	}
 }
