@@ -103,6 +103,56 @@ func (s *Server) adminRoutes(mux *http.ServeMux) {
 	mux.Handle("POST /v1/admin/jobs/resume", admin(func(w http.ResponseWriter, r *http.Request, j JobsAdmin) (any, error) {
 		return ok, j.ResumeAll(r.Context())
 	}))
+	// The actions are POST only; a GET of them says so instead of "no
+	// route".
+	for _, p := range []string{"/v1/admin/jobs/{name}/trigger", "/v1/admin/jobs/{name}/pause", "/v1/admin/jobs/{name}/resume",
+		"/v1/admin/jobs/pause", "/v1/admin/jobs/resume"} {
+		mux.HandleFunc("GET "+p, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", "POST")
+			writeError(w, &apiError{Status: http.StatusMethodNotAllowed, Msg: fmt.Sprintf("%s is an action: POST it (with an admin token)", r.URL.Path)})
+		})
+	}
 }
 
+// adminOpenAPIPaths are the admin routes openapi.go documents.
+var adminOpenAPIPaths = []string{"/v1/admin/jobs", "/v1/admin/jobs/{name}/history", "/v1/admin/jobs/{name}/trigger",
+	"/v1/admin/jobs/{name}/pause", "/v1/admin/jobs/{name}/resume", "/v1/admin/jobs/pause", "/v1/admin/jobs/resume"}
+
 var errBadParam = errors.New("bad parameter")
+
+// adminOpenAPI documents the admin routes for openapi.go.
+func adminOpenAPI(errResp func(string) obj) map[string]obj {
+	sec := []obj{{"bearer": []string{}}}
+	name := obj{"name": "name", "in": "path", "required": true, "description": "The job.", "schema": obj{"type": "string"}}
+	common := obj{
+		"401": errResp("Missing or unknown bearer token."),
+		"403": errResp("The token lacks admin scope, or no tokens are configured."),
+		"503": errResp("No orchestrator in this process."),
+	}
+	resp := func(code, desc string, extra obj) obj {
+		r := obj{code: obj{"description": desc, "content": obj{"application/json": obj{"schema": obj{"type": "object"}}}}}
+		for k, v := range common {
+			r[k] = v
+		}
+		for k, v := range extra {
+			r[k] = v
+		}
+		return r
+	}
+	unknown := obj{"404": errResp("No job of that name.")}
+	post := func(summary string, params []obj) obj {
+		return obj{"post": obj{"summary": summary, "parameters": params, "security": sec, "responses": resp("202", "Done or queued.", unknown)}}
+	}
+	return map[string]obj{
+		"/v1/admin/jobs": {"get": obj{"summary": "Every job's status: pause, lease holder, last and next tick, last run (docs/orchestrator.md).",
+			"security": sec, "responses": resp("200", "The jobs.", nil)}},
+		"/v1/admin/jobs/{name}/history": {"get": obj{"summary": "The job's run records, newest first.", "security": sec,
+			"parameters": []obj{name, {"name": "n", "in": "query", "description": "Records, 1..10000 (default 50).", "schema": obj{"type": "integer"}}},
+			"responses": resp("200", "The records.", unknown)}},
+		"/v1/admin/jobs/{name}/trigger": post("Queue a run of the job now.", []obj{name}),
+		"/v1/admin/jobs/{name}/pause":   post("Pause the job (held in Redis, across restarts).", []obj{name}),
+		"/v1/admin/jobs/{name}/resume":  post("Resume the job.", []obj{name}),
+		"/v1/admin/jobs/pause":          post("Pause every job.", nil),
+		"/v1/admin/jobs/resume":         post("Resume every job.", nil),
+	}
+}
