@@ -148,7 +148,7 @@ func adminOpenAPI(errResp func(string) obj) map[string]obj {
 			"security": sec, "responses": resp("200", "The jobs.", nil)}},
 		"/v1/admin/jobs/{name}/history": {"get": obj{"summary": "The job's run records, newest first.", "security": sec,
 			"parameters": []obj{name, {"name": "n", "in": "query", "description": "Records, 1..10000 (default 50).", "schema": obj{"type": "integer"}}},
-			"responses": resp("200", "The records.", unknown)}},
+			"responses":  resp("200", "The records.", unknown)}},
 		"/v1/admin/jobs/{name}/trigger": post("Queue a run of the job now.", []obj{name}),
 		"/v1/admin/jobs/{name}/pause":   post("Pause the job (held in Redis, across restarts).", []obj{name}),
 		"/v1/admin/jobs/{name}/resume":  post("Resume the job.", []obj{name}),

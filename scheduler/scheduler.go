@@ -391,7 +391,7 @@ func (s *Scheduler) catchUp(ctx context.Context, e *entry, now time.Time) error 
 			r.Count = count
 			r.Error = fmt.Sprintf("%d ticks from %s to %s: %s", count, first.UTC().Format(time.RFC3339), lastMissed.UTC().Format(time.RFC3339), msg)
 		}
-	if err := s.ctl.push(ctx, r); err != nil {
+		if err := s.ctl.push(ctx, r); err != nil {
 			return err
 		}
 		s.o.Metrics.miss(e.spec.Name, count)
