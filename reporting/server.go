@@ -46,6 +46,8 @@ type Server struct {
 	now     func() time.Time
 	bufs    sync.Pool                 // *[]byte: freshness tails being written
 	jobs    atomic.Pointer[JobsAdmin] // admin.go
+	// readyNote is ready.go's.
+	readyNote atomic.Pointer[func() string]
 }
 
 // New validates cfg (after applying its defaults) and the views, and builds
@@ -261,7 +263,7 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "not ready: %v\n", err)
 		return
 	}
-	fmt.Fprintln(w, "ready")
+	fmt.Fprintln(w, s.readyText())
 }
 
 // apiError is a request's failure as the client sees it.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -644,4 +645,69 @@ func TestMetrics(t *testing.T) {
 	if n := testutil.CollectAndCount(f.m.duration); n != 3 {
 		t.Errorf("duration series: %d, want 3 (ok/succeeded, bad/failed, ok/failed)", n)
 	}
+}
+
+// TestElectorStandbyTakesOver: one of two electors is active; when its
+// lease goes (expiry), the standby takes over and the old holder's context
+// ends with ErrLeaseLost; a lease left by a dead process of this host is
+// taken at once.
+func TestElectorStandbyTakesOver(t *testing.T) {
+	f := newFixture(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var roles sync.Map
+	mk := func(holder string) *Elector {
+		return NewElector(ElectorOptions{Redis: f.rdb, Prefix: "tt", Name: "capture:shop", Holder: holder, TTL: 3 * time.Second, Clock: f.clock,
+			OnRole: func(active bool) { roles.Store(holder, active) }})
+	}
+	a, b := mk("h:1"), mk("h:2")
+	running := make(chan string, 4)
+	lostA := make(chan error, 1)
+	doneA, doneB := make(chan error, 1), make(chan error, 1)
+	go func() {
+		doneA <- a.Run(ctx, func(ctx context.Context) error {
+			running <- "a"
+			<-ctx.Done()
+			lostA <- context.Cause(ctx)
+			return context.Cause(ctx)
+		})
+	}()
+	if got := recv(t, running); got != "a" {
+		t.Fatalf("%s ran first", got)
+	}
+	go func() {
+		doneB <- b.Run(ctx, func(ctx context.Context) error { running <- "b"; <-ctx.Done(); return nil })
+	}()
+	waitFor(t, "b to stand by", func() bool { v, ok := roles.Load("h:2"); return ok && !v.(bool) })
+	if !a.Active() || b.Active() {
+		t.Fatal("want a active, b standing by")
+	}
+	f.rdb.Del(ctx, jobKeys("tt", "capture:shop").lease) // a's lease expires
+	for !b.Active() {
+		f.clock.Advance(time.Second)
+		time.Sleep(time.Millisecond)
+	}
+	if got := recv(t, running); got != "b" {
+		t.Fatalf("%s runs after the takeover", got)
+	}
+	if err := recv(t, lostA); !errors.Is(err, ErrLeaseLost) {
+		t.Errorf("a's context ended with %v, want ErrLeaseLost", err)
+	}
+	if b.Token() <= a.Token() {
+		t.Errorf("tokens: b %d after a %d", b.Token(), a.Token())
+	}
+	cancel()
+	recv(t, doneA)
+	recv(t, doneB)
+
+	// A lease held by a process of this host that is gone is taken at once.
+	host, _ := os.Hostname()
+	k := jobKeys("tt", "capture:shop")
+	f.rdb.Set(context.Background(), k.lease, host+":999999", time.Hour)
+	c := NewElector(ElectorOptions{Redis: f.rdb, Prefix: "tt", Name: "capture:shop", TTL: 3 * time.Second, Clock: f.clock})
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	defer cancel2()
+	ran := make(chan struct{})
+	go func() { _ = c.Run(ctx2, func(ctx context.Context) error { close(ran); <-ctx.Done(); return nil }) }()
+	recv(t, ran)
 }

@@ -44,7 +44,7 @@ type orchestrator struct {
 func (o *orchestrator) newScheduler(reg prometheus.Registerer, sink scheduler.Sink) (*scheduler.Scheduler, error) {
 	cfg := o.a.cfg
 	s, err := scheduler.New(scheduler.Options{
-		Redis: o.a.rdb, Prefix: cfg.Redis.Prefix, Logger: o.log, Metrics: scheduler.NewMetrics(reg), Events: sink,
+		Redis: o.a.rdb, Prefix: cfg.Redis.Prefix, Logger: o.log, Metrics: scheduler.NewMetrics(reg), Events: sink, Holder: cfg.Orchestrator.Instance,
 		LeaseTTL: cfg.Orchestrator.LeaseTTL, HistoryRuns: cfg.Orchestrator.HistoryRuns, StopTimeout: cfg.Orchestrator.StopTimeout,
 	})
 	if err != nil {

@@ -67,7 +67,6 @@ func cmdRunConfig(ctx context.Context, cfg *config.Config, roles string, stderr 
 	// (the applier finishes its batch, the API its requests) within
 	// speed.shutdown_timeout, after which the process exits regardless.
 	g, gctx := errgroup.WithContext(ctx)
-	var streaming atomic.Int32
 	var st lake.Store
 	if want["batch"] {
 		if st, err = a.openLake(ctx); err != nil {
@@ -99,41 +98,67 @@ func cmdRunConfig(ctx context.Context, cfg *config.Config, roles string, stderr 
 			return err
 		})
 	}
+	var captures []*captureRole
 	if want["speed"] {
+		roleMetrics := scheduler.NewRoleMetrics(reg)
 		for _, s := range a.sources {
 			if len(s.views) == 0 {
 				continue
 			}
-			if s.cfg.Heartbeat != "" {
-				g.Go(func() error { return heartbeat(gctx, s, log.With("source", s.cfg.Name)) })
-			}
-			var archive realtime.Archive
-			if want["batch"] {
-				arch, err := a.archiver(ctx, st, s, log.With("source", s.cfg.Name, "role", "archive"))
+			role := &captureRole{source: s.cfg.Name}
+			captures = append(captures, role)
+			capture := func(ctx context.Context) error {
+				role.streamed.Store(false)
+				sg, ctx := errgroup.WithContext(ctx)
+				if s.cfg.Heartbeat != "" {
+					sg.Go(func() error { return heartbeat(ctx, s, log.With("source", s.cfg.Name)) })
+				}
+				var archive realtime.Archive
+				if want["batch"] {
+					arch, err := a.archiver(ctx, st, s, log.With("source", s.cfg.Name, "role", "archive"))
+					if err != nil {
+						return err
+					}
+					archive = arch
+				}
+				p, err := realtime.NewPipeline(s.cap, a.store, realtime.Options{
+					Views:              s.views,
+					SegmentWidth:       time.Duration(cfg.Speed.SegmentSeconds) * time.Second,
+					MaxBatchEvents:     cfg.Speed.MaxBatchEvents,
+					RebootstrapOnPurge: cfg.Speed.RebootstrapOnPurge,
+					Logger:             log.With("source", s.cfg.Name),
+					Metrics:            metrics,
+					OnStreaming:        func() { role.streamed.Store(true) },
+					Archive:            archive,
+				})
 				if err != nil {
 					return err
 				}
-				archive = arch
+				sg.Go(func() error {
+					if err := p.Run(ctx); err != nil {
+						return fmt.Errorf("speed layer of source %s: %w", s.cfg.Name, err)
+					}
+					return nil
+				})
+				return sg.Wait()
 			}
-			p, err := realtime.NewPipeline(s.cap, a.store, realtime.Options{
-				Views:              s.views,
-				SegmentWidth:       time.Duration(cfg.Speed.SegmentSeconds) * time.Second,
-				MaxBatchEvents:     cfg.Speed.MaxBatchEvents,
-				RebootstrapOnPurge: cfg.Speed.RebootstrapOnPurge,
-				Logger:             log.With("source", s.cfg.Name),
-				Metrics:            metrics,
-				OnStreaming:        func() { streaming.Add(1) },
-				Archive:            archive,
-			})
-			if err != nil {
-				return err
+			if cfg.Orchestrator.CaptureLeaseTTL <= 0 {
+				role.active.Store(true)
+				roleMetrics.Set(s.cfg.Name, true)
+				g.Go(func() error { return capture(gctx) })
+				continue
 			}
-			g.Go(func() error {
-				if err := p.Run(gctx); err != nil {
-					return fmt.Errorf("speed layer of source %s: %w", s.cfg.Name, err)
-				}
-				return nil
+			// One capturing process per source: the holder of its lease;
+			// the others stand by and take over when it dies.
+			el := scheduler.NewElector(scheduler.ElectorOptions{
+				Redis: a.rdb, Prefix: cfg.Redis.Prefix, Name: "capture:" + s.cfg.Name, TTL: cfg.Orchestrator.CaptureLeaseTTL, Holder: cfg.Orchestrator.Instance,
+				Log: log.With("source", s.cfg.Name, "role", "speed"),
+				OnRole: func(active bool) {
+					role.active.Store(active)
+					roleMetrics.Set(s.cfg.Name, active)
+				},
 			})
+			g.Go(func() error { return el.Run(gctx, capture) })
 		}
 	}
 	if want["api"] {
@@ -145,8 +170,10 @@ func cmdRunConfig(ctx context.Context, cfg *config.Config, roles string, stderr 
 			if err := a.rdb.Ping(ctx).Err(); err != nil {
 				return fmt.Errorf("redis: %w", err)
 			}
-			if want["speed"] && streaming.Load() == 0 {
-				return errors.New("speed layer not streaming yet (bootstrapping)")
+			for _, r := range captures {
+				if r.active.Load() && !r.streamed.Load() {
+					return fmt.Errorf("speed layer of source %s not streaming yet (bootstrapping)", r.source)
+				}
 			}
 			return nil
 		}
@@ -154,6 +181,7 @@ func cmdRunConfig(ctx context.Context, cfg *config.Config, roles string, stderr 
 		if err != nil {
 			return &exitError{2, err}
 		}
+		srv.SetReadyNote(func() string { return rolesNote(captures) })
 		// Steering needs only Redis: a process without the batch role
 		// steers the jobs the others run.
 		if jobs == nil && len(cfg.EffectiveJobs()) > 0 {
@@ -240,4 +268,25 @@ func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry) er
 		return fmt.Errorf("metrics: %w", err)
 	}
 	return nil
+}
+
+// captureRole is whether this process captures a source (holds its
+// capture lease) or stands by, for /readyz.
+type captureRole struct {
+	source   string
+	active   atomic.Bool
+	streamed atomic.Bool // since it became active
+}
+
+// rolesNote says, for /readyz, which sources this process captures.
+func rolesNote(roles []*captureRole) string {
+	var parts []string
+	for _, r := range roles {
+		if r.active.Load() {
+			parts = append(parts, "capturing "+r.source)
+		} else {
+			parts = append(parts, "standby for "+r.source)
+		}
+	}
+	return strings.Join(parts, ", ")
 }

@@ -70,6 +70,17 @@ type Orchestrator struct {
 	// StopTimeout is how long SIGTERM waits for a running job to reach its
 	// next safe point before its context is cancelled; default 20s.
 	StopTimeout time.Duration `yaml:"stop_timeout"`
+	// CaptureLeaseTTL is the expiry of each source's capture lease: of the
+	// processes running the speed role on one config, the holder captures
+	// the source and the others stand by, taking over within about this
+	// long when it dies. Default 5s; 0 turns the election off (every speed
+	// process captures, as before).
+	CaptureLeaseTTL time.Duration `yaml:"capture_lease_ttl"`
+	// Instance names this process in leases and run history; default
+	// hostname:pid. Give each process its own (a pod name). Only with the
+	// default can a restarted process take a lease its dead predecessor on
+	// the same host held without waiting for it to expire.
+	Instance string `yaml:"instance"`
 }
 
 // Events configures where the orchestrator's lifecycle events go besides
@@ -87,7 +98,7 @@ type Events struct {
 var JobKinds = []string{"rebuild", "extract", "verify", "retention", "glue_sync", "load"}
 
 func defaultOrchestrator() Orchestrator {
-	return Orchestrator{LeaseTTL: 15 * time.Second, HistoryRuns: 100, StopTimeout: 20 * time.Second}
+	return Orchestrator{LeaseTTL: 15 * time.Second, HistoryRuns: 100, StopTimeout: 20 * time.Second, CaptureLeaseTTL: 5 * time.Second}
 }
 
 // EffectiveJobs returns the configured jobs with batch.schedule's
@@ -125,6 +136,9 @@ func (c *Config) validateJobs(add func(path, format string, args ...any)) {
 	}
 	if o.HistoryRuns < 1 {
 		add("orchestrator.history_runs", "%d: keep at least 1 run", o.HistoryRuns)
+	}
+	if o.CaptureLeaseTTL != 0 && o.CaptureLeaseTTL < 3*time.Second {
+		add("orchestrator.capture_lease_ttl", "%s: want 0 (no election) or at least 3s", o.CaptureLeaseTTL)
 	}
 	if o.StopTimeout < 0 {
 		add("orchestrator.stop_timeout", "%s: must not be negative", o.StopTimeout)
