@@ -44,6 +44,7 @@ type Elector struct {
 	c      *Control
 	active atomic.Bool
 	token  atomic.Uint64
+	held   atomic.Pointer[lease]
 }
 
 // NewElector returns an Elector.
@@ -86,8 +87,28 @@ func (e *Elector) setRole(active bool) {
 // an error otherwise, Run releases the lease and returns that error. Run
 // returns nil once ctx ends.
 func (e *Elector) Run(ctx context.Context, fn func(ctx context.Context) error) error {
+	return e.run(ctx, fn, false)
+}
+
+// RunOnce is Run for a one-shot holder (`tidemark batch` beside the
+// scheduler): it waits for the lease, runs fn once holding it, releases
+// it and returns fn's error. Fence is the holding's fence while fn runs.
+func (e *Elector) RunOnce(ctx context.Context, fn func(ctx context.Context) error) error {
+	return e.run(ctx, fn, true)
+}
+
+// Fence is the fence of the current holding (nil while standing by).
+func (e *Elector) Fence() Fence {
+	if l := e.held.Load(); l != nil {
+		return l
+	}
+	return nil
+}
+
+func (e *Elector) run(ctx context.Context, fn func(ctx context.Context) error, once bool) error {
 	e.setRole(false)
 	stopping := &atomic.Bool{}
+	told := false
 	for ctx.Err() == nil {
 		l, ok, err := e.c.acquire(ctx, e.o.Name, e.o.Holder, e.o.TTL, stopping)
 		if err == nil && !ok {
@@ -97,6 +118,11 @@ func (e *Elector) Run(ctx context.Context, fn func(ctx context.Context) error) e
 			e.o.Log.Warn("acquiring the lease failed; retrying", "lease", e.o.Name, "error", err)
 		}
 		if !ok {
+			if !told && err == nil {
+				told = true
+				holder, _ := e.o.Redis.Get(ctx, jobKeys(e.o.Prefix, e.o.Name).lease).Result()
+				e.o.Log.Info("the lease is held by another process: standing by", "lease", e.o.Name, "holder", holder)
+			}
 			ch, stop := e.o.Clock.After(min(e.o.TTL/3, time.Second))
 			select {
 			case <-ctx.Done():
@@ -106,14 +132,18 @@ func (e *Elector) Run(ctx context.Context, fn func(ctx context.Context) error) e
 			continue
 		}
 		e.token.Store(l.token)
+		e.held.Store(l)
 		e.o.Log.Info("lease acquired: this process is active", "lease", e.o.Name, "token", l.token)
 		e.setRole(true)
 		err = e.hold(ctx, l, fn)
 		e.setRole(false)
+		e.held.Store(nil)
 		if rerr := l.release(context.WithoutCancel(ctx)); rerr != nil {
 			e.o.Log.Warn("releasing the lease failed; it expires by itself", "lease", e.o.Name, "error", rerr)
 		}
 		switch {
+		case once:
+			return err
 		case ctx.Err() != nil:
 			return nil
 		case errors.Is(err, ErrLeaseLost):

@@ -113,7 +113,17 @@ type Spec struct {
 	Retries        Retries
 	Timeout        time.Duration // per attempt; 0 means none
 	PauseOnFailure bool
+	// Lease names the lease the job runs under; "" means its own. Jobs
+	// sharing a lease never run at once (anywhere): the lake's writers
+	// (rebuild, extract, retention) share LakeLease, so two of them never
+	// build the same generation number. A tick finding the lease held by
+	// another job meets its overlap policy as if its own run held it.
+	Lease string
 }
+
+// LakeLease is the lease of the jobs that write the lake's generations,
+// and of `tidemark batch`.
+const LakeLease = "lease:lake"
 
 // Options configure a Scheduler.
 type Options struct {
@@ -162,6 +172,7 @@ type entry struct {
 	job   Job
 	// dependents are the jobs with this one in their After.
 	dependents []string
+	lease      string // the lease's name (Spec.Lease or the job's)
 
 	mu       sync.Mutex
 	running  *localRun
@@ -219,7 +230,10 @@ func (s *Scheduler) Add(spec Spec, job Job) error {
 	if _, dup := s.entries[spec.Name]; dup || spec.Name == "" {
 		return fmt.Errorf("scheduling job %q: empty or duplicate name", spec.Name)
 	}
-	e := &entry{spec: spec, job: job}
+	e := &entry{spec: spec, job: job, lease: spec.Lease}
+	if e.lease == "" {
+		e.lease = spec.Name
+	}
 	switch spec.Overlap {
 	case "":
 		e.spec.Overlap = OverlapSkip
@@ -244,6 +258,7 @@ func (s *Scheduler) Add(spec Spec, job Job) error {
 	s.entries[spec.Name] = e
 	s.order = append(s.order, spec.Name)
 	s.ctl.jobs = append(s.ctl.jobs, spec.Name)
+	s.ctl.SetLease(spec.Name, e.lease)
 	return nil
 }
 
@@ -429,7 +444,7 @@ func (s *Scheduler) start(ctx context.Context, e *entry, t time.Time, trig strin
 			return
 		}
 	}
-	l, ok, err := s.ctl.acquire(ctx, name, s.o.Holder, s.o.LeaseTTL, &s.stopping)
+	l, ok, err := s.ctl.acquire(ctx, e.lease, s.o.Holder, s.o.LeaseTTL, &s.stopping)
 	if err != nil {
 		s.log.Error("tick not run", "job", name, "error", err)
 		base.Outcome, base.Error = Failed, err.Error()
@@ -445,7 +460,16 @@ func (s *Scheduler) start(ctx context.Context, e *entry, t time.Time, trig strin
 		s.skipOverlap(ctx, e, base, "the previous run still holds the job's lease")
 		return
 	case OverlapCancelRunning:
-		if err := s.ctl.requestCancel(ctx, name, s.o.LeaseTTL); err != nil {
+		for _, other := range s.entries {
+			if other.lease == e.lease && other != e {
+				other.mu.Lock()
+				if other.running != nil {
+					other.running.cancel(ErrOverlapCancel)
+				}
+				other.mu.Unlock()
+			}
+		}
+		if err := s.ctl.requestCancel(ctx, e.lease, s.o.LeaseTTL); err != nil {
 			s.log.Error("asking the running job to stop failed", "job", name, "error", err)
 		}
 		e.mu.Lock()
@@ -474,7 +498,7 @@ func (s *Scheduler) start(ctx context.Context, e *entry, t time.Time, trig strin
 				return
 			case <-ch:
 			}
-			l, ok, err := s.ctl.acquire(ctx, name, s.o.Holder, s.o.LeaseTTL, &s.stopping)
+			l, ok, err := s.ctl.acquire(ctx, e.lease, s.o.Holder, s.o.LeaseTTL, &s.stopping)
 			if err != nil {
 				continue
 			}
@@ -569,7 +593,13 @@ func (s *Scheduler) execute(ctx context.Context, e *entry, l *lease, base Record
 	renewing.Go(func() { s.renewLoop(rctx, e, l, cancel) })
 	defer func() { stopRenew(); renewing.Wait() }()
 
-	s.reapDead(wctx, name)
+	// Holding the lease, no run of any job under it can be going: a
+	// "running" record of one is a dead holder's.
+	for _, other := range s.order {
+		if s.entries[other].lease == e.lease {
+			s.reapDead(wctx, other)
+		}
+	}
 	base.Holder, base.Fence = s.o.Holder, l.token
 	var final Record
 	leaseLost := false

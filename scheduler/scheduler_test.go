@@ -711,3 +711,23 @@ func TestElectorStandbyTakesOver(t *testing.T) {
 	go func() { _ = c.Run(ctx2, func(ctx context.Context) error { close(ran); <-ctx.Done(); return nil }) }()
 	recv(t, ran)
 }
+
+// TestSharedLease: jobs under one lease never run at once: a tick of one
+// while the other runs meets its overlap policy.
+func TestSharedLease(t *testing.T) {
+	f := newFixture(t)
+	g := newGate()
+	other := JobFunc(func(context.Context, *Run) (Result, error) { return Result{}, nil })
+	s := f.sched(t, "a", map[string]Spec{"rebuild": {Lease: LakeLease}, "heal": {Lease: LakeLease}}, map[string]Job{"rebuild": g, "heal": other})
+	ctx := context.Background()
+	s.Tick(ctx, "rebuild", t0)
+	recv(t, g.started)
+	s.Tick(ctx, "heal", t0)
+	g.release <- nil
+	s.runs.Wait()
+	wantOutcomes(t, s.Control(), "heal", "skipped-overlap@0")
+	st, err := s.Control().Status(ctx)
+	if err != nil || len(st) != 2 {
+		t.Fatalf("status %+v %v", st, err)
+	}
+}

@@ -118,6 +118,7 @@ type Control struct {
 	clock  Clock
 	keep   int
 	scheds map[string]*Schedule // for Status's next tick; may lack a job
+	leases map[string]string    // job → its lease's name, when not its own
 }
 
 // NewControl returns a Control over the named jobs' state under prefix;
@@ -129,7 +130,18 @@ func NewControl(rdb redis.UniversalClient, prefix string, jobs []string, clock C
 	if keep <= 0 {
 		keep = 100
 	}
-	return &Control{rdb: rdb, prefix: prefix, jobs: slices.Clone(jobs), clock: clock, keep: keep, scheds: map[string]*Schedule{}}
+	return &Control{rdb: rdb, prefix: prefix, jobs: slices.Clone(jobs), clock: clock, keep: keep, scheds: map[string]*Schedule{}, leases: map[string]string{}}
+}
+
+// SetLease tells Status which lease job runs under (Spec.Lease). Call it
+// before the Control is shared.
+func (c *Control) SetLease(job, lease string) { c.leases[job] = lease }
+
+func (c *Control) leaseOf(job string) string {
+	if l := c.leases[job]; l != "" {
+		return l
+	}
+	return job
 }
 
 // SetSchedule tells Status job's schedule (for its next tick). Call it
@@ -336,7 +348,12 @@ func (c *Control) Status(ctx context.Context) ([]Status, error) {
 			return nil, err
 		}
 		st.Paused = p
-		if h, err := c.rdb.Get(ctx, k.lease).Result(); err == nil {
+		if cur, err := c.rdb.Get(ctx, k.current).Bytes(); err == nil {
+			var r Record
+			if json.Unmarshal(cur, &r) == nil {
+				st.Holder = r.Holder
+			}
+		} else if h, err := c.rdb.Get(ctx, jobKeys(c.prefix, c.leaseOf(j)).lease).Result(); err == nil && c.leaseOf(j) == j {
 			st.Holder = h
 		}
 		if ms, err := c.rdb.Get(ctx, k.claimed).Result(); err == nil {

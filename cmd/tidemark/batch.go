@@ -21,6 +21,7 @@ import (
 	"github.com/tidemark/tidemark/formats"
 	"github.com/tidemark/tidemark/internal/serving"
 	"github.com/tidemark/tidemark/realtime/redisview"
+	"github.com/tidemark/tidemark/scheduler"
 )
 
 // openLake opens the configured lake root.
@@ -137,12 +138,30 @@ func cmdBatch(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return &exitError{2, err}
 	}
+	// Beside an orchestrator, the rebuild holds the lake's lease like its
+	// jobs, so the two never build the same generation number.
+	hold := func(ctx context.Context, fn func(context.Context, *serving.Fenced) error) error { return fn(ctx, nil) }
+	if len(cfg.EffectiveJobs()) > 0 {
+		hold = func(ctx context.Context, fn func(context.Context, *serving.Fenced) error) error {
+			el := scheduler.NewElector(scheduler.ElectorOptions{Redis: a.rdb, Prefix: cfg.Redis.Prefix, Name: scheduler.LakeLease,
+				TTL: cfg.Orchestrator.LeaseTTL, Holder: cfg.Orchestrator.Instance, Log: log})
+			return el.RunOnce(ctx, func(ctx context.Context) error { return fn(ctx, serving.NewFenced(el.Fence())) })
+		}
+	}
 	for _, s := range a.sources {
 		if len(s.views) == 0 {
 			continue
 		}
 		job := &rebuildJob{a: a, st: st, s: s, fromSource: *fromSource, log: log.With("source", s.cfg.Name)}
-		g, err := job.rebuild(ctx)
+		var g *batch.Generation
+		err := hold(ctx, func(ctx context.Context, f *serving.Fenced) error {
+			if f != nil {
+				job.st, job.wrap = f.Store(st), f.Publisher
+			}
+			var err error
+			g, err = job.rebuild(ctx)
+			return err
+		})
 		if err != nil {
 			return fmt.Errorf("batch of source %s: %w", s.cfg.Name, err)
 		}

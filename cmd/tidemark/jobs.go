@@ -60,12 +60,19 @@ func (o *orchestrator) newScheduler(reg prometheus.Registerer, sink scheduler.Si
 			CatchupWindow: j.CatchupWindow, Timeout: j.Timeout, PauseOnFailure: j.PauseOnFailure,
 			Retries: scheduler.Retries{Max: j.Retries.Max, InitialBackoff: j.Retries.InitialBackoff, MaxBackoff: j.Retries.MaxBackoff},
 		}
+		if writesLake(j.Kind) {
+			spec.Lease = scheduler.LakeLease
+		}
 		if err := s.Add(spec, o.job(j)); err != nil {
 			return nil, err
 		}
 	}
 	return s, nil
 }
+
+// writesLake reports whether a job kind writes the lake's generations:
+// those jobs share scheduler.LakeLease (with `tidemark batch`).
+func writesLake(kind string) bool { return kind == "rebuild" || kind == "extract" || kind == "retention" }
 
 // job is the body of a configured job.
 func (o *orchestrator) job(j config.Job) scheduler.Job {

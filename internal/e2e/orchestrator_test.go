@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -45,18 +46,23 @@ func (e *env) jobHistory(t testing.TB, rc *redis.Client, job string) []scheduler
 	return h
 }
 
+func holderOf(p *proc) string {
+	h, _ := os.Hostname()
+	return fmt.Sprintf("%s:%d", h, p.cmd.Process.Pid)
+}
+
 func holderPid(s string) int {
 	_, pid, _ := strings.Cut(s, ":")
 	n, _ := strconv.Atoi(pid)
 	return n
 }
 
-// waitHolder waits until the job's lease is held by process p.
+// waitHolder waits until process p runs the job.
 func waitHolder(t testing.TB, rc *redis.Client, job string, p *proc, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for time.Now().Before(deadline) {
-		if v, err := rc.Get(context.Background(), "tm:{job:"+job+"}:lease").Result(); err == nil && holderPid(v) == p.cmd.Process.Pid {
+		if v, err := rc.Get(context.Background(), "tm:{job:"+job+"}:current").Result(); err == nil && strings.Contains(v, fmt.Sprintf(`"holder":"%s"`, holderOf(p))) && strings.Contains(v, `"outcome":"running"`) {
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -248,7 +254,7 @@ func TestOrchestratorOneRunPerTick(t *testing.T) {
 	if code := capture.term(t); code != 0 {
 		t.Fatalf("SIGTERM: exit %d", code)
 	}
-	if v, _ := rc.Exists(ctx, "tm:{job:rebuild}:lease").Result(); v != 0 {
+	if v, _ := rc.Exists(ctx, "tm:{job:lease:lake}:lease").Result(); v != 0 {
 		t.Errorf("the lease outlived a clean stop")
 	}
 }
@@ -373,6 +379,22 @@ jobs:
 	if hook.refused() != 1 {
 		t.Errorf("the receiver refused %d deliveries, want the first only", hook.refused())
 	}
+	// `tidemark batch` beside the scheduler holds the lake's lease too:
+	// its generation is none of the jobs'.
+	out, code := e.tidemark(t, "batch", "-c", e.cfg)
+	if code != 0 {
+		t.Fatalf("tidemark batch beside the scheduler: exit %d\n%s", code, tail(out, 3000))
+	}
+	m := regexp.MustCompile(`generation (\d+) of shop published`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("tidemark batch output:\n%s", tail(out, 2000))
+	}
+	manual, _ := strconv.ParseUint(m[1], 10, 64)
+	for _, r := range e.jobHistory(t, rc, "rebuild") {
+		if r.Generation != nil && *r.Generation == manual {
+			t.Errorf("generation %d built by both tidemark batch and run %s", manual, r.Run)
+		}
+	}
 	// CLI history and trigger.
 	if out, code := e.tidemark(t, "jobs", "history", "rebuild", "-c", e.cfg); code != 0 || !strings.Contains(out, "succeeded") || !strings.Contains(out, "manual") {
 		t.Errorf("jobs history: %d\n%s", code, out)
@@ -391,7 +413,7 @@ jobs:
 	if last.Outcome != scheduler.Cancelled && last.Outcome != scheduler.Succeeded {
 		t.Errorf("the run stopped by SIGTERM is recorded %s", last.Outcome)
 	}
-	if v, _ := rc.Exists(ctx, "tm:{job:rebuild}:lease").Result(); v != 0 {
+	if v, _ := rc.Exists(ctx, "tm:{job:lease:lake}:lease").Result(); v != 0 {
 		t.Errorf("SIGTERM left the lease held")
 	}
 }
