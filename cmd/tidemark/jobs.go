@@ -72,7 +72,9 @@ func (o *orchestrator) newScheduler(reg prometheus.Registerer, sink scheduler.Si
 
 // writesLake reports whether a job kind writes the lake's generations:
 // those jobs share scheduler.LakeLease (with `tidemark batch`).
-func writesLake(kind string) bool { return kind == "rebuild" || kind == "extract" || kind == "retention" }
+func writesLake(kind string) bool {
+	return kind == "rebuild" || kind == "extract" || kind == "retention"
+}
 
 // job is the body of a configured job.
 func (o *orchestrator) job(j config.Job) scheduler.Job {
