@@ -59,6 +59,9 @@ func TestJobsBad(t *testing.T) {
 		{"batch: {schedule: \"@hourly\"}\njobs:\n  - {name: rebuild, kind: rebuild, schedule: \"@hourly\"}\n", "batch.schedule: is shorthand"},
 		{"events: {webhook: \"http://127.0.0.1:9/hook\"}\n", "events.webhook_secret: required"},
 		{"orchestrator: {lease_ttl: 1s}\n", "orchestrator.lease_ttl"},
+		{"orchestrator: {capture_lease_ttl: 1s}\n", "orchestrator.capture_lease_ttl"},
+		{"events: {webhook: \"ftp://x\", webhook_secret: s}\n", "events.webhook: \"ftp://x\""},
+		{"jobs:\n  - {name: a, kind: rebuild, schedule: \"@hourly\", views: [revenue_by_day]}\n", "jobs[0].views[0]: only verify jobs"},
 	} {
 		_, err := Parse([]byte(good+tc.yaml), nil)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
