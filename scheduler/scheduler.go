@@ -531,14 +531,19 @@ func (s *Scheduler) launch(ctx context.Context, e *entry, l *lease, base Record,
 	// The run outlives ctx by up to StopTimeout: it stops at its next safe
 	// point, or when Run cancels it.
 	rctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	me := &localRun{cancel: cancel}
 	e.mu.Lock()
-	e.running = &localRun{cancel: cancel}
+	e.running = me
 	e.mu.Unlock()
 	s.runs.Go(func() {
 		defer cancel(nil)
 		s.execute(rctx, e, l, base, up, cancel)
+		// A buffered tick may have started the next run already (the
+		// lease is released inside execute).
 		e.mu.Lock()
-		e.running = nil
+		if e.running == me {
+			e.running = nil
+		}
 		e.mu.Unlock()
 	})
 }
