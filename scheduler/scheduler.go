@@ -320,7 +320,10 @@ func (s *Scheduler) tickLoop(ctx context.Context, e *entry) {
 	if err := s.catchUp(ctx, e, now); err != nil && ctx.Err() == nil {
 		s.log.Error("catching up missed ticks failed", "job", e.spec.Name, "error", err)
 	}
-	cursor := now
+	// The ticks of the last few seconds are fired as usual (late), not
+	// caught up: another live process may be giving them their outcome
+	// right now, and the claim settles who does.
+	cursor := now.Add(-catchupGrace)
 	for {
 		next := e.sched.Next(cursor)
 		if next.IsZero() {
@@ -363,6 +366,10 @@ func (s *Scheduler) fireTick(ctx context.Context, e *entry, t time.Time) {
 	s.start(ctx, e, t, "schedule", nil)
 }
 
+// catchupGrace: ticks younger than this at start-up are not "missed"
+// (tickLoop fires them).
+const catchupGrace = 5 * time.Second
+
 // catchUp gives the ticks missed while no process ran the job their
 // outcome: the latest runs once if it is within the catch-up window, the
 // others are recorded missed (folded into one record).
@@ -380,7 +387,8 @@ func (s *Scheduler) catchUp(ctx context.Context, e *entry, now time.Time) error 
 	last := time.UnixMilli(ms)
 	var first, latest, prev time.Time
 	n := 0
-	for t := e.sched.Next(last); !t.IsZero() && !t.After(now); t = e.sched.Next(t) {
+	until := now.Add(-catchupGrace)
+	for t := e.sched.Next(last); !t.IsZero() && !t.After(until); t = e.sched.Next(t) {
 		if n == 0 {
 			first = t
 		}
