@@ -138,11 +138,27 @@ function tableQuery() {
   return `/v1/views/${encodeURIComponent(view.name)}?${p}`;
 }
 
-function chartQuery(tk) {
+// chartKey is what the chart is drawn over: the time key (a series in
+// time order), else the first key (its top groups by the measure).
+function chartKey(view) {
+  const tk = timeKey(view);
+  if (tk) return { col: tk, top: false };
+  const k = view.columns.find((c) => c.key);
+  return k ? { col: k, top: true } : null;
+}
+
+const TOP_GROUPS = 20;
+
+function chartQuery(ck) {
   const p = filterParams();
-  p.set("group_by", tk.name);
-  p.set("order", tk.name);
-  p.set("limit", "2000");
+  p.set("group_by", ck.col.name);
+  if (ck.top) {
+    p.set("order", `-${$("measure").value},${ck.col.name}`);
+    p.set("limit", String(TOP_GROUPS));
+  } else {
+    p.set("order", ck.col.name);
+    p.set("limit", "2000");
+  }
   return `/v1/views/${encodeURIComponent(state.view.name)}?${p}`;
 }
 
@@ -156,11 +172,11 @@ async function refresh() {
   state.again = false;
   try {
     const tq = tableQuery();
-    const tk = timeKey(state.view);
-    const [table, chart] = await Promise.all([api(tq), tk ? api(chartQuery(tk)) : null]);
+    const ck = $("measure").value ? chartKey(state.view) : null;
+    const [table, chart] = await Promise.all([api(tq), ck ? api(chartQuery(ck)) : null]);
     renderFreshness(table.freshness);
     renderTable(table, tq);
-    renderChart(chart, tk);
+    renderChart(chart, ck);
     showError(null);
     const hash = new URLSearchParams(tq.split("?")[1]);
     hash.delete("limit");
@@ -244,18 +260,19 @@ function el(name, attrs, text) {
   return e;
 }
 
-function renderChart(body, tk) {
+function renderChart(body, ck) {
   const svg = $("chart");
   svg.replaceChildren();
   const measure = $("measure").value;
-  if (!body || !tk || !measure) {
-    $("chart-title").textContent = "no time key to chart";
+  if (!body || !ck || !measure) {
+    $("chart-title").textContent = "no key to chart";
     delete svg.dataset.query;
     return;
   }
-  svg.dataset.query = chartQuery(tk);
+  const tk = ck.col;
+  svg.dataset.query = chartQuery(ck);
   svg.dataset.measure = measure;
-  $("chart-title").textContent = `${measure} by ${tk.name}`;
+  $("chart-title").textContent = ck.top ? `top ${TOP_GROUPS} ${tk.name} by ${measure}` : `${measure} by ${tk.name}`;
   const W = svg.clientWidth || 900, H = svg.clientHeight || 260;
   svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
   const pad = { l: 64, r: 12, t: 10, b: 28 };
