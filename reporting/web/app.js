@@ -204,10 +204,25 @@ function renderFreshness(f) {
     lag.className = "v " + (f.lag_ms < 10000 ? "ok" : f.lag_ms < 60000 ? "warn" : "bad");
   }
   lag.dataset.ms = String(f.lag_ms);
-  $("f-speed").textContent = f.speed_position || "–";
-  $("f-cut").textContent = f.cut || "–";
+  showPosition($("f-speed"), f.speed_position, f.lag_ms === null || f.lag_ms === undefined ? null : new Date(Date.now() - f.lag_ms));
+  showPosition($("f-cut"), f.cut, f.cut_time ? new Date(f.cut_time) : null);
   $("f-cuttime").textContent = f.cut_time ? new Date(f.cut_time).toLocaleString() : "–";
   $("f-updated").textContent = new Date().toLocaleTimeString();
+}
+
+// showPosition shows a binlog position as a person reads it: the GTID when
+// the server has one, else file:offset without the sort key's zero
+// padding, with the commit time; the hover title has every part.
+// (Positions are "file:offset:row[@gtid]", zero-padded so they sort.)
+function showPosition(node, pos, when) {
+  if (!pos) { node.textContent = "–"; node.title = ""; return; }
+  const [coords, gtid] = pos.split("@");
+  const [file, offset, row] = coords.split(":");
+  const off = String(Number(offset));
+  const at = when ? when.toLocaleTimeString(undefined, { hour12: false }) : "";
+  node.textContent = (gtid ? `GTID ${gtid}` : `${file}:${off}`) + (at ? ` · ${at}` : "");
+  node.title = [`${file} at offset ${off}` + (Number(row) ? `, row ${Number(row)}` : ""), gtid ? `GTID ${gtid}` : "",
+    when ? `committed ${when.toLocaleString()}` : "", `raw ${pos}`].filter(Boolean).join("\n");
 }
 
 // cellText is how a value is shown: exactly its JSON value (DECIMALs are
