@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/tidemark/tidemark/batch"
 	"github.com/tidemark/tidemark/batch/lake"
@@ -418,4 +419,31 @@ func (j jobsAdmin) ResumeAll(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// startJobs starts the orchestrator of the configured jobs on g (its
+// event senders beside it) and returns its Control.
+func (a *app) startJobs(ctx, gctx context.Context, g *errgroup.Group, st lake.Store, reg prometheus.Registerer, log *slog.Logger) (*scheduler.Control, error) {
+	glue, err := a.openGlue(ctx, reg)
+	if err != nil {
+		return nil, &exitError{2, err}
+	}
+	o := &orchestrator{a: a, st: st, glue: glue, log: log.With("role", "batch")}
+	sink := newEventSink(a.cfg.Events, log)
+	sched, err := o.newScheduler(reg, sink)
+	if err != nil {
+		return nil, &exitError{2, err}
+	}
+	// The senders outlive the scheduler's stop by their drain, so the last
+	// run's events (RunCancelled) still go out.
+	sctx, stopSink := context.WithCancel(context.WithoutCancel(gctx))
+	sinkDone := make(chan error, 1)
+	go func() { sinkDone <- sink.run(sctx) }()
+	g.Go(func() error {
+		err := sched.Run(gctx)
+		stopSink()
+		<-sinkDone
+		return err
+	})
+	return sched.Control(), nil
 }

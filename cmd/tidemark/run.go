@@ -13,7 +13,6 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -75,91 +74,13 @@ func cmdRunConfig(ctx context.Context, cfg *config.Config, roles string, stderr 
 	}
 	var jobs *scheduler.Control
 	if want["batch"] && len(cfg.EffectiveJobs()) > 0 {
-		glue, err := a.openGlue(ctx, reg)
-		if err != nil {
-			return &exitError{2, err}
-		}
-		o := &orchestrator{a: a, st: st, glue: glue, log: log.With("role", "batch")}
-		sink := newEventSink(cfg.Events, log)
-		sched, err := o.newScheduler(reg, sink)
-		if err != nil {
-			return &exitError{2, err}
-		}
-		jobs = sched.Control()
-		// The senders outlive the scheduler's stop by their drain, so the
-		// last run's events (RunCancelled) still go out.
-		sctx, stopSink := context.WithCancel(context.WithoutCancel(gctx))
-		sinkDone := make(chan error, 1)
-		go func() { sinkDone <- sink.run(sctx) }()
-		g.Go(func() error {
-			err := sched.Run(gctx)
-			stopSink()
-			<-sinkDone
+		if jobs, err = a.startJobs(ctx, gctx, g, st, reg, log); err != nil {
 			return err
-		})
+		}
 	}
 	var captures []*captureRole
 	if want["speed"] {
-		roleMetrics := scheduler.NewRoleMetrics(reg)
-		for _, s := range a.sources {
-			if len(s.views) == 0 {
-				continue
-			}
-			role := &captureRole{source: s.cfg.Name}
-			captures = append(captures, role)
-			capture := func(ctx context.Context) error {
-				role.streamed.Store(false)
-				sg, ctx := errgroup.WithContext(ctx)
-				if s.cfg.Heartbeat != "" {
-					sg.Go(func() error { return heartbeat(ctx, s, log.With("source", s.cfg.Name)) })
-				}
-				var archive realtime.Archive
-				if want["batch"] {
-					arch, err := a.archiver(ctx, st, s, log.With("source", s.cfg.Name, "role", "archive"))
-					if err != nil {
-						return err
-					}
-					archive = arch
-				}
-				p, err := realtime.NewPipeline(s.cap, a.store, realtime.Options{
-					Views:              s.views,
-					SegmentWidth:       time.Duration(cfg.Speed.SegmentSeconds) * time.Second,
-					MaxBatchEvents:     cfg.Speed.MaxBatchEvents,
-					RebootstrapOnPurge: cfg.Speed.RebootstrapOnPurge,
-					Logger:             log.With("source", s.cfg.Name),
-					Metrics:            metrics,
-					OnStreaming:        func() { role.streamed.Store(true) },
-					Archive:            archive,
-				})
-				if err != nil {
-					return err
-				}
-				sg.Go(func() error {
-					if err := p.Run(ctx); err != nil {
-						return fmt.Errorf("speed layer of source %s: %w", s.cfg.Name, err)
-					}
-					return nil
-				})
-				return sg.Wait()
-			}
-			if cfg.Orchestrator.CaptureLeaseTTL <= 0 {
-				role.active.Store(true)
-				roleMetrics.Set(s.cfg.Name, true)
-				g.Go(func() error { return capture(gctx) })
-				continue
-			}
-			// One capturing process per source: the holder of its lease;
-			// the others stand by and take over when it dies.
-			el := scheduler.NewElector(scheduler.ElectorOptions{
-				Redis: a.rdb, Prefix: cfg.Redis.Prefix, Name: "capture:" + s.cfg.Name, TTL: cfg.Orchestrator.CaptureLeaseTTL, Holder: cfg.Orchestrator.Instance,
-				Log: log.With("source", s.cfg.Name, "role", "speed"),
-				OnRole: func(active bool) {
-					role.active.Store(active)
-					roleMetrics.Set(s.cfg.Name, active)
-				},
-			})
-			g.Go(func() error { return el.Run(gctx, capture) })
-		}
+		captures = a.startSpeed(gctx, g, st, want["batch"], metrics, reg, log)
 	}
 	if want["api"] {
 		bound, err := bindWithRetry(gctx, a, log)
@@ -268,25 +189,4 @@ func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry) er
 		return fmt.Errorf("metrics: %w", err)
 	}
 	return nil
-}
-
-// captureRole is whether this process captures a source (holds its
-// capture lease) or stands by, for /readyz.
-type captureRole struct {
-	source   string
-	active   atomic.Bool
-	streamed atomic.Bool // since it became active
-}
-
-// rolesNote says, for /readyz, which sources this process captures.
-func rolesNote(roles []*captureRole) string {
-	var parts []string
-	for _, r := range roles {
-		if r.active.Load() {
-			parts = append(parts, "capturing "+r.source)
-		} else {
-			parts = append(parts, "standby for "+r.source)
-		}
-	}
-	return strings.Join(parts, ", ")
 }
