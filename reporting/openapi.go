@@ -65,6 +65,7 @@ func (s *Server) openAPI() obj {
 		return obj{"get": obj{"summary": summary, "security": []obj{}, "responses": obj{
 			"200": obj{"description": "OK", "content": obj{ctype: obj{"schema": str}}}}}}
 	}
+	adminOps := adminOpenAPI(errResp)
 	metricsOp := get("Prometheus metrics (admin scope when tokens are configured).", nil,
 		obj{"200": obj{"description": "Prometheus text format", "content": obj{"text/plain": obj{"schema": str}}}, "403": errResp("Token lacks admin scope.")})
 	return obj{
@@ -101,6 +102,14 @@ func (s *Server) openAPI() obj {
 			"/livez":   open("200 while the process serves.", "text/plain"),
 			"/readyz":  open("200 once bootstrapped and streaming, else 503 with the reason.", "text/plain"),
 			"/":        open("The dashboard (static HTML, no external resources).", "text/html"),
+			// admin.go: the orchestrator's jobs.
+			"/v1/admin/jobs":                adminOps["/v1/admin/jobs"],
+			"/v1/admin/jobs/{name}/history": adminOps["/v1/admin/jobs/{name}/history"],
+			"/v1/admin/jobs/{name}/trigger": adminOps["/v1/admin/jobs/{name}/trigger"],
+			"/v1/admin/jobs/{name}/pause":   adminOps["/v1/admin/jobs/{name}/pause"],
+			"/v1/admin/jobs/{name}/resume":  adminOps["/v1/admin/jobs/{name}/resume"],
+			"/v1/admin/jobs/pause":          adminOps["/v1/admin/jobs/pause"],
+			"/v1/admin/jobs/resume":         adminOps["/v1/admin/jobs/resume"],
 		},
 		"components": obj{
 			"securitySchemes": obj{"bearer": obj{"type": "http", "scheme": "bearer"}},

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -47,6 +48,9 @@ type Server struct {
 	bufs    sync.Pool // *[]byte: freshness tails being written
 	// warehouse backs /v1/warehouse (warehouse.go); nil: none configured.
 	warehouse WarehouseStatus
+	jobs      atomic.Pointer[JobsAdmin] // admin.go
+	// readyNote is ready.go's.
+	readyNote atomic.Pointer[func() string]
 }
 
 // New validates cfg (after applying its defaults) and the views, and builds
@@ -161,6 +165,7 @@ func (s *Server) routes() http.Handler {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /readyz", s.handleReady)
+	s.adminRoutes(mux)
 	static, err := fs.Sub(webFS, "web")
 	if err != nil {
 		panic(err) // the embedded directory is fixed at compile time
@@ -170,7 +175,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /assets/", http.StripPrefix("/assets/", files))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			// Every route is read-only.
+			// Every route but the admin ones is read-only.
 			w.Header().Set("Allow", "GET, HEAD")
 			writeError(w, &apiError{Status: http.StatusMethodNotAllowed, Msg: fmt.Sprintf("method %s: the API is read-only (GET, HEAD)", r.Method)})
 			return
@@ -262,7 +267,7 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "not ready: %v\n", err)
 		return
 	}
-	fmt.Fprintln(w, "ready")
+	fmt.Fprintln(w, s.readyText())
 }
 
 // apiError is a request's failure as the client sees it.

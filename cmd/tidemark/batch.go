@@ -18,9 +18,9 @@ import (
 	"github.com/tidemark/tidemark/batch/changelog"
 	"github.com/tidemark/tidemark/batch/lake"
 	"github.com/tidemark/tidemark/batch/snapshot"
-	"github.com/tidemark/tidemark/batch/warehouse"
 	"github.com/tidemark/tidemark/formats"
 	"github.com/tidemark/tidemark/internal/serving"
+	"github.com/tidemark/tidemark/scheduler"
 )
 
 // openLake opens the configured lake root.
@@ -48,30 +48,17 @@ func (a *app) archiver(ctx context.Context, st lake.Store, s *source, log *slog.
 	})
 }
 
-// rebuildJob is one source's batch rebuild: a scheduler.Job and the body of
-// `tidemark batch`.
+// rebuildJob is one source's batch rebuild: the body of `tidemark batch`
+// and of the orchestrator's rebuild and extract jobs.
 type rebuildJob struct {
 	a          *app
 	st         lake.Store
 	s          *source
 	fromSource bool
 	log        *slog.Logger
-	glue       *glueSync // nil: no Glue sync
-	// wh loads each published generation into the warehouse targets
-	// (warehouse.go); nil: none configured.
-	wh *warehouse.Runner
-}
-
-func (j *rebuildJob) Name() string { return "rebuild " + j.s.cfg.Name }
-
-func (j *rebuildJob) Run(ctx context.Context) error {
-	g, err := j.rebuild(ctx)
-	if err != nil {
-		return err
-	}
-	j.glue.afterPublish(ctx, g, j.log)
-	j.wh.Published(g.Generation)
-	return nil
+	// wrap, when set, wraps the serving publisher (the orchestrator's
+	// fence).
+	wrap func(batch.Publisher) batch.Publisher
 }
 
 func (j *rebuildJob) rebuild(ctx context.Context) (*batch.Generation, error) {
@@ -100,14 +87,18 @@ func (j *rebuildJob) rebuild(ctx context.Context) (*batch.Generation, error) {
 		}
 		views = append(views, fresh)
 	}
-	pub := serving.Publisher{Store: j.a.store}
-	first, err := batch.FirstGeneration(ctx, pub, views)
+	sp := serving.Publisher{Store: j.a.store}
+	first, err := batch.FirstGeneration(ctx, sp, views)
 	if err != nil {
 		return nil, err
 	}
 	codec := snapshot.Snappy
 	if j.a.cfg.Batch.Compression == "zstd" {
 		codec = snapshot.Zstd
+	}
+	var pub batch.Publisher = sp
+	if j.wrap != nil {
+		pub = j.wrap(pub)
 	}
 	return batch.Rebuild(ctx, j.st, serving.BatchSource{C: j.s.cap}, batch.Options{
 		SourceName: j.s.cfg.Name, Tables: tables, Views: views, FromSource: j.fromSource,
@@ -146,12 +137,30 @@ func cmdBatch(ctx context.Context, args []string, stderr io.Writer) error {
 		return &exitError{2, err}
 	}
 	defer wh.Close()
+	// Beside an orchestrator, the rebuild holds the lake's lease like its
+	// jobs, so the two never build the same generation number.
+	hold := func(ctx context.Context, fn func(context.Context, *serving.Fenced) error) error { return fn(ctx, nil) }
+	if len(cfg.EffectiveJobs()) > 0 {
+		hold = func(ctx context.Context, fn func(context.Context, *serving.Fenced) error) error {
+			el := scheduler.NewElector(scheduler.ElectorOptions{Redis: a.rdb, Prefix: cfg.Redis.Prefix, Name: scheduler.LakeLease,
+				TTL: cfg.Orchestrator.LeaseTTL, Holder: cfg.Orchestrator.Instance, Log: log})
+			return el.RunOnce(ctx, func(ctx context.Context) error { return fn(ctx, serving.NewFenced(el.Fence())) })
+		}
+	}
 	for _, s := range a.sources {
 		if len(s.views) == 0 {
 			continue
 		}
 		job := &rebuildJob{a: a, st: st, s: s, fromSource: *fromSource, log: log.With("source", s.cfg.Name)}
-		g, err := job.rebuild(ctx)
+		var g *batch.Generation
+		err := hold(ctx, func(ctx context.Context, f *serving.Fenced) error {
+			if f != nil {
+				job.st, job.wrap = f.Store(st), f.Publisher
+			}
+			var err error
+			g, err = job.rebuild(ctx)
+			return err
+		})
 		if err != nil {
 			return fmt.Errorf("batch of source %s: %w", s.cfg.Name, err)
 		}

@@ -33,6 +33,7 @@ Usage:
   tidemark athena sync -c FILE                            bring the Glue catalog to the newest generation now
   tidemark warehouse load -c FILE [--target NAME] [--gen N]   load a generation into the warehouse now
   tidemark warehouse status -c FILE                       what each warehouse target holds
+  tidemark jobs     list|history NAME|trigger NAME|pause NAME|--all|resume NAME|--all -c FILE
   tidemark demo     -c FILE                               sample shop workload + service (make demo)
   tidemark version
 
@@ -92,6 +93,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdAthena(ctx, rest, stdout)
 	case "warehouse":
 		return cmdWarehouse(ctx, rest, stdout, stderr)
+	case "jobs":
+		return cmdJobs(ctx, rest, stdout)
 	case "demo":
 		return cmdDemo(ctx, rest, stdout, stderr)
 	case "version":

@@ -13,7 +13,6 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -76,7 +75,6 @@ func cmdRunConfig(ctx context.Context, cfg *config.Config, roles string, stderr 
 	// (the applier finishes its batch, the API its requests) within
 	// speed.shutdown_timeout, after which the process exits regardless.
 	g, gctx := errgroup.WithContext(ctx)
-	var streaming atomic.Int32
 	var st lake.Store
 	if want["batch"] || (want["api"] && len(cfg.Warehouse) > 0) {
 		if st, err = a.openLake(ctx); err != nil {
@@ -93,58 +91,15 @@ func cmdRunConfig(ctx context.Context, cfg *config.Config, roles string, stderr 
 	if want["batch"] && wh != nil {
 		g.Go(func() error { return wh.Run(gctx) })
 	}
-	if want["batch"] && cfg.Batch.Schedule != "" {
-		glue, err := a.openGlue(ctx, reg)
-		if err != nil {
-			return &exitError{2, err}
+	var jobs *scheduler.Control
+	if want["batch"] && len(cfg.EffectiveJobs()) > 0 {
+		if jobs, err = a.startJobs(ctx, gctx, g, st, wh, reg, log); err != nil {
+			return err
 		}
-		sched := scheduler.New(log)
-		for _, s := range a.sources {
-			if len(s.views) > 0 {
-				job := &rebuildJob{a: a, st: st, s: s, log: log.With("source", s.cfg.Name, "role", "batch"), glue: glue, wh: wh}
-				if err := sched.Add(cfg.Batch.Schedule, job); err != nil {
-					return &exitError{2, err}
-				}
-			}
-		}
-		g.Go(func() error { return sched.Run(gctx) })
 	}
+	var captures []*captureRole
 	if want["speed"] {
-		for _, s := range a.sources {
-			if len(s.views) == 0 {
-				continue
-			}
-			if s.cfg.Heartbeat != "" {
-				g.Go(func() error { return heartbeat(gctx, s, log.With("source", s.cfg.Name)) })
-			}
-			var archive realtime.Archive
-			if want["batch"] {
-				arch, err := a.archiver(ctx, st, s, log.With("source", s.cfg.Name, "role", "archive"), metrics)
-				if err != nil {
-					return err
-				}
-				archive = arch
-			}
-			p, err := realtime.NewPipeline(s.cap, a.store, realtime.Options{
-				Views:              s.views,
-				SegmentWidth:       time.Duration(cfg.Speed.SegmentSeconds) * time.Second,
-				MaxBatchEvents:     cfg.Speed.MaxBatchEvents,
-				RebootstrapOnPurge: cfg.Speed.RebootstrapOnPurge,
-				Logger:             log.With("source", s.cfg.Name),
-				Metrics:            metrics,
-				OnStreaming:        func() { streaming.Add(1) },
-				Archive:            archive,
-			})
-			if err != nil {
-				return err
-			}
-			g.Go(func() error {
-				if err := p.Run(gctx); err != nil {
-					return fmt.Errorf("speed layer of source %s: %w", s.cfg.Name, err)
-				}
-				return nil
-			})
-		}
+		captures = a.startSpeed(gctx, g, st, want["batch"], metrics, reg, log)
 	}
 	if want["api"] {
 		bound, err := bindWithRetry(gctx, a, log)
@@ -155,8 +110,10 @@ func cmdRunConfig(ctx context.Context, cfg *config.Config, roles string, stderr 
 			if err := a.rdb.Ping(ctx).Err(); err != nil {
 				return fmt.Errorf("redis: %w", err)
 			}
-			if want["speed"] && streaming.Load() == 0 {
-				return errors.New("speed layer not streaming yet (bootstrapping)")
+			for _, r := range captures {
+				if r.active.Load() && !r.streamed.Load() {
+					return fmt.Errorf("speed layer of source %s not streaming yet (bootstrapping)", r.source)
+				}
 			}
 			return nil
 		}
@@ -166,6 +123,15 @@ func cmdRunConfig(ctx context.Context, cfg *config.Config, roles string, stderr 
 		}
 		if wh != nil {
 			srv.SetWarehouse(warehouseAPI{wh})
+		}
+		srv.SetReadyNote(func() string { return rolesNote(captures) })
+		// Steering needs only Redis: a process without the batch role
+		// steers the jobs the others run.
+		if jobs == nil && len(cfg.EffectiveJobs()) > 0 {
+			jobs = a.jobControl()
+		}
+		if jobs != nil {
+			srv.SetJobs(jobsAdmin{jobs})
 		}
 		g.Go(func() error { return srv.Run(gctx) })
 		log.Info("reporting API listening", "addr", "http://"+cfg.API.Listen)

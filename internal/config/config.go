@@ -30,6 +30,10 @@ type Config struct {
 	Views   []formats.ViewSpec `yaml:"views"`
 	// Warehouse lists the warehouse targets (warehouse.go).
 	Warehouse []Warehouse `yaml:"warehouse"`
+	// Jobs, Orchestrator and Events configure the scheduled jobs (jobs.go).
+	Jobs         []Job        `yaml:"jobs"`
+	Orchestrator Orchestrator `yaml:"orchestrator"`
+	Events       Events       `yaml:"events"`
 }
 
 // Source is one MySQL/MariaDB server whose binlog Tidemark reads.
@@ -158,6 +162,8 @@ func Default() Config {
 		Athena:  defaultAthena(),
 		Metrics: Metrics{Listen: "127.0.0.1:9464"},
 		Log:     Log{Level: "info", Format: "text"},
+
+		Orchestrator: defaultOrchestrator(),
 	}
 }
 
@@ -320,6 +326,7 @@ func (c *Config) Validate() error {
 	}
 	c.Athena.validate(&c.Lake, add)
 	c.validateWarehouse(add)
+	c.validateJobs(add)
 	for i, h := range c.Batch.History {
 		p := fmt.Sprintf("batch.history[%d]", i)
 		id, err := formats.ParseTableID(h)

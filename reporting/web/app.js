@@ -138,11 +138,27 @@ function tableQuery() {
   return `/v1/views/${encodeURIComponent(view.name)}?${p}`;
 }
 
-function chartQuery(tk) {
+// chartKey is what the chart is drawn over: the time key (a series in
+// time order), else the first key (its top groups by the measure).
+function chartKey(view) {
+  const tk = timeKey(view);
+  if (tk) return { col: tk, top: false };
+  const k = view.columns.find((c) => c.key);
+  return k ? { col: k, top: true } : null;
+}
+
+const TOP_GROUPS = 20;
+
+function chartQuery(ck) {
   const p = filterParams();
-  p.set("group_by", tk.name);
-  p.set("order", tk.name);
-  p.set("limit", "2000");
+  p.set("group_by", ck.col.name);
+  if (ck.top) {
+    p.set("order", `-${$("measure").value},${ck.col.name}`);
+    p.set("limit", String(TOP_GROUPS));
+  } else {
+    p.set("order", ck.col.name);
+    p.set("limit", "2000");
+  }
   return `/v1/views/${encodeURIComponent(state.view.name)}?${p}`;
 }
 
@@ -156,12 +172,12 @@ async function refresh() {
   state.again = false;
   try {
     const tq = tableQuery();
-    const tk = timeKey(state.view);
-    const [table, chart] = await Promise.all([api(tq), tk ? api(chartQuery(tk)) : null]);
+    const ck = $("measure").value ? chartKey(state.view) : null;
+    const [table, chart] = await Promise.all([api(tq), ck ? api(chartQuery(ck)) : null]);
     renderFreshness(table.freshness);
     refreshWarehouse();
     renderTable(table, tq);
-    renderChart(chart, tk);
+    renderChart(chart, ck);
     showError(null);
     const hash = new URLSearchParams(tq.split("?")[1]);
     hash.delete("limit");
@@ -189,8 +205,8 @@ function renderFreshness(f) {
     lag.className = "v " + (f.lag_ms < 10000 ? "ok" : f.lag_ms < 60000 ? "warn" : "bad");
   }
   lag.dataset.ms = String(f.lag_ms);
-  $("f-speed").textContent = f.speed_position || "–";
-  $("f-cut").textContent = f.cut || "–";
+  showPosition($("f-speed"), f.speed_position, f.lag_ms === null || f.lag_ms === undefined ? null : new Date(Date.now() - f.lag_ms));
+  showPosition($("f-cut"), f.cut, f.cut_time ? new Date(f.cut_time) : null);
   $("f-cuttime").textContent = f.cut_time ? new Date(f.cut_time).toLocaleString() : "–";
   $("f-updated").textContent = new Date().toLocaleTimeString();
 }
@@ -218,6 +234,21 @@ async function refreshWarehouse() {
     box.append(line);
   }
   box.hidden = box.childElementCount === 0;
+}
+
+// showPosition shows a binlog position as a person reads it: the GTID when
+// the server has one, else file:offset without the sort key's zero
+// padding, with the commit time; the hover title has every part.
+// (Positions are "file:offset:row[@gtid]", zero-padded so they sort.)
+function showPosition(node, pos, when) {
+  if (!pos) { node.textContent = "–"; node.title = ""; return; }
+  const [coords, gtid] = pos.split("@");
+  const [file, offset, row] = coords.split(":");
+  const off = String(Number(offset));
+  const at = when ? when.toLocaleTimeString(undefined, { hour12: false }) : "";
+  node.textContent = (gtid ? `GTID ${gtid}` : `${file}:${off}`) + (at ? ` · ${at}` : "");
+  node.title = [`${file} at offset ${off}` + (Number(row) ? `, row ${Number(row)}` : ""), gtid ? `GTID ${gtid}` : "",
+    when ? `committed ${when.toLocaleString()}` : "", `raw ${pos}`].filter(Boolean).join("\n");
 }
 
 // cellText is how a value is shown: exactly its JSON value (DECIMALs are
@@ -270,18 +301,19 @@ function el(name, attrs, text) {
   return e;
 }
 
-function renderChart(body, tk) {
+function renderChart(body, ck) {
   const svg = $("chart");
   svg.replaceChildren();
   const measure = $("measure").value;
-  if (!body || !tk || !measure) {
-    $("chart-title").textContent = "no time key to chart";
+  if (!body || !ck || !measure) {
+    $("chart-title").textContent = "no key to chart";
     delete svg.dataset.query;
     return;
   }
-  svg.dataset.query = chartQuery(tk);
+  const tk = ck.col;
+  svg.dataset.query = chartQuery(ck);
   svg.dataset.measure = measure;
-  $("chart-title").textContent = `${measure} by ${tk.name}`;
+  $("chart-title").textContent = ck.top ? `top ${TOP_GROUPS} ${tk.name} by ${measure}` : `${measure} by ${tk.name}`;
   const W = svg.clientWidth || 900, H = svg.clientHeight || 260;
   svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
   const pad = { l: 64, r: 12, t: 10, b: 28 };
