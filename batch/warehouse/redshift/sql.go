@@ -217,9 +217,9 @@ type SwapTable struct {
 
 // Swap is what one swap transaction does.
 type Swap struct {
-	Schema    string // the stable names' and the control table's schema
-	GenSchema string // the per-generation tables' schema
-	Control   string // the control table's name
+	Schema     string // the stable names' and the control table's schema
+	GenSchema  string // the per-generation tables' schema
+	Control    string // the control table's name
 	Generation uint64
 	Cut, GTID  string
 	CutTime    time.Time
