@@ -28,6 +28,8 @@ type Config struct {
 	Metrics Metrics            `yaml:"metrics"`
 	Log     Log                `yaml:"log"`
 	Views   []formats.ViewSpec `yaml:"views"`
+	// Warehouse lists the warehouse targets (warehouse.go).
+	Warehouse []Warehouse `yaml:"warehouse"`
 }
 
 // Source is one MySQL/MariaDB server whose binlog Tidemark reads.
@@ -313,6 +315,7 @@ func (c *Config) Validate() error {
 		add("batch.compression", "%q: want snappy or zstd", c.Batch.Compression)
 	}
 	c.Athena.validate(&c.Lake, add)
+	c.validateWarehouse(add)
 	for i, h := range c.Batch.History {
 		p := fmt.Sprintf("batch.history[%d]", i)
 		id, err := formats.ParseTableID(h)
