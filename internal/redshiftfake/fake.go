@@ -101,7 +101,13 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if o.StartDelay <= 0 {
 		o.StartDelay = 20 * time.Millisecond
 	}
-	pool, err := pgxpool.New(ctx, o.PostgresDSN)
+	cfg, err := pgxpool.ParseConfig(o.PostgresDSN)
+	if err != nil {
+		return nil, fmt.Errorf("redshiftfake: %w", err)
+	}
+	// Redshift sessions are in UTC.
+	cfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("redshiftfake: connecting to PostgreSQL: %w", err)
 	}

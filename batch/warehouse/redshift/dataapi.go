@@ -176,7 +176,7 @@ func (d *DataAPI) failure(ctx context.Context, sql string, index int, msg string
 	if msg == "" {
 		msg = "status " + status
 	}
-	e := &StatementError{SQL: sql, Index: index, Message: msg, QueryID: queryID, kind: classify("", msg)}
+	e := &StatementError{SQL: sql, Index: index, Message: msg, QueryID: queryID, kind: kindOf("", msg)}
 	if isCopy(sql) && queryID > 0 {
 		e.LoadErrors = loadErrors(ctx, d, queryID)
 	}
@@ -226,7 +226,7 @@ func (d *DataAPI) Query(ctx context.Context, sql string) ([][]any, error) {
 		return nil, err
 	}
 	if desc.Status != types.StatusStringFinished {
-		return nil, &StatementError{SQL: sql, Message: aws.ToString(desc.Error), QueryID: desc.RedshiftQueryId, kind: classify("", aws.ToString(desc.Error))}
+		return nil, &StatementError{SQL: sql, Message: aws.ToString(desc.Error), QueryID: desc.RedshiftQueryId, kind: kindOf("", aws.ToString(desc.Error))}
 	}
 	if !aws.ToBool(desc.HasResultSet) {
 		return nil, nil

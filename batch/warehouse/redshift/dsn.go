@@ -49,7 +49,7 @@ func pgError(sql string, index int, err error) error {
 		if pe.Detail != "" {
 			msg += " DETAIL: " + pe.Detail
 		}
-		return &StatementError{SQL: sql, Index: index, Message: pe.Code + ": " + msg, kind: classify(pe.Code, pe.Message)}
+		return &StatementError{SQL: sql, Index: index, Message: pe.Code + ": " + msg, kind: kindOf(pe.Code, pe.Message)}
 	}
 	var ne net.Error
 	var ce *pgconn.ConnectError

@@ -84,12 +84,12 @@ func abbreviate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// classify returns the kind of a failed statement from the cluster's
+// kindOf returns the kind of a failed statement from the cluster's
 // report. Redshift gives a serialization conflict as SQLSTATE XX000 with
 // the message "1023" (the Data API only as text: "ERROR: 1023 DETAIL:
 // Serializable isolation violation ...") and a deadlock as 40P01; neither
 // has a structured form on the Data API, so the text is all there is.
-func classify(sqlstate, message string) error {
+func kindOf(sqlstate, message string) error {
 	switch {
 	case sqlstate == "40P01",
 		sqlstate == "XX000" && strings.HasPrefix(strings.TrimSpace(message), "1023"),

@@ -51,7 +51,10 @@ type Keys struct {
 // columns in the Parquet files' order with formats.RedshiftType (COPY
 // matches columns by position and count), NOT NULL where the source has
 // it, and the keys. A key naming no column is refused.
-func CreateTableSQL(schema, table string, cols []formats.Column, keys Keys) (string, error) {
+//
+// pk (indexes into cols) becomes a PRIMARY KEY: Redshift does not enforce
+// it, its planner uses it; the rows are unique by construction.
+func CreateTableSQL(schema, table string, cols []formats.Column, pk []int, keys Keys) (string, error) {
 	if len(table) > maxIdentifier {
 		return "", fmt.Errorf("table name %q is longer than Redshift's %d bytes", table, maxIdentifier)
 	}
@@ -74,6 +77,16 @@ func CreateTableSQL(schema, table string, cols []formats.Column, keys Keys) (str
 			b.WriteString(" NOT NULL")
 		}
 		names[i] = c.Name
+	}
+	if len(pk) > 0 {
+		q := make([]string, len(pk))
+		for i, k := range pk {
+			if k < 0 || k >= len(cols) {
+				return "", fmt.Errorf("primary key column %d of %d", k, len(cols))
+			}
+			q[i] = quoteIdent(cols[k].Name)
+		}
+		fmt.Fprintf(&b, ", PRIMARY KEY (%s)", strings.Join(q, ", "))
 	}
 	b.WriteString(")")
 	if keys.DistKey != "" {
@@ -196,7 +209,7 @@ var controlColumns = []struct{ name, typ string }{
 	{"gtid", "VARCHAR(65535)"},
 	{"cut_time", "TIMESTAMPTZ"},
 	{"loaded_at", "TIMESTAMPTZ"},
-	{"row_counts", "VARCHAR(65535)"},
+	{"rows", "VARCHAR(65535)"},
 	{"fence", "BIGINT"},
 }
 
@@ -205,6 +218,19 @@ var controlColumns = []struct{ name, typ string }{
 // COLUMN of a column already there, hence the caller's check first).
 func AddColumnSQL(schema, table, column, typ string) string {
 	return fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", qualified(schema, table), quoteIdent(column), typ)
+}
+
+// FenceSQL raises the stored fence of the loaded generation (a replay
+// with a higher token), in a batch after LOCK.
+func FenceSQL(schema, table string, generation, fence uint64) string {
+	return fmt.Sprintf("UPDATE %s SET %s = %d WHERE %s = %d", qualified(schema, table), quoteIdent("fence"), fence, quoteIdent("generation"), generation)
+}
+
+// CountGuardSQL fails the transaction unless table holds rows rows: a
+// per-generation table is committed only with exactly the manifest's rows.
+func CountGuardSQL(schema, table string, rows int64) string {
+	return fmt.Sprintf("SELECT CAST(CASE WHEN COUNT(*) <> %d THEN 'tidemark: %s holds another row count than the generation manifest''s %d' ELSE '0' END AS INTEGER) FROM %s",
+		rows, strings.ReplaceAll(table, "'", "''"), rows, qualified(schema, table))
 }
 
 // SwapTable is one stable name a swap points at its per-generation table.
@@ -303,7 +329,7 @@ func SwapSQL(s Swap) ([]string, error) {
 	}
 	sqls = append(sqls, fmt.Sprintf("INSERT INTO %s (%s, %s, %s, %s, %s, %s, %s) VALUES (%d, %s, %s, %s, %s, %s, %d)", ctl,
 		quoteIdent("generation"), quoteIdent("cut"), quoteIdent("gtid"), quoteIdent("cut_time"), quoteIdent("loaded_at"),
-		quoteIdent("row_counts"), quoteIdent("fence"),
+		quoteIdent("rows"), quoteIdent("fence"),
 		s.Generation, vals[0], vals[1], cutTime, timestampLiteral(s.LoadedAt), vals[2], max(s.Fence, s.StoredFence)))
 	if len(sqls) > MaxBatchStatements {
 		return nil, fmt.Errorf("swap of generation %d needs %d statements, more than the Data API's %d in one transaction: load fewer tables into this target (tables/views/history) or reach it by dsn",
@@ -323,7 +349,7 @@ func CurrentSQL(schema, table string) string {
 	ctl := qualified(schema, table)
 	return fmt.Sprintf("SELECT %s, %s, %s, %s, %s, %s, (SELECT MAX(%s) FROM %s) FROM %s ORDER BY %s DESC LIMIT 1",
 		quoteIdent("generation"), quoteIdent("cut"), quoteIdent("gtid"),
-		"CAST("+quoteIdent("cut_time")+" AS VARCHAR)", "CAST("+quoteIdent("loaded_at")+" AS VARCHAR)", quoteIdent("row_counts"),
+		"CAST("+quoteIdent("cut_time")+" AS VARCHAR)", "CAST("+quoteIdent("loaded_at")+" AS VARCHAR)", quoteIdent("rows"),
 		quoteIdent("fence"), ctl, ctl, quoteIdent("generation"))
 }
 
