@@ -27,8 +27,8 @@ var (
 	reVarbyte   = regexp.MustCompile(`(?i)\b(?:VARBYTE|VARBINARY|BINARY VARYING)\s*\(\s*(\d+)\s*\)`)
 	reDecimal   = regexp.MustCompile(`(?i)\b(?:DECIMAL|NUMERIC)\s*\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)`)
 	reDistStyle = regexp.MustCompile(`(?i)\s+DISTSTYLE\s+(?:KEY|ALL|EVEN|AUTO)\b`)
-	reDistKey   = regexp.MustCompile(`(?i)\s+DISTKEY\s*\([^)]*\)`)
-	reSortKey   = regexp.MustCompile(`(?i)\s+(?:COMPOUND\s+|INTERLEAVED\s+)?SORTKEY\s*(?:\([^)]*\)|AUTO\b)`)
+	reDistKey   = regexp.MustCompile(`(?i)\s+DISTKEY\s*\((?:"(?:[^"]|"")*"|[^)"])*\)`)
+	reSortKey   = regexp.MustCompile(`(?i)\s+(?:COMPOUND\s+|INTERLEAVED\s+)?SORTKEY\s*(?:\((?:"(?:[^"]|"")*"|[^)"])*\)|AUTO\b)`)
 	reNoBinding = regexp.MustCompile(`(?i)\s+WITH\s+NO\s+SCHEMA\s+BINDING\s*;?\s*$`)
 	reGetdate   = regexp.MustCompile(`(?i)\bGETDATE\s*\(\s*\)`)
 	reLeading   = regexp.MustCompile(`(?is)^\s*(\w+)(?:\s+(\w+))?`)
@@ -55,6 +55,12 @@ func translate(sql string, inBatch bool) (string, []string, error) {
 			return "", nil, failf("ALTER TABLE ADD COLUMN takes one column per statement")
 		}
 	}
+	// Table attributes hold quoted identifiers: strip them from the whole
+	// statement (they cannot occur inside a literal Tidemark writes).
+	sql = reDistStyle.ReplaceAllString(sql, "")
+	sql = reDistKey.ReplaceAllString(sql, "")
+	sql = reSortKey.ReplaceAllString(sql, "")
+	sql = reNoBinding.ReplaceAllString(sql, "")
 	var domains []string
 	var ferr error
 	out := mapOutsideLiterals(sql, func(code string) string {
@@ -92,10 +98,6 @@ func translate(sql string, inBatch bool) (string, []string, error) {
 				ferr = errors.Join(ferr, failf("NUMERIC scale %d must be between 0 and %d", sc, min(p, 37)))
 			}
 		}
-		code = reDistStyle.ReplaceAllString(code, "")
-		code = reDistKey.ReplaceAllString(code, "")
-		code = reSortKey.ReplaceAllString(code, "")
-		code = reNoBinding.ReplaceAllString(code, "")
 		code = reGetdate.ReplaceAllString(code, "(now() AT TIME ZONE 'UTC')")
 		return code
 	})

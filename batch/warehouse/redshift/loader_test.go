@@ -1,0 +1,338 @@
+package redshift
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tidemark/tidemark/batch/lake"
+	"github.com/tidemark/tidemark/batch/warehouse"
+	"github.com/tidemark/tidemark/formats"
+)
+
+// generation builds generation g of shop.alltypes (n rows) and a small
+// aggregate view, written to the lake as the batch layer writes them.
+func generation(t *testing.T, e *env, g uint64, cols []formats.Column, rows []formats.Row, withView bool) *warehouse.Generation {
+	t.Helper()
+	gen := &warehouse.Generation{Number: g, Cut: "mariadb-bin.000042:" + itoa(1000+g) + ":0@0-1-" + itoa(g), GTID: "0-1-" + itoa(g),
+		CutTime: time.Date(2026, 12, 7, 22, 0, int(g), 250000000, time.UTC)}
+	gen.Tables = append(gen.Tables, writeTable(t, e.store, "shop.alltypes", warehouse.KindTable, cols, cols, []int{0}, rows,
+		"tables/shop/alltypes/gen="+itoa(g)))
+	if withView {
+		vcols := viewColumns(t)
+		gen.Tables = append(gen.Tables, writeTable(t, e.store, "types_by_color", warehouse.KindView, vcols, vcols, nil, viewRows(),
+			"views/types_by_color/gen="+itoa(g)))
+	}
+	return gen
+}
+
+func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
+
+func viewColumns(t *testing.T) []formats.Column {
+	var cols []formats.Column
+	for _, s := range []struct{ name, typ string }{{"en", "enum('red','green','blue')"}, {"count", "bigint"}, {"sum_biu", "decimal(40,0)"}, {"sum_dc", "decimal(38,6)"}} {
+		typ, err := formats.ParseColumnType(s.typ)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cols = append(cols, formats.Column{Name: s.name, Type: typ, Nullable: s.name != "count"})
+	}
+	return cols
+}
+
+func viewRows() []formats.Row {
+	return []formats.Row{
+		{"blue", int64(3), formats.Decimal("36893488147419103230"), formats.Decimal("-0.000001")},
+		{"red", int64(1), nil, formats.Decimal("12345.500000")},
+		{nil, int64(2), formats.Decimal("1"), nil},
+	}
+}
+
+func TestLoadAllTypesEndToEnd(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	l := e.loader(t, Options{Keys: map[string]Keys{"shop.alltypes": {SortKeys: []string{"grp", "id"}, DistKey: "id"}}})
+	defer l.Close()
+	c := e.conn(t)
+	cols := allTypesColumns(t)
+
+	if _, err := l.Current(ctx); !errors.Is(err, warehouse.ErrNotLoaded) {
+		t.Fatalf("Current before any load: %v, want ErrNotLoaded", err)
+	}
+	if errs := l.Check(ctx); len(errs) != 0 {
+		t.Fatalf("Check: %v", errs)
+	}
+
+	rows1 := allTypesRows(t, cols, 1, 200, 1)
+	g1 := generation(t, e, 1, cols, rows1, true)
+	p, err := l.Prepare(ctx, g1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Reused || p.Rows != 203 {
+		t.Fatalf("Prepare: %+v, want 203 rows copied", p)
+	}
+	// The manifest lists exactly the generation's files with their sizes.
+	var m Manifest
+	b, err := lake.ReadAll(ctx, e.store, "_warehouse/rs/gen=1/shop_alltypes.manifest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Entries) != len(g1.Tables[0].Files) || len(m.Entries) < 3 {
+		t.Fatalf("manifest has %d entries, the table %d files (want several)", len(m.Entries), len(g1.Tables[0].Files))
+	}
+	for i, en := range m.Entries {
+		f := g1.Tables[0].Files[i]
+		if en.URL != "s3://lake/tm/"+f.Key || en.Meta.ContentLength != f.Bytes || !en.Mandatory {
+			t.Errorf("manifest entry %d = %+v, want %s with %d bytes, mandatory", i, en, f.Key, f.Bytes)
+		}
+	}
+	// Nothing a reader sees changed yet.
+	var n int
+	if err := c.QueryRow(ctx, "SELECT count(*) FROM information_schema.views WHERE table_schema = 'tidemark'").Scan(&n); err != nil || n != 0 {
+		t.Fatalf("views before the swap: %d (%v), want none", n, err)
+	}
+	if swapped, err := l.Swap(ctx, g1, 0); err != nil || !swapped {
+		t.Fatalf("Swap of generation 1: %t, %v", swapped, err)
+	}
+	checkRows(t, "generation 1 shop_alltypes", cols, readView(t, c, "tidemark", "shop_alltypes", cols), rows1)
+	checkRows(t, "generation 1 types_by_color", viewColumns(t), readView(t, c, "tidemark", "types_by_color", viewColumns(t)), sortedViewRows())
+	cur, err := l.Current(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cur.Generation != 1 || cur.Cut != g1.Cut || cur.GTID != g1.GTID || !cur.CutTime.Equal(g1.CutTime) ||
+		cur.Rows["shop_alltypes"] != 200 || cur.Rows["types_by_color"] != 3 || time.Since(cur.LoadedAt) > time.Hour {
+		t.Fatalf("control row %+v does not describe generation 1", cur)
+	}
+
+	// A replay is a no-op; a second Prepare of it reuses.
+	if p, err := l.Prepare(ctx, g1); err != nil || !p.Reused {
+		t.Fatalf("Prepare replay: %+v, %v", p, err)
+	}
+	if swapped, err := l.Swap(ctx, g1, 0); err != nil || swapped {
+		t.Fatalf("Swap replay: %t, %v, want a no-op", swapped, err)
+	}
+
+	// Generation 2: column mt dropped, the view gone, other rows.
+	cols2 := slices.DeleteFunc(slices.Clone(cols), func(c formats.Column) bool { return c.Name == "mt" })
+	rows2 := allTypesRows(t, cols2, 500, 120, 2)
+	g2 := generation(t, e, 2, cols2, rows2, false)
+	if _, err := l.Prepare(ctx, g2); err != nil {
+		t.Fatal(err)
+	}
+	if swapped, err := l.Swap(ctx, g2, 5); err != nil || !swapped {
+		t.Fatalf("Swap of generation 2: %t, %v", swapped, err)
+	}
+	checkRows(t, "generation 2 shop_alltypes", cols2, readView(t, c, "tidemark", "shop_alltypes", cols2), rows2)
+	if err := c.QueryRow(ctx, "SELECT count(*) FROM information_schema.views WHERE table_schema = 'tidemark' AND table_name = 'types_by_color'").Scan(&n); err != nil || n != 0 {
+		t.Fatalf("the view generation 2 lacks is still there (%d, %v)", n, err)
+	}
+
+	// Older generation, lower fence: refused, nothing changed.
+	if _, err := l.Swap(ctx, g1, 0); !errors.Is(err, warehouse.ErrStale) {
+		t.Fatalf("Swap back to generation 1: %v, want ErrStale", err)
+	}
+	g3 := generation(t, e, 3, cols2, rows2[:10], false)
+	if _, err := l.Prepare(ctx, g3); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Swap(ctx, g3, 4); !errors.Is(err, warehouse.ErrFenced) {
+		t.Fatalf("Swap with fence 4 after 5: %v, want ErrFenced", err)
+	}
+	if cur, err := l.Current(ctx); err != nil || cur.Generation != 2 || cur.Fence != 5 {
+		t.Fatalf("after refusals: %+v, %v, want generation 2 fence 5", cur, err)
+	}
+	// The guard inside the swap refuses on its own, when the pre-check
+	// is passed by (another loader swapped meanwhile).
+	sqls, err := SwapSQL(Swap{Schema: "tidemark", GenSchema: "tidemark_gen", Control: warehouse.ControlTable, Generation: 2,
+		LoadedAt: time.Now(), Tables: []SwapTable{{Name: "shop_alltypes", GenTable: warehouse.GenTable("shop_alltypes", 1), Columns: []string{"id"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.api.Batch(ctx, sqls)
+	var se *StatementError
+	if !errors.As(err, &se) || se.Index != 1 || !strings.Contains(se.Message, "generation 2 or a newer one") {
+		t.Fatalf("a stale swap batch: %v, want the guard (statement 1) to fail it", err)
+	}
+	checkRows(t, "generation 2 after a refused swap", cols2, readView(t, c, "tidemark", "shop_alltypes", cols2), rows2)
+
+	if swapped, err := l.Swap(ctx, g3, 6); err != nil || !swapped {
+		t.Fatalf("Swap of generation 3: %t, %v", swapped, err)
+	}
+	if err := l.DropOld(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	names, err := l.GenTables(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{warehouse.GenTable("shop_alltypes", 2), warehouse.GenTable("shop_alltypes", 3)}
+	if !slices.Equal(names, want) {
+		t.Fatalf("per-generation tables after DropOld(2): %v, want %v", names, want)
+	}
+	if _, err := e.store.Get(ctx, "_warehouse/rs/gen=1/shop_alltypes.manifest"); err == nil {
+		t.Error("generation 1's manifest survived its tables")
+	}
+	checkRows(t, "generation 3 shop_alltypes", cols2, readView(t, c, "tidemark", "shop_alltypes", cols2), rows2[:10])
+}
+
+func sortedViewRows() []formats.Row {
+	rows := viewRows()
+	// ORDER BY 1 on the view: en as text, NULL last.
+	slices.SortFunc(rows, func(a, b formats.Row) int {
+		switch {
+		case a[0] == nil:
+			return 1
+		case b[0] == nil:
+			return -1
+		}
+		return strings.Compare(a[0].(string), b[0].(string))
+	})
+	return rows
+}
+
+// A type-mapping mistake (here: a table typed BIGINT over files holding
+// BIGINT UNSIGNED, and text longer than the column) fails the COPY in the
+// stand-in as it would on Redshift, rolled back and reported with the
+// statement and sys_load_error_detail's rows.
+func TestCopyRulesCatchMappingMistakes(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	l := e.loader(t, Options{})
+	defer l.Close()
+	typ := func(s string) formats.Type {
+		ty, err := formats.ParseColumnType(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ty
+	}
+	fileCols := []formats.Column{{Name: "id", Type: typ("bigint")}, {Name: "u", Type: typ("bigint unsigned"), Nullable: true}}
+	rows := []formats.Row{{int64(1), uint64(18446744073709551615)}, {int64(2), nil}}
+
+	// Declared BIGINT, the file has DECIMAL(20,0): incompatible schema.
+	wrong := []formats.Column{fileCols[0], {Name: "u", Type: typ("bigint"), Nullable: true}}
+	g := &warehouse.Generation{Number: 1, Cut: "f:1:0"}
+	g.Tables = []warehouse.Table{writeTable(t, e.store, "shop.u", warehouse.KindTable, fileCols, wrong, []int{0}, rows, "tables/shop/u/gen=1")}
+	_, err := l.Prepare(ctx, g)
+	var se *StatementError
+	if !errors.As(err, &se) || !isCopy(se.SQL) || !strings.Contains(se.Message, "incompatible Parquet schema") {
+		t.Fatalf("loading DECIMAL(20,0) into BIGINT: %v, want COPY's incompatible-schema error", err)
+	}
+	// Column count differs.
+	g.Tables = []warehouse.Table{writeTable(t, e.store, "shop.u", warehouse.KindTable, fileCols, fileCols[:1], []int{0}, rows, "tables/shop/u2/gen=1")}
+	if _, err := l.Prepare(ctx, g); !errors.As(err, &se) || !strings.Contains(se.Message, "Unmatched number of columns") {
+		t.Fatalf("one column declared, two in the file: %v", err)
+	}
+	// Declared varchar(2) (8 bytes), the file holds 10 bytes: a value
+	// error with its sys_load_error_detail row.
+	sCols := []formats.Column{fileCols[0], {Name: "s", Type: typ("varchar(64)"), Nullable: true}}
+	short := []formats.Column{fileCols[0], {Name: "s", Type: typ("varchar(2)"), Nullable: true}}
+	g.Tables = []warehouse.Table{writeTable(t, e.store, "shop.s", warehouse.KindTable, sCols, short, []int{0}, []formats.Row{{int64(1), "ok"}, {int64(2), "ten bytes!"}}, "tables/shop/s/gen=1")}
+	_, err = l.Prepare(ctx, g)
+	if !errors.As(err, &se) || len(se.LoadErrors) != 1 || se.LoadErrors[0].Column != "s" || se.LoadErrors[0].Line != 2 ||
+		!strings.Contains(se.LoadErrors[0].Message, "exceeds DDL length") {
+		t.Fatalf("a value over VARCHAR(8): %v, want the COPY's load error for column s line 2", err)
+	}
+	// None of the failed tables exists: each was one rolled-back batch.
+	if names, err := l.GenTables(ctx); err != nil || len(names) != 0 {
+		t.Fatalf("per-generation tables after failed COPYs: %v, %v", names, err)
+	}
+}
+
+func TestPreflightRefusesLongValues(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	l := e.loader(t, Options{})
+	defer l.Close()
+	cols := allTypesColumns(t)
+	rows := allTypesRows(t, cols, 1, 20, 3)
+	js := slices.IndexFunc(cols, func(c formats.Column) bool { return c.Name == "js" })
+	rows[13][js] = `{"k":"` + strings.Repeat("y", 70000) + `"}`
+	g := generation(t, e, 1, cols, rows, false)
+	_, err := l.Prepare(ctx, g)
+	if !errors.Is(err, ErrValueTooLong) || !strings.Contains(err.Error(), "column js") || !strings.Contains(err.Error(), `id="14"`) {
+		t.Fatalf("a 70,000-byte JSON value: %v, want ErrValueTooLong naming column js and id 14", err)
+	}
+	if n := e.fake.Calls("BatchExecuteStatement"); n != 0 {
+		t.Fatalf("%d batches sent: the preflight must refuse before any COPY", n)
+	}
+}
+
+func TestBatchRollbackAndRetry(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	// A failing statement rolls its whole batch back and is reported.
+	_, err := e.api.Batch(ctx, []string{"CREATE TABLE public.b (x BIGINT)", "INSERT INTO public.b VALUES (1)", "INSERT INTO public.nope VALUES (1)"})
+	var se *StatementError
+	if !errors.As(err, &se) || se.Index != 2 || se.SQL != "INSERT INTO public.nope VALUES (1)" || !strings.Contains(se.Message, "nope") || !errors.Is(err, ErrStatement) {
+		t.Fatalf("batch with a failing third statement: %v", err)
+	}
+	if rows, err := e.api.Query(ctx, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'b'"); err != nil || rows[0][0] != int64(0) {
+		t.Fatalf("the batch's first statement survived its failure: %v, %v", rows, err)
+	}
+	// Inside a batch, statements that would commit on Redshift are refused.
+	if _, err := e.api.Batch(ctx, []string{"CREATE TABLE public.c (x BIGINT)", "TRUNCATE public.c"}); !errors.Is(err, ErrStatement) {
+		t.Fatalf("TRUNCATE in a batch: %v", err)
+	}
+
+	// 1023 is retried with backoff.
+	r := Retrying(e.api, RetryOptions{Attempts: 4, Backoff: 5 * time.Millisecond})
+	e.fake.InjectSerializationFailures(2)
+	before := e.fake.Calls("BatchExecuteStatement")
+	if _, err := r.Batch(ctx, []string{"CREATE TABLE public.r (x BIGINT)", "INSERT INTO public.r VALUES (7)"}); err != nil {
+		t.Fatalf("batch after two 1023s: %v", err)
+	}
+	if n := e.fake.Calls("BatchExecuteStatement") - before; n != 3 {
+		t.Fatalf("%d attempts, want 3 (two aborted by 1023, one committed)", n)
+	}
+	if rows, err := r.Query(ctx, "SELECT x FROM public.r"); err != nil || len(rows) != 1 || rows[0][0] != int64(7) {
+		t.Fatalf("rows of the retried batch: %v, %v", rows, err)
+	}
+	// Without retries the kind says what happened.
+	e.fake.InjectSerializationFailures(1)
+	if _, err := e.api.Exec(ctx, "INSERT INTO public.r VALUES (8)"); !errors.Is(err, ErrSerialization) {
+		t.Fatalf("an injected 1023: %v, want ErrSerialization", err)
+	}
+	// Attempts are bounded.
+	e.fake.InjectSerializationFailures(10)
+	if _, err := r.Exec(ctx, "INSERT INTO public.r VALUES (9)"); !errors.Is(err, ErrSerialization) {
+		t.Fatalf("1023 past the attempts: %v", err)
+	}
+	e.fake.InjectSerializationFailures(0)
+
+	// A client signing with the wrong secret is refused.
+	bad := e.client(t, "wrong-secret")
+	if _, err := bad.Exec(ctx, "SELECT 1"); !errors.Is(err, ErrUnreachable) || e.fake.Refused() == 0 {
+		t.Fatalf("a wrongly signed request: %v (refused %d)", err, e.fake.Refused())
+	}
+}
+
+func TestCheckReportsMissingPieces(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	l := e.loader(t, Options{})
+	l.o.IAMRole, l.o.LakeRoot = "", "file:///var/lib/tidemark/lake"
+	errs := l.Check(ctx)
+	var all []string
+	for _, err := range errs {
+		all = append(all, err.Error())
+	}
+	joined := strings.Join(all, "\n")
+	if len(errs) != 2 || !strings.Contains(joined, "iam_role is not set") || !strings.Contains(joined, "only from S3") {
+		t.Fatalf("Check without a role and with a local lake: %q", joined)
+	}
+	e.fake.Close()
+	if errs := l.Check(ctx); len(errs) < 3 || !strings.Contains(errs[len(errs)-1].Error(), "reaching Redshift") {
+		t.Fatalf("Check with the service down: %v", errs)
+	}
+}
