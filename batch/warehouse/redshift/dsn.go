@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -153,13 +154,30 @@ func normalize(v any) any {
 		if !x.Valid {
 			return nil
 		}
-		if x.Exp == 0 {
-			return x.Int.String()
-		}
-		f := new(big.Float).SetInt(x.Int)
-		return f.Text('f', -1) + fmt.Sprintf("e%d", x.Exp)
+		return numericText(x)
 	}
 	return toString(v)
+}
+
+// numericText is a numeric's exact decimal text (as Redshift's own text
+// output writes it).
+func numericText(n pgtype.Numeric) string {
+	if n.NaN || n.Int == nil {
+		return "NaN"
+	}
+	digits := new(big.Int).Abs(n.Int).String()
+	if n.Exp >= 0 {
+		digits += strings.Repeat("0", int(n.Exp))
+	} else if scale := int(-n.Exp); true {
+		if len(digits) <= scale {
+			digits = strings.Repeat("0", scale-len(digits)+1) + digits
+		}
+		digits = digits[:len(digits)-scale] + "." + digits[len(digits)-scale:]
+	}
+	if n.Int.Sign() < 0 {
+		return "-" + digits
+	}
+	return digits
 }
 
 func toString(v any) string { return fmt.Sprint(v) }
