@@ -44,6 +44,8 @@ type Server struct {
 	flight  singleflight.Group
 	now     func() time.Time
 	bufs    sync.Pool // *[]byte: freshness tails being written
+	// warehouse backs /v1/warehouse (warehouse.go); nil: none configured.
+	warehouse WarehouseStatus
 }
 
 // New validates cfg (after applying its defaults) and the views, and builds
@@ -151,6 +153,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /v1/views/{name}", s.limit(s.auth(ScopeRead, http.HandlerFunc(s.handleView))))
 	mux.Handle("GET /v1/tables/{table}/rows/{pk}", read(s.handleRow))
 	mux.Handle("GET /openapi.json", read(s.handleOpenAPI))
+	mux.Handle("GET /v1/warehouse", read(s.handleWarehouse))
 	mux.Handle("GET /metrics", s.auth(ScopeAdmin, promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})))
 	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -250,8 +250,11 @@ func ReadState(ctx context.Context, store lake.Store, target string) (State, boo
 
 // Published tells the runner that generation gen was published: Run loads
 // it into every target, superseding any older one still pending. It never
-// blocks.
+// blocks. A nil Runner does nothing.
 func (r *Runner) Published(gen uint64) {
+	if r == nil {
+		return
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, t := range r.targets {
@@ -419,8 +422,11 @@ func (r *Runner) States() []State {
 	return out
 }
 
-// Close closes every target's loader.
+// Close closes every target's loader. A nil Runner does nothing.
 func (r *Runner) Close() {
+	if r == nil {
+		return
+	}
 	for _, t := range r.targets {
 		t.Loader.Close()
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/tidemark/tidemark/batch/changelog"
 	"github.com/tidemark/tidemark/batch/lake"
 	"github.com/tidemark/tidemark/batch/snapshot"
+	"github.com/tidemark/tidemark/batch/warehouse"
 	"github.com/tidemark/tidemark/formats"
 	"github.com/tidemark/tidemark/internal/serving"
 	"github.com/tidemark/tidemark/realtime/redisview"
@@ -57,6 +58,9 @@ type rebuildJob struct {
 	fromSource bool
 	log        *slog.Logger
 	glue       *glueSync // nil: no Glue sync
+	// wh loads each published generation into the warehouse targets
+	// (warehouse.go); nil: none configured.
+	wh *warehouse.Runner
 }
 
 func (j *rebuildJob) Name() string { return "rebuild " + j.s.cfg.Name }
@@ -67,6 +71,7 @@ func (j *rebuildJob) Run(ctx context.Context) error {
 		return err
 	}
 	j.glue.afterPublish(ctx, g, j.log)
+	j.wh.Published(g.Generation)
 	return nil
 }
 
@@ -142,6 +147,11 @@ func cmdBatch(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return &exitError{2, err}
 	}
+	wh, err := a.openWarehouse(st, prometheus.NewRegistry(), log)
+	if err != nil {
+		return &exitError{2, err}
+	}
+	defer wh.Close()
 	for _, s := range a.sources {
 		if len(s.views) == 0 {
 			continue
@@ -162,6 +172,7 @@ func cmdBatch(ctx context.Context, args []string, stderr io.Writer) error {
 		for _, h := range g.Histories {
 			fmt.Fprintf(stderr, "  history %-22s %s/%s/\n", h.Table, strings.TrimSuffix(cfg.Lake.Root, "/"), h.Prefix)
 		}
+		loadAfterPublish(ctx, wh, g, job.log, stderr)
 	}
 	return nil
 }

@@ -88,6 +88,7 @@ func cmdValidate(ctx context.Context, args []string, stdout io.Writer) error {
 	if a.validateGlue(ctx, stdout) {
 		failed++
 	}
+	failed += a.validateWarehouse(ctx, stdout)
 	if failed > 0 {
 		return &exitError{1, fmt.Errorf("%d check(s) failed", failed)}
 	}

@@ -31,6 +31,8 @@ Usage:
   tidemark batch    -c FILE [--from-source]               one rebuild now
   tidemark athena ddl -c FILE                             Athena/Glue DDL for the lake
   tidemark athena sync -c FILE                            bring the Glue catalog to the newest generation now
+  tidemark warehouse load -c FILE [--target NAME] [--gen N]   load a generation into the warehouse now
+  tidemark warehouse status -c FILE                       what each warehouse target holds
   tidemark demo     -c FILE                               sample shop workload + service (make demo)
   tidemark version
 
@@ -88,6 +90,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdBatch(ctx, rest, stderr)
 	case "athena":
 		return cmdAthena(ctx, rest, stdout)
+	case "warehouse":
+		return cmdWarehouse(ctx, rest, stdout, stderr)
 	case "demo":
 		return cmdDemo(ctx, rest, stdout, stderr)
 	case "version":

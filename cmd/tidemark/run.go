@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/tidemark/tidemark/batch/lake"
+	"github.com/tidemark/tidemark/batch/warehouse"
 	"github.com/tidemark/tidemark/formats"
 	"github.com/tidemark/tidemark/internal/config"
 	"github.com/tidemark/tidemark/internal/serving"
@@ -69,10 +70,20 @@ func cmdRunConfig(ctx context.Context, cfg *config.Config, roles string, stderr 
 	g, gctx := errgroup.WithContext(ctx)
 	var streaming atomic.Int32
 	var st lake.Store
-	if want["batch"] {
+	if want["batch"] || (want["api"] && len(cfg.Warehouse) > 0) {
 		if st, err = a.openLake(ctx); err != nil {
 			return err
 		}
+	}
+	var wh *warehouse.Runner // the warehouse loads (batch role) and their status (api role)
+	if st != nil {
+		if wh, err = a.openWarehouse(st, reg, log); err != nil {
+			return &exitError{2, err}
+		}
+		defer wh.Close()
+	}
+	if want["batch"] && wh != nil {
+		g.Go(func() error { return wh.Run(gctx) })
 	}
 	if want["batch"] && cfg.Batch.Schedule != "" {
 		glue, err := a.openGlue(ctx, reg)
@@ -82,7 +93,7 @@ func cmdRunConfig(ctx context.Context, cfg *config.Config, roles string, stderr 
 		sched := scheduler.New(log)
 		for _, s := range a.sources {
 			if len(s.views) > 0 {
-				job := &rebuildJob{a: a, st: st, s: s, log: log.With("source", s.cfg.Name, "role", "batch"), glue: glue}
+				job := &rebuildJob{a: a, st: st, s: s, log: log.With("source", s.cfg.Name, "role", "batch"), glue: glue, wh: wh}
 				if err := sched.Add(cfg.Batch.Schedule, job); err != nil {
 					return &exitError{2, err}
 				}
@@ -144,6 +155,9 @@ func cmdRunConfig(ctx context.Context, cfg *config.Config, roles string, stderr 
 		srv, err := reporting.New(cfg.API, bound, serving.New(a.store, bound), reg, ready)
 		if err != nil {
 			return &exitError{2, err}
+		}
+		if wh != nil {
+			srv.SetWarehouse(warehouseAPI{wh})
 		}
 		g.Go(func() error { return srv.Run(gctx) })
 		log.Info("reporting API listening", "addr", "http://"+cfg.API.Listen)

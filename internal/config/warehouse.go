@@ -117,7 +117,7 @@ func (w *Warehouse) PostgresDSN() string {
 	return u.String()
 }
 
-// Warehouse returns the target named name, or nil.
+// WarehouseTarget returns the target named name, or nil.
 func (c *Config) WarehouseTarget(name string) *Warehouse {
 	for i := range c.Warehouse {
 		if c.Warehouse[i].Name == name {
