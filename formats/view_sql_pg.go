@@ -30,7 +30,9 @@ import (
 //   - sum of integers is exact (PostgreSQL's SUM(bigint) is numeric; on
 //     Redshift the column is cast to DECIMAL(38,s), SUM(BIGINT) being a
 //     BIGINT that overflows); avg of integers and DECIMAL is
-//     ROUND(SUM / COUNT, S+4), rounded half away from zero as Result.
+//     ROUND(SUM / COUNT, S+4) on PostgreSQL, rounded half away from zero
+//     as Result; on Redshift, whose DECIMAL division stops at 38 digits,
+//     the text "sum/count", divided and rounded by ParseWarehouseRow.
 //
 // What a dialect cannot compute exactly is refused with ErrNotPushable:
 // JSON keys on PostgreSQL (jsonb rewrites the text), DECIMAL past 38 digits
@@ -229,14 +231,16 @@ func (w *whCompiler) measure(m *boundMeasure) string {
 	}
 	count := "COUNT(" + id + ")"
 	if w.d == DialectRedshift {
-		count = "CAST(" + count + " AS DECIMAL(19,0))"
-	} else {
-		// PostgreSQL divides numerics to about 16 significant digits: with
-		// 20 more digits than the result keeps, the quotient rounded there
-		// rounds as the exact one would (a quotient k/n lies at least
-		// 1/(2n) from a tie it is not on).
-		sum = fmt.Sprintf("CAST(%s AS NUMERIC(1000,%d))", sum, m.avgScale+20)
+		// Redshift divides DECIMALs within 38 digits, too few to round
+		// every quotient exactly: the sum and the count travel as
+		// "sum/count" and ParseWarehouseRow divides and rounds exactly.
+		return "CAST(" + sum + " AS VARCHAR) || '/' || CAST(" + count + " AS VARCHAR)"
 	}
+	// PostgreSQL divides numerics to about 16 significant digits: with 20
+	// more digits than the result keeps, the quotient rounded there rounds
+	// as the exact one would (a quotient k/n lies at least 1/(2n) from a
+	// tie it is not on).
+	sum = fmt.Sprintf("CAST(%s AS NUMERIC(1000,%d))", sum, m.avgScale+20)
 	return fmt.Sprintf("CAST(ROUND(%s / %s, %d) AS VARCHAR)", sum, count, m.avgScale)
 }
 
@@ -442,10 +446,13 @@ func (b *BoundView) ParseWarehouseRow(d Dialect, raw []*string) (GroupKey, Row, 
 		i := len(b.keys) + j
 		var v any
 		var err error
-		if raw[i] != nil {
-			v, err = b.meas[j].parseVerify([]byte(*raw[i]))
-		} else {
-			v, err = b.meas[j].parseVerify(nil)
+		switch m := &b.meas[j]; {
+		case raw[i] == nil:
+			v, err = m.parseVerify(nil)
+		case d == DialectRedshift && m.spec.Func == MeasureAvg && m.slot != slotFloat:
+			v, err = m.parseSumCount(*raw[i])
+		default:
+			v, err = m.parseVerify([]byte(*raw[i]))
 		}
 		if err != nil {
 			return "", nil, fmt.Errorf("parsing warehouse row of view %s: column %s: %w", b.view.Name, b.cols[i].Name, err)
@@ -457,6 +464,28 @@ func (b *BoundView) ParseWarehouseRow(d Dialect, raw []*string) (GroupKey, Row, 
 		return "", nil, fmt.Errorf("parsing warehouse row of view %s: %w", b.view.Name, err)
 	}
 	return k, row, nil
+}
+
+// parseSumCount reads Redshift's "sum/count" of an exact avg and rounds
+// the quotient as Result does.
+func (m *boundMeasure) parseSumCount(s string) (any, error) {
+	sumText, countText, ok := strings.Cut(s, "/")
+	if !ok {
+		return nil, fmt.Errorf("avg %q: want sum/count", s)
+	}
+	n, err := strconv.ParseInt(countText, 10, 64)
+	if err != nil || n <= 0 {
+		return nil, fmt.Errorf("avg %q: count %q", s, countText)
+	}
+	sum, err := ParseDecimal(sumText, m.scale)
+	if err != nil {
+		return nil, err
+	}
+	scaled, err := sum.Scaled(m.scale)
+	if err != nil {
+		return nil, err
+	}
+	return avgDecimal(scaled, n, m.scale, m.avgScale), nil
 }
 
 func (k *boundKey) parseWarehouse(raw *string) (any, error) {

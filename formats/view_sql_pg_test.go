@@ -254,7 +254,14 @@ func TestWarehouseSQLRoundingTies(t *testing.T) {
 	if fmt.Sprint(got["m"]) != "[m -0.0313 -0.000313]" {
 		t.Errorf("tie group m = %v", got["m"])
 	}
+	// Redshift's avg travels as sum/count and is rounded by the parser.
+	_, row, err := b.ParseWarehouseRow(DialectRedshift, []*string{ptr("m"), ptr("-1/32"), ptr("-0.01/32")})
+	if err != nil || fmt.Sprint(row) != "[m -0.0313 -0.000313]" {
+		t.Errorf("Redshift tie group m = %v, %v", row, err)
+	}
 }
+
+func ptr(s string) *string { return &s }
 
 func warehouseAnswer(t *testing.T, c *pgx.Conn, b *BoundView, q string) map[GroupKey]Row {
 	t.Helper()
@@ -311,7 +318,7 @@ func TestWarehouseSQLText(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, part := range []string{`"grp" = 'back' || CHR(92) || 'slash'`, `"t" > -3600000000`, `LOWER(TO_HEX("b")) = '6162'`,
-		`SUM(CAST("n" AS DECIMAL(38,0)))`, `ROUND(SUM(CAST("amount" AS DECIMAL(38,2))) / CAST(COUNT("amount") AS DECIMAL(19,0)), 6)`} {
+		`SUM(CAST("n" AS DECIMAL(38,0)))`, `CAST(SUM(CAST("amount" AS DECIMAL(38,2))) AS VARCHAR) || '/' || CAST(COUNT("amount") AS VARCHAR)`} {
 		if !strings.Contains(rs, part) {
 			t.Errorf("Redshift SQL lacks %s:\n%s", part, rs)
 		}

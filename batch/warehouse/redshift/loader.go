@@ -14,6 +14,7 @@ import (
 
 	"github.com/tidemark/tidemark/batch/lake"
 	"github.com/tidemark/tidemark/batch/warehouse"
+	"github.com/tidemark/tidemark/formats"
 )
 
 // Hook points, for crash tests: Options.Hook is called with each as the
@@ -467,4 +468,39 @@ func formatKey(names []string, vals []string) string {
 		parts[i] = names[i] + "=" + strconv.Quote(vals[i])
 	}
 	return strings.Join(parts, ", ")
+}
+
+// ComputeView computes an aggregate view of generation g in Redshift, over
+// the view's source table as Prepare loaded it (its per-generation table,
+// so the answer is g's whether or not g is swapped in yet): the SQL of
+// formats.BoundView.WarehouseSQL, read back by ParseWarehouseRow into the
+// rows the local engine computes. b must be bound to the source table's
+// schema in g. formats.ErrNotPushable says the view must be computed
+// locally.
+func (l *Loader) ComputeView(ctx context.Context, b *formats.BoundView, g uint64) (map[formats.GroupKey]formats.Row, error) {
+	src := warehouse.StableName(warehouse.KindTable, b.View().From.String())
+	q, err := b.WarehouseSQL(formats.DialectRedshift, qualified(l.gen, warehouse.GenTable(src, g)))
+	if err != nil {
+		return nil, err
+	}
+	rows, err := l.exec.Query(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("computing view %s of generation %d: %w", b.View().Name, g, classify(err))
+	}
+	out := make(map[formats.GroupKey]formats.Row, len(rows))
+	for _, r := range rows {
+		raw := make([]*string, len(r))
+		for i, v := range r {
+			if v != nil {
+				s := asString(v)
+				raw[i] = &s
+			}
+		}
+		k, row, err := b.ParseWarehouseRow(formats.DialectRedshift, raw)
+		if err != nil {
+			return nil, err
+		}
+		out[k] = row
+	}
+	return out, nil
 }

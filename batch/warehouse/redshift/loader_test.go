@@ -114,6 +114,8 @@ func TestLoadAllTypesEndToEnd(t *testing.T) {
 		t.Fatalf("control row %+v does not describe generation 1", cur)
 	}
 
+	checkComputedViews(t, l, cols, rows1, 1)
+
 	// A replay is a no-op; a second Prepare of it reuses.
 	if p, err := l.Prepare(ctx, g1); err != nil || !p.Reused {
 		t.Fatalf("Prepare replay: %+v, %v", p, err)
@@ -183,6 +185,54 @@ func TestLoadAllTypesEndToEnd(t *testing.T) {
 		t.Error("generation 1's manifest survived its tables")
 	}
 	checkRows(t, "generation 3 shop_alltypes", cols2, readView(t, c, "tidemark", "shop_alltypes", cols2), rows2[:10])
+}
+
+// checkComputedViews computes views of generation g in the stand-in with
+// the Redshift SQL of the view language and holds them against the local
+// engine.
+func checkComputedViews(t *testing.T, l *Loader, cols []formats.Column, rows []formats.Row, g uint64) {
+	t.Helper()
+	s := &formats.TableSchema{Table: formats.TableID{DB: "shop", Table: "alltypes"}, Columns: cols, PK: []int{0}}
+	for _, spec := range []formats.ViewSpec{
+		{Name: "types_by_color", From: "shop.alltypes", GroupBy: []string{"en", "grp"},
+			Measures: []string{"count()", "sum(biu)", "sum(bi)", "sum(d)", "sum(f)", "avg(dc)", "count(js)", "sum(iu)", "avg(i)", "avg(biu)"}},
+		{Name: "by_time", From: "shop.alltypes", Where: "vc <> 'hello' OR dc > 0 OR ts < '2030-01-01' OR tm > '00:00:00'",
+			GroupBy: []string{"day(ts)", "year(dt)", "truncate(3, vc)", "hour(dtm6)", "truncate(100, ti)"}, Measures: []string{"count()", "sum(dc)", "avg(tiu)"}},
+		{Name: "raw", From: "shop.alltypes", GroupBy: []string{"dtm", "tm", "biu", "dc", "c", "st"}, Measures: []string{"count()"}},
+	} {
+		v, err := formats.ParseView(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := v.Bind(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := formats.Delta{}
+		for _, r := range rows {
+			if err := b.AccumulateRow(r, 1, d); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := l.ComputeView(context.Background(), b, g)
+		if err != nil {
+			t.Fatalf("view %s: %v", spec.Name, err)
+		}
+		n := 0
+		for k, a := range d {
+			want, ok := b.Result(k, a)
+			if !ok {
+				continue
+			}
+			n++
+			if !b.RowsEqual(got[k], want) {
+				t.Errorf("view %s group %q: Redshift SQL %v, local %v", spec.Name, k, got[k], want)
+			}
+		}
+		if n != len(got) || n == 0 {
+			t.Errorf("view %s: %d groups computed in the warehouse, %d locally", spec.Name, len(got), n)
+		}
+	}
 }
 
 func sortedViewRows() []formats.Row {
