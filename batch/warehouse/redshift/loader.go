@@ -378,8 +378,8 @@ func (l *Loader) refuse(ctx context.Context, g *warehouse.Generation, fence uint
 }
 
 // DropOld drops the per-generation tables of generations past the
-// retention, outside any transaction, and the manifests of dropped
-// generations.
+// retention, one statement each outside any transaction, and the COPY
+// manifests of generations up to the loaded one that are not kept.
 func (l *Loader) DropOld(ctx context.Context, keep int) error {
 	if keep <= 0 {
 		keep = 1
@@ -405,7 +405,6 @@ func (l *Loader) DropOld(ctx context.Context, keep int) error {
 		return err
 	}
 	var errs []error
-	dropped := map[uint64]bool{}
 	for _, name := range names {
 		g, ok := warehouse.ParseGenTable(name)
 		if !ok || g > cur.Generation || kept[g] {
@@ -413,26 +412,27 @@ func (l *Loader) DropOld(ctx context.Context, keep int) error {
 		}
 		if _, err := l.exec.Exec(ctx, DropTableSQL(l.gen, name)); err != nil {
 			errs = append(errs, fmt.Errorf("dropping %s.%s of generation %d: %w", l.gen, name, g, classify(err)))
-			continue
 		}
-		dropped[g] = true
 	}
-	for g := range dropped {
-		prefix := fmt.Sprintf("_warehouse/%s/gen=%d/", l.o.Target, g)
-		objs, err := l.o.Store.List(ctx, prefix)
-		if err != nil {
-			errs = append(errs, err)
+	// Manifests of generations whose tables are gone (dropped now, or
+	// never committed: a load that failed or was superseded).
+	objs, err := l.o.Store.List(ctx, fmt.Sprintf("_warehouse/%s/", l.o.Target))
+	if err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	var keys []string
+	for _, o := range objs {
+		var g uint64
+		rest := strings.TrimPrefix(o.Key, fmt.Sprintf("_warehouse/%s/", l.o.Target))
+		if _, err := fmt.Sscanf(rest, "gen=%d/", &g); err != nil || path.Ext(o.Key) != ".manifest" {
 			continue
 		}
-		var keys []string
-		for _, o := range objs {
-			if path.Ext(o.Key) == ".manifest" {
-				keys = append(keys, o.Key)
-			}
+		if g <= cur.Generation && !kept[g] {
+			keys = append(keys, o.Key)
 		}
-		if err := l.o.Store.Delete(ctx, keys...); err != nil {
-			errs = append(errs, err)
-		}
+	}
+	if err := l.o.Store.Delete(ctx, keys...); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -184,6 +184,9 @@ func TestLoadAllTypesEndToEnd(t *testing.T) {
 	if _, err := e.store.Get(ctx, "_warehouse/rs/gen=1/shop_alltypes.manifest"); err == nil {
 		t.Error("generation 1's manifest survived its tables")
 	}
+	if _, err := e.store.Get(ctx, "_warehouse/rs/gen=3/shop_alltypes.manifest"); err != nil {
+		t.Errorf("the loaded generation's manifest is gone: %v", err)
+	}
 	checkRows(t, "generation 3 shop_alltypes", cols2, readView(t, c, "tidemark", "shop_alltypes", cols2), rows2[:10])
 }
 
@@ -333,6 +336,11 @@ func TestBatchRollbackAndRetry(t *testing.T) {
 	// Inside a batch, statements that would commit on Redshift are refused.
 	if _, err := e.api.Batch(ctx, []string{"CREATE TABLE public.c (x BIGINT)", "TRUNCATE public.c"}); !errors.Is(err, ErrStatement) {
 		t.Fatalf("TRUNCATE in a batch: %v", err)
+	}
+
+	// Statements run asynchronously: the client polled.
+	if d, x := e.fake.Calls("DescribeStatement"), e.fake.Calls("ExecuteStatement")+e.fake.Calls("BatchExecuteStatement"); d <= x {
+		t.Errorf("%d DescribeStatement calls for %d statements: the client did not poll", d, x)
 	}
 
 	// 1023 is retried with backoff.
