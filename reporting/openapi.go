@@ -9,7 +9,7 @@ import (
 // them against the mux.
 var openAPIPaths = []string{
 	"/v1/views", "/v1/views/{name}", "/v1/tables/{table}/rows/{pk}",
-	"/openapi.json", "/metrics", "/livez", "/readyz", "/",
+	"/openapi.json", "/metrics", "/livez", "/readyz", "/", "/v1/warehouse",
 }
 
 // handleOpenAPI serves an OpenAPI 3.0 description of every route, with the
@@ -94,10 +94,12 @@ func (s *Server) openAPI() obj {
 				formatParam,
 			}, answer),
 			"/openapi.json": get("This document.", nil, obj{"200": obj{"description": "OpenAPI 3.0", "content": obj{"application/json": obj{"schema": obj{"type": "object"}}}}}),
-			"/metrics":      metricsOp,
-			"/livez":        open("200 while the process serves.", "text/plain"),
-			"/readyz":       open("200 once bootstrapped and streaming, else 503 with the reason.", "text/plain"),
-			"/":             open("The dashboard (static HTML, no external resources).", "text/html"),
+			"/v1/warehouse": get("Each warehouse target's load state (loading, loaded, failed and why), the generation it holds beside the lake's newest, and its latest load's rows, bytes and duration; 404 when no target is configured.", nil,
+				obj{"200": obj{"description": "{\"targets\": [...]}", "content": obj{"application/json": obj{"schema": obj{"type": "object"}}}}, "404": errResp("No warehouse target is configured.")}),
+			"/metrics": metricsOp,
+			"/livez":   open("200 while the process serves.", "text/plain"),
+			"/readyz":  open("200 once bootstrapped and streaming, else 503 with the reason.", "text/plain"),
+			"/":        open("The dashboard (static HTML, no external resources).", "text/html"),
 		},
 		"components": obj{
 			"securitySchemes": obj{"bearer": obj{"type": "http", "scheme": "bearer"}},

@@ -13,6 +13,9 @@
 #   BENCH_OUT     where results.md and the work files are kept (default .stack/bench)
 #   BENCH_MICRO=1 also run the packages' micro-benchmarks (go test -bench), each with an
 #                 iteration count that finishes well within a minute; output in micro.txt
+#   BENCH_WAREHOUSE=1 also run the PostgreSQL warehouse load benchmark (its own throwaway
+#                 PostgreSQL): a generation of BENCH_WAREHOUSE_ROWS rows (default 10000000)
+#                 from Parquet to swapped in, beside a bare COPY ceiling; output in warehouse.txt
 source "$(dirname "$0")/lib.sh"
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -76,4 +79,13 @@ if [ "${BENCH_MICRO:-}" = 1 ]; then
 		micro ApplierLatency 2000x ./realtime/apply
 		micro . 2000x ./reporting
 	} 2>&1 | tee "$out/micro.txt"
+fi
+
+if [ "${BENCH_WAREHOUSE:-}" = 1 ]; then
+	cleanup # the benchmark starts its own PostgreSQL; MariaDB and Redis are done
+	trap - EXIT
+	echo "bench: warehouse load (PostgreSQL), ${BENCH_WAREHOUSE_ROWS:-10000000} rows" >&2
+	TIDEMARK_BENCH_WAREHOUSE_ROWS=${BENCH_WAREHOUSE_ROWS:-10000000} \
+		go test -run '^$' -bench BenchmarkLoadGeneration -benchtime 1x -count 1 -timeout 60m \
+		./batch/warehouse/postgres 2>&1 | tee "$out/warehouse.txt"
 fi

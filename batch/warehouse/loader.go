@@ -29,15 +29,15 @@ const ControlTable = "tidemark_generations"
 // Loaded is a row of a target's control table: a generation that was
 // swapped in.
 type Loaded struct {
-	Generation uint64
-	Cut        string
-	GTID       string
-	CutTime    time.Time
-	LoadedAt   time.Time
+	Generation uint64    `json:"generation"`
+	Cut        string    `json:"cut"`
+	GTID       string    `json:"gtid"`
+	CutTime    time.Time `json:"cut_time"`
+	LoadedAt   time.Time `json:"loaded_at"`
 	// Rows is the row count per stable name.
-	Rows map[string]int64
+	Rows map[string]int64 `json:"rows"`
 	// Fence is the highest fencing token the target had seen at the swap.
-	Fence uint64
+	Fence uint64 `json:"fence"`
 }
 
 // Prepared reports what Prepare loaded.

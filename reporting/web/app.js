@@ -159,6 +159,7 @@ async function refresh() {
     const tk = timeKey(state.view);
     const [table, chart] = await Promise.all([api(tq), tk ? api(chartQuery(tk)) : null]);
     renderFreshness(table.freshness);
+    refreshWarehouse();
     renderTable(table, tq);
     renderChart(chart, tk);
     showError(null);
@@ -192,6 +193,31 @@ function renderFreshness(f) {
   $("f-cut").textContent = f.cut || "–";
   $("f-cuttime").textContent = f.cut_time ? new Date(f.cut_time).toLocaleString() : "–";
   $("f-updated").textContent = new Date().toLocaleTimeString();
+}
+
+// refreshWarehouse shows a line per warehouse target (GET /v1/warehouse):
+// the generation it holds beside the lake's newest (Redis's is the
+// freshness generation above), and its latest load. Hidden when no target
+// is configured (404) or the route is not allowed.
+async function refreshWarehouse() {
+  const box = $("warehouse");
+  let body;
+  try { body = await api("/v1/warehouse"); } catch (e) { box.hidden = true; return; }
+  const hel = (name, cls, text) => {
+    const e = document.createElement(name);
+    e.className = cls;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  };
+  box.replaceChildren();
+  for (const t of body.targets || []) {
+    const held = t.current ? `generation ${t.current.generation}` : (t.current_error ? "unreachable" : "none");
+    const line = hel("div", "wh " + (t.phase === "failed" ? "bad" : t.behind ? "warn" : "ok"));
+    line.append(hel("span", "k", `warehouse ${t.target} (${t.kind})`),
+      hel("span", "v", `${held} · lake ${t.lake_generation} · ${t.phase}${t.error ? ": " + t.error : ""}`));
+    box.append(line);
+  }
+  box.hidden = box.childElementCount === 0;
 }
 
 // cellText is how a value is shown: exactly its JSON value (DECIMALs are

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tidemark/tidemark/batch"
 	"github.com/tidemark/tidemark/batch/lake"
@@ -293,5 +294,128 @@ func TestKill9DuringLoad(t *testing.T) {
 		if idle != 0 {
 			t.Fatalf("after the kill %s: %d transactions left open", point, idle)
 		}
+	}
+}
+
+// TestRunnerRetriesADownTarget: while PostgreSQL is down the runner's load
+// fails as unavailable and is retried with backoff; generations published
+// meanwhile supersede each other; once PostgreSQL is back the newest is
+// loaded, the ones in between never.
+func TestRunnerRetriesADownTarget(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts PostgreSQL")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pg := stack.Postgres(t)
+	dir := t.TempDir()
+	store, _ := lake.OpenDir(dir)
+	publish(t, store, 1, 10)
+	l := openLoader(t, pg, store, "rt")
+	reg := prometheus.NewRegistry()
+	r := warehouse.NewRunner(store, []warehouse.Target{{Name: "pg", Kind: "postgres", Loader: l}},
+		warehouse.RunnerOptions{Keep: 1, MinBackoff: 100 * time.Millisecond, MaxBackoff: 400 * time.Millisecond, Metrics: warehouse.NewPromMetrics(reg)})
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	waitFor := func(what string, ok func(warehouse.State) bool) warehouse.State {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			st := r.States()[0]
+			if ok(st) {
+				return st
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("waiting for %s: state %+v", what, st)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitFor("generation 1 (the lake's newest at start)", func(s warehouse.State) bool { return s.Phase == warehouse.PhaseLoaded && s.Loaded == 1 })
+
+	pg.Stop(t)
+	publish(t, store, 2, 10)
+	r.Published(2)
+	st := waitFor("a failed attempt", func(s warehouse.State) bool { return s.Phase == warehouse.PhaseFailed && s.Attempts >= 3 })
+	if st.Generation != 2 || st.Loaded != 1 || st.Error == "" {
+		t.Fatalf("while down: %+v", st)
+	}
+	if _, err := openLoader(t, pg, store, "rt").Current(ctx); !errors.Is(err, warehouse.ErrUnavailable) {
+		t.Fatalf("a stopped PostgreSQL: %v, want ErrUnavailable", err)
+	}
+	saved, ok, err := warehouse.ReadState(ctx, store, "pg")
+	if err != nil || !ok || saved.Phase != warehouse.PhaseFailed {
+		t.Fatalf("the state kept in the lake: %+v %v %v", saved, ok, err)
+	}
+	publish(t, store, 3, 10)
+	r.Published(3)
+	waitFor("an attempt at generation 3", func(s warehouse.State) bool { return s.Generation == 3 && s.Phase == warehouse.PhaseFailed })
+	pg.Start(t)
+	waitFor("generation 3 once PostgreSQL is back", func(s warehouse.State) bool { return s.Phase == warehouse.PhaseLoaded && s.Loaded == 3 })
+	c := pg.Conn(t)
+	var gens []int64
+	rows, err := c.Query(ctx, "SELECT generation FROM rt.tidemark_generations ORDER BY 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var g int64
+		rows.Scan(&g)
+		gens = append(gens, g)
+	}
+	if fmt.Sprint(gens) != "[1 3]" {
+		t.Fatalf("loaded generations %v, want [1 3]: 2 was superseded while the target was down", gens)
+	}
+	statuses := r.Status(ctx)
+	if len(statuses) != 1 || statuses[0].Current == nil || statuses[0].Current.Generation != 3 || statuses[0].Behind || statuses[0].Lake != 3 {
+		t.Fatalf("status: %+v", statuses)
+	}
+	metric := func(name string, labels ...string) float64 {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() != name {
+				continue
+			}
+		next:
+			for _, m := range mf.GetMetric() {
+				for i := 0; i+1 < len(labels); i += 2 {
+					found := false
+					for _, lp := range m.GetLabel() {
+						found = found || (lp.GetName() == labels[i] && lp.GetValue() == labels[i+1])
+					}
+					if !found {
+						continue next
+					}
+				}
+				switch {
+				case m.Gauge != nil:
+					return m.GetGauge().GetValue()
+				case m.Counter != nil:
+					return m.GetCounter().GetValue()
+				case m.Histogram != nil:
+					return float64(m.GetHistogram().GetSampleCount())
+				}
+			}
+		}
+		return -1
+	}
+	if v := metric("tidemark_warehouse_loaded_generation", "target", "pg"); v != 3 {
+		t.Errorf("loaded generation metric %v, want 3", v)
+	}
+	if v := metric("tidemark_warehouse_load_failures_total", "target", "pg", "reason", "unavailable"); v < 3 {
+		t.Errorf("unavailable failures %v, want >= 3", v)
+	}
+	if v := metric("tidemark_warehouse_loaded_rows_total", "target", "pg"); v != 10*1+1+10*3+3 {
+		t.Errorf("loaded rows %v, want %d", v, 10*1+1+10*3+3)
+	}
+	if v := metric("tidemark_warehouse_load_seconds", "target", "pg"); v < 5 {
+		t.Errorf("%v load attempts timed, want >= 5", v)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

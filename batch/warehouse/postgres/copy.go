@@ -243,10 +243,19 @@ func appendNumericText(dst []byte, s string) []byte {
 // rowEncoder encodes whole rows of a record batch.
 type rowEncoder struct {
 	cols []fieldEncoder
+	// bound are the columns of the record last bound (bind).
+	bound []boundColumn
+	rec   arrow.Record
+}
+
+type boundColumn struct {
+	arr   arrow.Array
+	nulls bool // the array has NULLs: check each row
+	enc   fieldEncoder
 }
 
 func newRowEncoder(cols []formats.Column) (*rowEncoder, error) {
-	e := &rowEncoder{cols: make([]fieldEncoder, len(cols))}
+	e := &rowEncoder{cols: make([]fieldEncoder, len(cols)), bound: make([]boundColumn, len(cols))}
 	for i, c := range cols {
 		enc, err := encoderFor(c.Type)
 		if err != nil {
@@ -257,16 +266,28 @@ func newRowEncoder(cols []formats.Column) (*rowEncoder, error) {
 	return e, nil
 }
 
+func (e *rowEncoder) bind(rec arrow.Record) {
+	if e.rec == rec {
+		return
+	}
+	e.rec = rec
+	for c := range e.cols {
+		arr := rec.Column(c)
+		e.bound[c] = boundColumn{arr: arr, nulls: arr.NullN() > 0, enc: e.cols[c]}
+	}
+}
+
 // appendRow appends row i of rec as one COPY tuple.
 func (e *rowEncoder) appendRow(dst []byte, rec arrow.Record, i int) []byte {
+	e.bind(rec)
 	dst = binary.BigEndian.AppendUint16(dst, uint16(len(e.cols)))
-	for c, enc := range e.cols {
-		arr := rec.Column(c)
-		if arr.IsNull(i) {
+	for c := range e.bound {
+		b := &e.bound[c]
+		if b.nulls && b.arr.IsNull(i) {
 			dst = append(dst, nullField...)
 			continue
 		}
-		dst = enc(dst, arr, i)
+		dst = b.enc(dst, b.arr, i)
 	}
 	return dst
 }

@@ -42,10 +42,17 @@ type Options struct {
 	// LockTimeout bounds DropOld's wait for readers of an old generation;
 	// 0 means 10s.
 	LockTimeout time.Duration
+	// MaintenanceWorkMem is the maintenance_work_mem of the primary key
+	// builds (PostgreSQL's default 64MB spills a large table's sort to
+	// disk); "" means 256MB.
+	MaintenanceWorkMem string
 	// Hook, when set, is called at each hook point (tests kill the process
 	// there).
 	Hook func(point string)
 }
+
+// errConcurrentLoad: another loader filled the table meanwhile.
+var errConcurrentLoad = errors.New("loaded concurrently")
 
 // Loader loads generations into one PostgreSQL database. Its methods may
 // be called from one goroutine at a time.
@@ -68,6 +75,9 @@ func New(o Options) (*Loader, error) {
 	}
 	if o.Hook == nil {
 		o.Hook = func(string) {}
+	}
+	if o.MaintenanceWorkMem == "" {
+		o.MaintenanceWorkMem = "256MB"
 	}
 	cfg, err := pgxpool.ParseConfig(o.DSN)
 	if err != nil {
@@ -220,6 +230,14 @@ func (l *Loader) Prepare(ctx context.Context, g *warehouse.Generation) (warehous
 		p.Reused = true // Swap says whether it is a replay or stale
 		return p, nil
 	}
+	// One Prepare of a generation at a time per target: two loaders (the
+	// batch role and `tidemark warehouse load`) creating the same table at
+	// once would collide in PostgreSQL's catalog. A session lock: it goes
+	// with the connection if the process dies.
+	if _, err := c.Exec(ctx, "SELECT pg_advisory_lock(hashtext($1), $2)", "tidemark prepare "+l.gen, int32(g.Number)); err != nil {
+		return p, fmt.Errorf("locking generation %d for its load: %w", g.Number, classify(err))
+	}
+	defer c.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock(hashtext($1), $2)", "tidemark prepare "+l.gen, int32(g.Number))
 	p.Reused = true
 	for i := range g.Tables {
 		t := &g.Tables[i]
@@ -233,6 +251,9 @@ func (l *Loader) Prepare(ctx context.Context, g *warehouse.Generation) (warehous
 		}
 		p.Reused = false
 		n, err := l.loadTable(ctx, c, t, name)
+		if errors.Is(err, errConcurrentLoad) { // committed meanwhile, complete
+			continue
+		}
 		if err != nil {
 			return p, fmt.Errorf("loading %s %s into %s.%s: %w", t.Kind, t.Source, l.gen, name, err)
 		}
@@ -274,6 +295,12 @@ func (l *Loader) loadTable(ctx context.Context, c *pgxpool.Conn, t *warehouse.Ta
 	defer tx.Rollback(context.WithoutCancel(ctx))
 	qname := ident(l.gen, name)
 	if _, err := tx.Exec(ctx, "CREATE TABLE "+qname+" ("+defs+")"); err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "42P07" {
+			// Another loader's transaction created it and committed (the
+			// CREATE waited for it): the table is complete.
+			return 0, errConcurrentLoad
+		}
 		return 0, classify(err)
 	}
 	n, err := l.copyRows(ctx, tx.Conn().PgConn(), t, qname, enc)
@@ -282,6 +309,9 @@ func (l *Loader) loadTable(ctx context.Context, c *pgxpool.Conn, t *warehouse.Ta
 	}
 	if n != t.Rows {
 		return 0, fmt.Errorf("COPY loaded %d rows, the manifest has %d", n, t.Rows)
+	}
+	if _, err := tx.Exec(ctx, "SET LOCAL maintenance_work_mem = "+quoteLiteral(l.o.MaintenanceWorkMem)); err != nil {
+		return 0, fmt.Errorf("maintenance_work_mem %q: %w", l.o.MaintenanceWorkMem, classify(err))
 	}
 	if len(t.PK) > 0 {
 		cols := make([]string, len(t.PK))
@@ -295,9 +325,6 @@ func (l *Loader) loadTable(ctx context.Context, c *pgxpool.Conn, t *warehouse.Ta
 		if _, err := tx.Exec(ctx, q); err != nil {
 			return 0, fmt.Errorf("building the key: %w", classify(err))
 		}
-	}
-	if _, err := tx.Exec(ctx, "ANALYZE "+qname); err != nil {
-		return 0, classify(err)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return 0, classify(err)
@@ -430,8 +457,17 @@ func (l *Loader) Swap(ctx context.Context, g *warehouse.Generation, fence uint64
 		return false, fmt.Errorf("committing the swap of generation %d: %w", g.Number, classify(err))
 	}
 	l.o.Hook(HookAfterSwap)
+	// Planner statistics for the new tables, once readers already have
+	// them: not on the path to readable, and autovacuum would do it later.
+	for i := range g.Tables {
+		if _, err := c.Exec(ctx, "ANALYZE "+ident(l.gen, warehouse.GenTable(g.Tables[i].Name, g.Number))); err != nil {
+			return true, fmt.Errorf("analyzing generation %d (it is swapped in): %w", g.Number, classify(err))
+		}
+	}
 	return true, nil
 }
+
+func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 type attr struct {
 	name   string

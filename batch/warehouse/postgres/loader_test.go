@@ -270,3 +270,48 @@ func TestSwapRules(t *testing.T) {
 		t.Fatalf("per-generation tables after DropOld(1): %v, want [t_shop_t_g3]", names)
 	}
 }
+
+// TestConcurrentLoaders: two loaders (say `tidemark warehouse load` beside
+// the batch role) load the same generation at once: both succeed, one
+// swaps, the other finds it loaded.
+func TestConcurrentLoaders(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts PostgreSQL")
+	}
+	ctx := context.Background()
+	pg := stack.Postgres(t)
+	store, _ := lake.OpenDir(t.TempDir())
+	cols, rows := allTypes(t)
+	for len(rows) < 3000 {
+		r := slices.Clone(rows[1])
+		r[0] = int64(len(rows))
+		rows = append(rows, r)
+	}
+	tbl := writeTable(t, store, "shop.alltypes", cols, []int{0}, rows, "tables/shop/alltypes/gen=1")
+	g := &warehouse.Generation{Number: 1, Cut: "binlog.000001:4", Tables: []warehouse.Table{tbl}}
+	swapped := make(chan bool, 2)
+	errs := make(chan error, 2)
+	for range 2 {
+		l := openLoader(t, pg, store, "cc")
+		go func() {
+			if _, err := l.Prepare(ctx, g); err != nil {
+				errs <- err
+				return
+			}
+			ok, err := l.Swap(ctx, g, 0)
+			errs <- err
+			swapped <- ok
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if a, b := <-swapped, <-swapped; a == b {
+		t.Fatalf("swapped %v and %v: want exactly one swap", a, b)
+	}
+	if got := pgRows(t, pg.Conn(t), "cc", "shop_alltypes", cols, ""); len(got) != len(rows) {
+		t.Fatalf("%d rows, want %d", len(got), len(rows))
+	}
+}
