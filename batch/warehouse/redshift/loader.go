@@ -287,6 +287,12 @@ func (l *Loader) loadTable(ctx context.Context, g *warehouse.Generation, t *ware
 	sqls = append(sqls, CountGuardSQL(l.gen, name, t.Rows))
 	res, err := l.exec.Batch(ctx, sqls)
 	if err != nil {
+		// A concurrent loader of the same generation may have created the
+		// table first (the batch then fails on it): a table that exists is
+		// complete, so that is success.
+		if names, lerr := l.tables(ctx, l.gen); lerr == nil && slices.Contains(names, name) {
+			return nil
+		}
 		return classify(err)
 	}
 	if len(t.Files) > 0 && res[2].Rows >= 0 && res[2].Rows != t.Rows {

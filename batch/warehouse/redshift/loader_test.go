@@ -394,3 +394,40 @@ func TestCheckReportsMissingPieces(t *testing.T) {
 		t.Fatalf("Check with the service down: %v", errs)
 	}
 }
+
+// Two loaders preparing and swapping the same generation at once both
+// succeed, and the target ends with it loaded once.
+func TestConcurrentLoaders(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	cols := allTypesColumns(t)[:12]
+	rows := allTypesRows(t, cols, 1, 50, 9)
+	g := generation(t, e, 1, cols, rows, true)
+	errs := make(chan error, 2)
+	swaps := make(chan bool, 2)
+	for range 2 {
+		l := e.loader(t, Options{})
+		defer l.Close()
+		go func() {
+			if _, err := l.Prepare(ctx, g); err != nil {
+				errs <- err
+				return
+			}
+			swapped, err := l.Swap(ctx, g, 0)
+			swaps <- swapped
+			errs <- err
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if a, b := <-swaps, <-swaps; a == b {
+		t.Fatalf("swapped %t and %t: want exactly one swap and one replay", a, b)
+	}
+	rs, err := e.api.Query(ctx, `SELECT COUNT(*) FROM "tidemark"."tidemark_generations"`)
+	if err != nil || rs[0][0] != int64(1) {
+		t.Fatalf("control rows: %v, %v, want one", rs, err)
+	}
+}
