@@ -94,6 +94,7 @@ type Server struct {
 	fail1023   int
 	queryID    int64
 	log        []string
+	batches    [][]string
 }
 
 // New starts a Server; Close stops it.
@@ -175,6 +176,14 @@ func (s *Server) Executed() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]string(nil), s.log...)
+}
+
+// Batches returns the statements of every BatchExecuteStatement run so
+// far, batch by batch.
+func (s *Server) Batches() [][]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([][]string(nil), s.batches...)
 }
 
 // Status values of statements.

@@ -63,6 +63,9 @@ func (s *Server) run(st *statement) {
 			ss.status = statusStarted
 		}
 		s.log = append(s.log, st.sqls...)
+		if st.batch {
+			s.batches = append(s.batches, st.sqls)
+		}
 	})
 	fail := func(i int, err error) {
 		msg := message(err)

@@ -431,3 +431,38 @@ func TestConcurrentLoaders(t *testing.T) {
 		t.Fatalf("control rows: %v, %v, want one", rs, err)
 	}
 }
+
+// A control table of an older version gains the newer columns, each by
+// its own ALTER TABLE ADD COLUMN outside any transaction.
+func TestControlTableGainsColumns(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if _, err := e.api.Batch(ctx, []string{`CREATE SCHEMA "old"`,
+		`CREATE TABLE "old"."tidemark_generations" ("generation" BIGINT NOT NULL, "cut" VARCHAR(1024), "gtid" VARCHAR(65535), "cut_time" TIMESTAMPTZ, "loaded_at" TIMESTAMPTZ, "rows" VARCHAR(65535))`}); err != nil {
+		t.Fatal(err)
+	}
+	l := e.loader(t, Options{Schema: "old"})
+	defer l.Close()
+	cols := allTypesColumns(t)[:3]
+	g := generation(t, e, 1, cols, allTypesRows(t, cols, 1, 5, 4), false)
+	if _, err := l.Prepare(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Swap(ctx, g, 7); err != nil {
+		t.Fatal(err)
+	}
+	if cur, err := l.Current(ctx); err != nil || cur.Fence != 7 {
+		t.Fatalf("Current after the upgrade: %+v, %v", cur, err)
+	}
+	want := AddColumnSQL("old", warehouse.ControlTable, "fence", "BIGINT")
+	if !slices.Contains(e.fake.Executed(), want) {
+		t.Fatalf("%q was not run", want)
+	}
+	for _, b := range e.fake.Batches() {
+		for _, q := range b {
+			if strings.Contains(q, "ADD COLUMN") {
+				t.Fatalf("ADD COLUMN inside a batch (a transaction): %v", b)
+			}
+		}
+	}
+}
