@@ -137,6 +137,14 @@ func (l *Loader) ensureSchema(ctx context.Context) error {
 	return nil
 }
 
+// recheckOnError makes the next call check the schemas again after a
+// failure (someone may have dropped them).
+func (l *Loader) recheckOnError(err *error) {
+	if *err != nil {
+		l.ready = false
+	}
+}
+
 func (l *Loader) tables(ctx context.Context, schema string) ([]string, error) {
 	q, err := ListTablesSQL(schema)
 	if err != nil {
@@ -213,8 +221,8 @@ func (l *Loader) url(key string) string { return strings.TrimSuffix(l.o.LakeRoot
 // manifest in the lake, then ONE batch (DROP TABLE IF EXISTS, CREATE
 // TABLE, COPY, a row-count guard), so a per-generation table exists only
 // complete and is reused by a later Prepare of g.
-func (l *Loader) Prepare(ctx context.Context, g *warehouse.Generation) (warehouse.Prepared, error) {
-	var p warehouse.Prepared
+func (l *Loader) Prepare(ctx context.Context, g *warehouse.Generation) (p warehouse.Prepared, err error) {
+	defer l.recheckOnError(&err)
 	if !strings.HasPrefix(l.o.LakeRoot, "s3://") {
 		return p, fmt.Errorf("redshift loads from S3, but the lake is %q: use an s3://bucket/prefix lake", l.o.LakeRoot)
 	}
@@ -302,7 +310,8 @@ func (l *Loader) loadTable(ctx context.Context, g *warehouse.Generation, t *ware
 }
 
 // Swap re-points every stable name of g in one BatchExecuteStatement.
-func (l *Loader) Swap(ctx context.Context, g *warehouse.Generation, fence uint64) (bool, error) {
+func (l *Loader) Swap(ctx context.Context, g *warehouse.Generation, fence uint64) (_ bool, err error) {
+	defer l.recheckOnError(&err)
 	l.o.Hook(HookBeforeSwap)
 	if err := l.ensureSchema(ctx); err != nil {
 		return false, err
