@@ -21,7 +21,6 @@ import (
 	"github.com/tidemark/tidemark/batch/warehouse"
 	"github.com/tidemark/tidemark/formats"
 	"github.com/tidemark/tidemark/internal/serving"
-	"github.com/tidemark/tidemark/realtime/redisview"
 )
 
 // openLake opens the configured lake root.
@@ -101,15 +100,10 @@ func (j *rebuildJob) rebuild(ctx context.Context) (*batch.Generation, error) {
 		}
 		views = append(views, fresh)
 	}
-	// The serving store may hold the speed layer's bootstrap generation:
-	// the lake's generations continue after it.
-	var first uint64
-	for _, v := range views {
-		if m, err := j.a.store.Meta(ctx, v.Name); err == nil && m.Published {
-			first = max(first, m.Generation+1)
-		} else if err != nil && !errors.Is(err, redisview.ErrStateMissing) {
-			return nil, err
-		}
+	pub := serving.Publisher{Store: j.a.store}
+	first, err := batch.FirstGeneration(ctx, pub, views)
+	if err != nil {
+		return nil, err
 	}
 	codec := snapshot.Snappy
 	if j.a.cfg.Batch.Compression == "zstd" {
@@ -118,7 +112,7 @@ func (j *rebuildJob) rebuild(ctx context.Context) (*batch.Generation, error) {
 	return batch.Rebuild(ctx, j.st, serving.BatchSource{C: j.s.cap}, batch.Options{
 		SourceName: j.s.cfg.Name, Tables: tables, Views: views, FromSource: j.fromSource,
 		FirstGeneration: first, SealedCut: true, Codec: codec, Keep: j.a.cfg.Batch.Retention,
-		Publisher: serving.Publisher{Store: j.a.store}, Logger: j.log,
+		Publisher: pub, Logger: j.log,
 	})
 }
 

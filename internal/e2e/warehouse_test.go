@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tidemark/tidemark/internal/stack"
 )
@@ -104,6 +105,35 @@ func TestWarehouseCommands(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "ok   warehouse pg (postgres)") {
 		t.Fatalf("validate exited %d:\n%s", code, out)
 	}
+	// The batch role of `tidemark run` loads each scheduled generation.
+	sched := strings.Replace(readFile(t, e.cfg), "warehouse:\n", "batch:\n  schedule: \"*/3 * * * * *\"\nwarehouse:\n", 1)
+	schedCfg := e.dir + "/scheduled.yaml"
+	if err := os.WriteFile(schedCfg, []byte(sched), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p = e.start(t, "--roles", "speed,batch", "-c", schedCfg)
+	wctx, stopWrites := context.WithCancel(ctx)
+	writes := make(chan error, 1)
+	go func() { writes <- e.workload(77, 9).Run(wctx, 0, 20) }()
+	c = pg.Conn(t) // the first connection died with the restart
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		var gen int64
+		c.QueryRow(ctx, "SELECT max(generation) FROM reporting.tidemark_generations").Scan(&gen)
+		if gen >= 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the batch role did not load a scheduled generation past 2 within 90s (at %d)", gen)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	stopWrites()
+	if err := <-writes; err != nil {
+		t.Fatal(err)
+	}
+	p.term(t)
+
 	weak := strings.Replace(readFile(t, e.cfg), "dsn: postgres://postgres@", "dsn: postgres://weak@", 1)
 	weakCfg := e.dir + "/weak.yaml"
 	if err := os.WriteFile(weakCfg, []byte(weak), 0o644); err != nil {
