@@ -61,9 +61,14 @@ func pgError(sql string, index int, err error) error {
 }
 
 func (d *DSN) Exec(ctx context.Context, sql string) (Result, error) {
-	tag, err := d.pool.Exec(ctx, sql)
+	conn, err := d.pool.Acquire(ctx)
 	if err != nil {
-		return Result{}, d.withLoadErrors(ctx, pgError(sql, 0, err))
+		return Result{}, pgError(sql, 0, err)
+	}
+	defer conn.Release()
+	tag, err := conn.Exec(ctx, sql)
+	if err != nil {
+		return Result{}, withLoadErrors(ctx, conn, pgError(sql, 0, err))
 	}
 	return Result{Rows: tag.RowsAffected()}, nil
 }
@@ -85,7 +90,7 @@ func (d *DSN) Batch(ctx context.Context, sqls []string) ([]Result, error) {
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 			_ = tx.Rollback(rctx)
 			cancel()
-			return nil, d.withLoadErrors(ctx, pgError(s, i, err))
+			return nil, withLoadErrors(ctx, conn, pgError(s, i, err))
 		}
 		res[i] = Result{Rows: tag.RowsAffected()}
 	}
@@ -95,20 +100,34 @@ func (d *DSN) Batch(ctx context.Context, sqls []string) ([]Result, error) {
 	return res, nil
 }
 
-// withLoadErrors adds sys_load_error_detail's rows to a failed COPY: on
-// the wire protocol the query id is pg_last_copy_id() of a new session's
-// view of the user's latest COPY, so the newest rows of the user are read.
-func (d *DSN) withLoadErrors(ctx context.Context, err error) error {
+// withLoadErrors adds sys_load_error_detail's rows to a failed COPY, read
+// on the connection (the session) that ran it, after its rollback: the
+// session's newest COPY query id is the failed one.
+func withLoadErrors(ctx context.Context, conn *pgxpool.Conn, err error) error {
 	var se *StatementError
 	if !errors.As(err, &se) || !isCopy(se.SQL) {
 		return err
 	}
-	rows, qerr := d.Query(ctx, "SELECT MAX(query_id) FROM sys_load_error_detail WHERE start_time > DATEADD(minute, -10, GETDATE())")
-	if qerr == nil && len(rows) == 1 && rows[0][0] != nil {
-		if id := asInt(rows[0][0]); id > 0 {
-			se.QueryID = id
-			se.LoadErrors = loadErrors(ctx, d, id)
+	var id *int64
+	if qerr := conn.QueryRow(ctx, "SELECT MAX(query_id) FROM sys_load_error_detail WHERE session_id = pg_backend_pid()").Scan(&id); qerr != nil || id == nil {
+		return err
+	}
+	se.QueryID = *id
+	rows, qerr := conn.Query(ctx, LoadErrorsSQL(*id))
+	if qerr != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		vals, verr := rows.Values()
+		if verr != nil || len(vals) < 6 {
+			break
 		}
+		for i, v := range vals {
+			vals[i] = normalize(v)
+		}
+		se.LoadErrors = append(se.LoadErrors, LoadError{File: asString(vals[0]), Line: asInt(vals[1]), Column: asString(vals[2]),
+			ColumnType: asString(vals[3]), Code: asInt(vals[4]), Message: asString(vals[5])})
 	}
 	return err
 }
