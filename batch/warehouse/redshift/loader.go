@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/tidemark/tidemark/batch/lake"
 	"github.com/tidemark/tidemark/batch/warehouse"
 	"github.com/tidemark/tidemark/formats"
@@ -47,7 +49,10 @@ type Options struct {
 	Keys map[string]Keys
 	// Now is the clock of loaded_at; nil means time.Now.
 	Now func() time.Time
-	// Hook, when set, is called at each hook point.
+	// Parallel is how many tables load at once; 0 means 4.
+	Parallel int
+	// Hook, when set, is called at each hook point (from the goroutine
+	// that reaches it).
 	Hook func(point string)
 }
 
@@ -78,6 +83,9 @@ func New(o Options) (*Loader, error) {
 	}
 	if o.Target == "" {
 		o.Target = "redshift"
+	}
+	if o.Parallel <= 0 {
+		o.Parallel = 4
 	}
 	return &Loader{o: o, exec: Retrying(o.Exec, o.Retry), gen: o.Schema + "_gen"}, nil
 }
@@ -242,7 +250,11 @@ func (l *Loader) Prepare(ctx context.Context, g *warehouse.Generation) (p wareho
 	if err != nil {
 		return p, err
 	}
+	// Tables load side by side (each its own transaction): Redshift
+	// runs COPYs of different tables in parallel.
 	p.Reused = true
+	eg, ectx := errgroup.WithContext(ctx)
+	eg.SetLimit(l.o.Parallel)
 	for i := range g.Tables {
 		t := &g.Tables[i]
 		name := warehouse.GenTable(t.Name, g.Number)
@@ -250,11 +262,17 @@ func (l *Loader) Prepare(ctx context.Context, g *warehouse.Generation) (p wareho
 			continue
 		}
 		p.Reused = false
-		if err := l.loadTable(ctx, g, t, name); err != nil {
-			return p, fmt.Errorf("loading %s %s into %s.%s: %w", t.Kind, t.Source, l.gen, name, err)
-		}
 		p.Rows += t.Rows
 		p.Bytes += t.Bytes
+		eg.Go(func() error {
+			if err := l.loadTable(ectx, g, t, name); err != nil {
+				return fmt.Errorf("loading %s %s into %s.%s: %w", t.Kind, t.Source, l.gen, name, err)
+			}
+			return nil
+		})
+	}
+	if err := eg.Wait(); err != nil {
+		return warehouse.Prepared{}, err
 	}
 	return p, nil
 }
