@@ -29,7 +29,7 @@ var (
 	reDistStyle = regexp.MustCompile(`(?i)\s+DISTSTYLE\s+(?:KEY|ALL|EVEN|AUTO)\b`)
 	reDistKey   = regexp.MustCompile(`(?i)\s+DISTKEY\s*\((?:"(?:[^"]|"")*"|[^)"])*\)`)
 	reSortKey   = regexp.MustCompile(`(?i)\s+(?:COMPOUND\s+|INTERLEAVED\s+)?SORTKEY\s*(?:\((?:"(?:[^"]|"")*"|[^)"])*\)|AUTO\b)`)
-	reNoBinding = regexp.MustCompile(`(?i)\s+WITH\s+NO\s+SCHEMA\s+BINDING\s*;?\s*$`)
+	reNoBinding = regexp.MustCompile(`(?i)\s+WITH\s+NO\s+SCHEMA\s+BINDING\b`)
 	reGetdate   = regexp.MustCompile(`(?i)\bGETDATE\s*\(\s*\)`)
 	reLeading   = regexp.MustCompile(`(?is)^\s*(\w+)(?:\s+(\w+))?`)
 )

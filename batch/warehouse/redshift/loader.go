@@ -362,11 +362,21 @@ func (l *Loader) Swap(ctx context.Context, g *warehouse.Generation, fence uint64
 		}
 		slices.Sort(s.Drop)
 	}
-	sqls, err := SwapSQL(s)
+	plan, err := SwapSQL(s)
 	if err != nil {
 		return false, err
 	}
-	if _, err := l.exec.Batch(ctx, sqls); err != nil {
+	for _, q := range plan.Procedures {
+		if _, err := l.exec.Exec(ctx, q); err != nil {
+			return false, fmt.Errorf("creating the swap procedure of generation %d: %w", g.Number, classify(err))
+		}
+	}
+	defer func() {
+		for _, q := range plan.Cleanup {
+			_, _ = l.exec.Exec(context.WithoutCancel(ctx), q) // a left-over procedure is harmless; the next swap replaces it
+		}
+	}()
+	if _, err := l.exec.Batch(ctx, plan.Batch); err != nil {
 		// The guard (or a concurrent loader) may have refused it: the
 		// control table says which.
 		var se *StatementError

@@ -155,12 +155,12 @@ func TestLoadAllTypesEndToEnd(t *testing.T) {
 	}
 	// The guard inside the swap refuses on its own, when the pre-check
 	// is passed by (another loader swapped meanwhile).
-	sqls, err := SwapSQL(Swap{Schema: "tidemark", GenSchema: "tidemark_gen", Control: warehouse.ControlTable, Generation: 2,
+	plan, err := SwapSQL(Swap{Schema: "tidemark", GenSchema: "tidemark_gen", Control: warehouse.ControlTable, Generation: 2,
 		LoadedAt: time.Now(), Tables: []SwapTable{{Name: "shop_alltypes", GenTable: warehouse.GenTable("shop_alltypes", 1), Columns: []string{"id"}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = e.api.Batch(ctx, sqls)
+	_, err = e.api.Batch(ctx, plan.Batch)
 	var se *StatementError
 	if !errors.As(err, &se) || se.Index != 1 || !strings.Contains(se.Message, "generation 2 or a newer one") {
 		t.Fatalf("a stale swap batch: %v, want the guard (statement 1) to fail it", err)
@@ -464,5 +464,63 @@ func TestControlTableGainsColumns(t *testing.T) {
 				t.Fatalf("ADD COLUMN inside a batch (a transaction): %v", b)
 			}
 		}
+	}
+}
+
+// A generation of more names than one batch holds swaps through a
+// procedure CALLed inside the one transaction.
+func TestSwapManyTables(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	l := e.loader(t, Options{Schema: "many"})
+	defer l.Close()
+	c := e.conn(t)
+	cols := allTypesColumns(t)[:2]
+	gen := func(g uint64, n int) *warehouse.Generation {
+		out := &warehouse.Generation{Number: g, Cut: "f:" + itoa(g) + ":0"}
+		for i := range n {
+			src := "shop.t" + itoa(uint64(i))
+			out.Tables = append(out.Tables, writeTable(t, e.store, src, warehouse.KindTable, cols, cols, []int{0},
+				allTypesRows(t, cols, 1, i%3+1, uint64(i)), "tables/shop/t"+itoa(uint64(i))+"/gen="+itoa(g)))
+		}
+		return out
+	}
+	for _, step := range []struct {
+		g uint64
+		n int
+	}{{1, 45}, {2, 44}} {
+		g := gen(step.g, step.n)
+		if _, err := l.Prepare(ctx, g); err != nil {
+			t.Fatal(err)
+		}
+		if swapped, err := l.Swap(ctx, g, 0); err != nil || !swapped {
+			t.Fatalf("Swap of %d tables: %t, %v", step.n, swapped, err)
+		}
+		var views int
+		if err := c.QueryRow(ctx, "SELECT count(*) FROM information_schema.views WHERE table_schema = 'many'").Scan(&views); err != nil || views != step.n {
+			t.Fatalf("generation %d: %d views (%v), want %d", step.g, views, err, step.n)
+		}
+		for i := range step.n {
+			var rows int
+			if err := c.QueryRow(ctx, "SELECT count(*) FROM many.shop_t"+itoa(uint64(i))).Scan(&rows); err != nil || rows != i%3+1 {
+				t.Fatalf("generation %d shop_t%d: %d rows (%v), want %d", step.g, i, rows, err, i%3+1)
+			}
+		}
+		var procs int
+		if err := c.QueryRow(ctx, "SELECT count(*) FROM pg_proc WHERE proname LIKE 'tidemark_swap%'").Scan(&procs); err != nil || procs != 0 {
+			t.Fatalf("%d swap procedures left (%v)", procs, err)
+		}
+	}
+	if swapped, err := l.Swap(ctx, gen(2, 44), 0); err != nil || swapped {
+		t.Fatalf("replay of a many-table swap: %t, %v", swapped, err)
+	}
+	calls := 0
+	for _, b := range e.fake.Batches() {
+		if len(b) <= MaxBatchStatements && slices.ContainsFunc(b, func(q string) bool { return strings.HasPrefix(q, "CALL ") }) {
+			calls++
+		}
+	}
+	if calls != 2 {
+		t.Fatalf("%d swap batches CALLed a procedure, want 2", calls)
 	}
 }

@@ -261,6 +261,19 @@ type Swap struct {
 // MaxBatchStatements is the Data API's limit on one BatchExecuteStatement.
 const MaxBatchStatements = 40
 
+// maxProcedureBytes keeps a swap procedure's CREATE below the Data API's
+// 100 kB limit on one statement's text.
+const maxProcedureBytes = 90 << 10
+
+// SwapPlan is a swap: Procedures run first, each on its own (outside any
+// transaction; they change nothing a reader sees), then Batch as ONE
+// transaction, then Cleanup, each on its own.
+type SwapPlan struct {
+	Procedures []string
+	Batch      []string
+	Cleanup    []string
+}
+
 // SwapSQL returns the swap as the statements of one transaction (one
 // BatchExecuteStatement):
 //
@@ -278,7 +291,13 @@ const MaxBatchStatements = 40
 //
 // It never holds TRUNCATE, ALTER TABLE APPEND or VACUUM, which commit
 // implicitly or cannot run in a transaction.
-func SwapSQL(s Swap) ([]string, error) {
+//
+// A swap of more names than one batch holds (MaxBatchStatements) puts the
+// view statements of step 3 into stored procedures in the gen schema,
+// created before the batch and CALLed inside it: a procedure called in a
+// transaction block runs in that transaction, so the swap stays one
+// transaction of any size. Cleanup drops them.
+func SwapSQL(s Swap) (SwapPlan, error) {
 	ctl := qualified(s.Schema, s.Control)
 	sqls := []string{"LOCK " + ctl}
 	guard := fmt.Sprintf("SELECT CAST(CASE WHEN MAX(%[1]s) >= %[2]d THEN 'tidemark: the target holds generation %[2]d or a newer one'",
@@ -295,31 +314,32 @@ func SwapSQL(s Swap) ([]string, error) {
 	for _, n := range s.Drop {
 		names = append(names, qualified(s.Schema, n))
 	}
+	var views []string
 	if len(names) > 0 {
-		sqls = append(sqls, "DROP VIEW IF EXISTS "+strings.Join(names, ", "))
+		views = append(views, "DROP VIEW IF EXISTS "+strings.Join(names, ", "))
 	}
 	counts := map[string]int64{}
 	for _, t := range s.Tables {
 		if len(t.Columns) == 0 {
-			return nil, fmt.Errorf("swap of %s: no columns", t.Name)
+			return SwapPlan{}, fmt.Errorf("swap of %s: no columns", t.Name)
 		}
 		cols := make([]string, len(t.Columns))
 		for i, c := range t.Columns {
 			cols[i] = quoteIdent(c)
 		}
-		sqls = append(sqls, fmt.Sprintf("CREATE VIEW %s AS SELECT %s FROM %s WITH NO SCHEMA BINDING",
+		views = append(views, fmt.Sprintf("CREATE VIEW %s AS SELECT %s FROM %s WITH NO SCHEMA BINDING",
 			qualified(s.Schema, t.Name), strings.Join(cols, ", "), qualified(s.GenSchema, t.GenTable)))
 		counts[t.Name] = t.Rows
 	}
 	rows, err := json.Marshal(counts)
 	if err != nil {
-		return nil, err
+		return SwapPlan{}, err
 	}
 	vals := make([]string, 0, 4)
 	for _, v := range []string{s.Cut, s.GTID, string(rows)} {
 		l, err := literal(v)
 		if err != nil {
-			return nil, fmt.Errorf("control row: %w", err)
+			return SwapPlan{}, fmt.Errorf("control row: %w", err)
 		}
 		vals = append(vals, l)
 	}
@@ -327,15 +347,42 @@ func SwapSQL(s Swap) ([]string, error) {
 	if !s.CutTime.IsZero() {
 		cutTime = timestampLiteral(s.CutTime)
 	}
-	sqls = append(sqls, fmt.Sprintf("INSERT INTO %s (%s, %s, %s, %s, %s, %s, %s) VALUES (%d, %s, %s, %s, %s, %s, %d)", ctl,
+	insert := fmt.Sprintf("INSERT INTO %s (%s, %s, %s, %s, %s, %s, %s) VALUES (%d, %s, %s, %s, %s, %s, %d)", ctl,
 		quoteIdent("generation"), quoteIdent("cut"), quoteIdent("gtid"), quoteIdent("cut_time"), quoteIdent("loaded_at"),
 		quoteIdent("rows"), quoteIdent("fence"),
-		s.Generation, vals[0], vals[1], cutTime, timestampLiteral(s.LoadedAt), vals[2], max(s.Fence, s.StoredFence)))
-	if len(sqls) > MaxBatchStatements {
-		return nil, fmt.Errorf("swap of generation %d needs %d statements, more than the Data API's %d in one transaction: load fewer tables into this target (tables/views/history) or reach it by dsn",
-			s.Generation, len(sqls), MaxBatchStatements)
+		s.Generation, vals[0], vals[1], cutTime, timestampLiteral(s.LoadedAt), vals[2], max(s.Fence, s.StoredFence))
+	var plan SwapPlan
+	if len(sqls)+len(views)+1 <= MaxBatchStatements {
+		plan.Batch = append(append(sqls, views...), insert)
+		return plan, nil
 	}
-	return sqls, nil
+	// Too many for one batch: the view statements go into procedures.
+	var body strings.Builder
+	flush := func() {
+		if body.Len() == 0 {
+			return
+		}
+		proc := qualified(s.GenSchema, fmt.Sprintf("tidemark_swap_g%d_%d", s.Generation, len(plan.Procedures)+1))
+		plan.Procedures = append(plan.Procedures, "CREATE OR REPLACE PROCEDURE "+proc+"() AS $$\nBEGIN\n"+body.String()+"END;\n$$ LANGUAGE plpgsql")
+		sqls = append(sqls, "CALL "+proc+"()")
+		plan.Cleanup = append(plan.Cleanup, "DROP PROCEDURE "+proc+"()")
+		body.Reset()
+	}
+	for _, v := range views {
+		if strings.Contains(v, "$$") {
+			return SwapPlan{}, fmt.Errorf("swap of generation %d: a name holds \"$$\", which a procedure body cannot: %s", s.Generation, v)
+		}
+		if body.Len()+len(v) > maxProcedureBytes {
+			flush()
+		}
+		body.WriteString("  " + v + ";\n")
+	}
+	flush()
+	if len(sqls)+1 > MaxBatchStatements {
+		return SwapPlan{}, fmt.Errorf("swap of generation %d: %d procedures, more than one batch holds: load fewer tables into this target or reach it by dsn", s.Generation, len(plan.Procedures))
+	}
+	plan.Batch = append(sqls, insert)
+	return plan, nil
 }
 
 // timestampLiteral is t as a TIMESTAMPTZ literal in UTC, microseconds.

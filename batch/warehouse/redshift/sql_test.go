@@ -97,10 +97,14 @@ func TestGoldenSQL(t *testing.T) {
 		},
 		Drop: []string{"shop_dropped"},
 	}
-	sqls, err := SwapSQL(swap)
+	plan, err := SwapSQL(swap)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if len(plan.Procedures) != 0 || len(plan.Cleanup) != 0 {
+		t.Fatalf("a small swap uses procedures: %+v", plan)
+	}
+	sqls := plan.Batch
 	golden(t, "swap.sql", strings.Join(sqls, ";\n")+";\n")
 	for _, s := range sqls {
 		for _, bad := range []string{"TRUNCATE", "APPEND", "VACUUM"} {
@@ -139,9 +143,14 @@ func TestSQLRefusals(t *testing.T) {
 	for i := range 40 {
 		many.Tables = append(many.Tables, SwapTable{Name: "t" + string(rune('a'+i%26)) + string(rune('a'+i/26)), GenTable: "x", Columns: []string{"a"}})
 	}
-	if _, err := SwapSQL(many); err == nil {
-		t.Error("a swap of more than the Data API's 40 statements was accepted")
+	plan, err := SwapSQL(many)
+	if err != nil {
+		t.Fatal(err)
 	}
+	if len(plan.Procedures) != 1 || len(plan.Batch) != 4 || !strings.HasPrefix(plan.Batch[2], "CALL ") || len(plan.Cleanup) != 1 {
+		t.Errorf("a swap of 40 names: %+v, want one procedure CALLed inside a 4-statement batch", plan)
+	}
+	golden(t, "swap_procedure.sql", strings.Join(append(append(plan.Procedures, plan.Batch...), plan.Cleanup...), ";\n")+";\n")
 }
 
 func TestRedshiftTypesRespectCOPYRules(t *testing.T) {
