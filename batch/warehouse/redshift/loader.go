@@ -116,7 +116,14 @@ func (l *Loader) ensureSchema(ctx context.Context) error {
 		return nil
 	}
 	for _, q := range []string{CreateSchemaSQL(l.o.Schema), CreateSchemaSQL(l.gen), ControlTableSQL(l.o.Schema, warehouse.ControlTable)} {
-		if _, err := l.exec.Exec(ctx, q); err != nil {
+		_, err := l.exec.Exec(ctx, q)
+		if err != nil {
+			// Two IF NOT EXISTS racing can fail the loser (PostgreSQL's
+			// catalog unique index; Redshift's serialization): once the
+			// winner committed, the statement is a no-op.
+			_, err = l.exec.Exec(ctx, q)
+		}
+		if err != nil {
 			return fmt.Errorf("creating the warehouse schema %s: %w", l.o.Schema, classify(err))
 		}
 	}
