@@ -100,8 +100,7 @@ func (s *Server) copy(ctx context.Context, tx pgx.Tx, ss *subStatement) (int64, 
 			return 0, err
 		}
 		if lerr != nil {
-			lerr.line += 0
-			s.recordLoadError(ss.queryID, target, lerr)
+			s.recordLoadError(ss.queryID, lerr)
 			return 0, failf("Load into table '%s' failed. Check 'sys_load_error_detail' system table for details.", unquoteTable(target))
 		}
 		if len(rows) > 0 {
@@ -314,8 +313,10 @@ func (s *Server) loadFile(ctx context.Context, f manifestFile, cols []targetCol)
 			}
 		}
 		rr.Close()
+		if err := ctx.Err(); err != nil {
+			return nil, nil, err
+		}
 	}
-	_ = ctx
 	return out, nil, nil
 }
 
@@ -491,7 +492,7 @@ func decimalConverter(t parquet.Type, c targetCol, p, sc int) (converter, error)
 
 // recordLoadError writes the refused value's row into
 // sys_load_error_detail, outside the COPY's transaction.
-func (s *Server) recordLoadError(queryID int64, target string, e *loadError) {
+func (s *Server) recordLoadError(queryID int64, e *loadError) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	length := ""
@@ -506,7 +507,6 @@ func (s *Server) recordLoadError(queryID int64, target string, e *loadError) {
 		database_name, table_id, start_time, file_name, line_number, column_name, column_type, column_length, position, error_code, error_message)
 		VALUES (100, $1, $1, 4242, 'dev', 0, now() AT TIME ZONE 'UTC', $2, $3, $4, $5, $6, 0, $7, $8)`,
 		queryID, e.file, e.line, e.column, truncate(colType, 10), length, e.code, truncate(e.msg, 512))
-	_ = target
 }
 
 func truncate(s string, n int) string {
