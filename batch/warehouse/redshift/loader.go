@@ -12,9 +12,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apache/arrow/go/v15/arrow"
+	"github.com/apache/arrow/go/v15/arrow/array"
+	"github.com/apache/arrow/go/v15/arrow/memory"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/tidemark/tidemark/batch/lake"
+	"github.com/tidemark/tidemark/batch/snapshot"
 	"github.com/tidemark/tidemark/batch/warehouse"
 	"github.com/tidemark/tidemark/formats"
 )
@@ -508,7 +512,72 @@ func (l *Loader) Check(ctx context.Context) []error {
 			errs = append(errs, fmt.Errorf("creating schema %s and a table in it: %w: GRANT CREATE ON DATABASE <db> TO <user>, or CREATE SCHEMA %s AUTHORIZATION <user>", s, err, s))
 		}
 	}
+	if len(errs) == 0 {
+		if err := l.checkCopy(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errs
+}
+
+// checkCopy proves COPY can read the lake with the role: a one-row Parquet
+// file and its manifest under _warehouse/<target>/check/, COPYed into a
+// table created and dropped in the same batch, then removed.
+func (l *Loader) checkCopy(ctx context.Context) error {
+	typ := formats.Type{Kind: formats.KindBigInt}
+	cols := []formats.Column{{Name: "x", Type: typ}}
+	sch, err := snapshot.SchemaOf(cols)
+	if err != nil {
+		return err
+	}
+	prefix := fmt.Sprintf("_warehouse/%s/check", l.o.Target)
+	w, err := snapshot.NewWriter(l.o.Store, prefix, sch, snapshot.PartitionSpec{}, snapshot.Options{})
+	if err != nil {
+		return err
+	}
+	b := array.NewInt64Builder(memory.DefaultAllocator)
+	b.Append(1)
+	arr := b.NewArray()
+	rec := array.NewRecord(sch.Arrow(), []arrow.Array{arr}, 1)
+	werr := w.Write(ctx, rec)
+	rec.Release()
+	arr.Release()
+	b.Release()
+	if werr != nil {
+		w.Abort()
+		return fmt.Errorf("writing a check file to the lake: %w", werr)
+	}
+	files, err := w.Close()
+	if err != nil {
+		return fmt.Errorf("writing a check file to the lake: %w", err)
+	}
+	keys := []string{prefix + "/check.manifest"}
+	mf := make([]ManifestFile, len(files))
+	for i, f := range files {
+		mf[i] = ManifestFile{URL: l.url(f.Key), Bytes: f.Bytes}
+		keys = append(keys, f.Key)
+	}
+	defer l.o.Store.Delete(context.WithoutCancel(ctx), keys...)
+	m, err := ManifestJSON(mf)
+	if err != nil {
+		return err
+	}
+	if err := l.o.Store.Put(ctx, keys[0], bytes.NewReader(m)); err != nil {
+		return fmt.Errorf("writing a check manifest to the lake: %w", err)
+	}
+	table := "tidemark_check_copy"
+	cp, err := CopySQL(l.gen, table, l.url(keys[0]), l.o.IAMRole)
+	if err != nil {
+		return err
+	}
+	create, err := CreateTableSQL(l.gen, table, cols, nil, Keys{})
+	if err != nil {
+		return err
+	}
+	if _, err := l.exec.Batch(ctx, []string{DropTableSQL(l.gen, table), create, cp, DropTableSQL(l.gen, table)}); err != nil {
+		return fmt.Errorf("COPY from the lake with iam_role %s: %w: attach the role to the cluster (or the Serverless namespace), let redshift.amazonaws.com (and redshift-serverless.amazonaws.com) assume it, and grant it s3:GetObject on the lake's prefix and s3:ListBucket on its bucket, in the cluster's region", l.o.IAMRole, err)
+	}
+	return nil
 }
 
 // formatKey renders a row's key for messages: col=value, ...

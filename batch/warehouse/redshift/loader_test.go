@@ -389,8 +389,16 @@ func TestCheckReportsMissingPieces(t *testing.T) {
 	if len(errs) != 2 || !strings.Contains(joined, "iam_role is not set") || !strings.Contains(joined, "only from S3") {
 		t.Fatalf("Check without a role and with a local lake: %q", joined)
 	}
+	// A role the cluster may not assume: the check COPY says so.
+	l.o.IAMRole, l.o.LakeRoot = "arn:aws:iam::123456789012:role/not-attached", e.root
+	if errs := l.Check(ctx); len(errs) != 1 || !strings.Contains(errs[0].Error(), "not authorized to assume IAM Role") || !strings.Contains(errs[0].Error(), "attach the role") {
+		t.Fatalf("Check with a role the cluster cannot assume: %v", errs)
+	}
+	if objs, err := e.store.List(ctx, "_warehouse/rs/check"); err != nil || len(objs) != 0 {
+		t.Fatalf("the check left %v in the lake (%v)", objs, err)
+	}
 	e.fake.Close()
-	if errs := l.Check(ctx); len(errs) < 3 || !strings.Contains(errs[len(errs)-1].Error(), "reaching Redshift") {
+	if errs := l.Check(ctx); len(errs) != 1 || !strings.Contains(errs[0].Error(), "reaching Redshift") {
 		t.Fatalf("Check with the service down: %v", errs)
 	}
 }
