@@ -512,7 +512,7 @@ func (l *Loader) Check(ctx context.Context) []error {
 			errs = append(errs, fmt.Errorf("creating schema %s and a table in it: %w: GRANT CREATE ON DATABASE <db> TO <user>, or CREATE SCHEMA %s AUTHORIZATION <user>", s, err, s))
 		}
 	}
-	if len(errs) == 0 {
+	if len(errs) == 0 && l.o.Store != nil {
 		if err := l.checkCopy(ctx); err != nil {
 			errs = append(errs, err)
 		}
