@@ -55,6 +55,7 @@ func TestDashboardFixtureServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.SetWarehouse(fixtureWarehouse{})
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)

@@ -14,8 +14,9 @@ type WarehouseStatus interface {
 }
 
 // SetWarehouse makes GET /v1/warehouse answer with w's status. Call it
-// before Run or Serve; without it the endpoint answers 404 (no warehouse
-// configured).
+// before Run or Serve; without it the endpoint answers {"targets": []}
+// (no warehouse configured; not a 404, which a browser logs as an error
+// on every dashboard refresh).
 func (s *Server) SetWarehouse(w WarehouseStatus) { s.warehouse = w }
 
 // handleWarehouse answers {"targets": [...]}: per target its state
@@ -26,11 +27,11 @@ func (s *Server) handleWarehouse(w http.ResponseWriter, r *http.Request) {
 		writeError(w, badParam(name, "GET /v1/warehouse takes no parameters"))
 		return
 	}
-	if s.warehouse == nil {
-		writeError(w, &apiError{Status: http.StatusNotFound, Msg: "no warehouse target is configured (see docs/warehouse.md)"})
-		return
+	var targets any = []any{}
+	if s.warehouse != nil {
+		targets = s.warehouse.WarehouseStatus(r.Context())
 	}
-	b, err := json.Marshal(map[string]any{"targets": s.warehouse.WarehouseStatus(r.Context())})
+	b, err := json.Marshal(map[string]any{"targets": targets})
 	if err != nil {
 		writeError(w, &apiError{Status: http.StatusInternalServerError, Msg: "encoding the warehouse status: " + err.Error()})
 		return

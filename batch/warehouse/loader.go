@@ -49,9 +49,11 @@ type Prepared struct {
 	Reused bool
 }
 
-// Loader loads generations into one target. Its methods may be called from
-// one goroutine at a time; ctx cancels the call in progress (a cancelled
-// Prepare leaves per-generation tables the next Prepare drops).
+// Loader loads generations into one target. Prepare, Swap and DropOld are
+// called from one goroutine at a time; Current and Check may be called
+// concurrently with them (status requests during a load). ctx cancels the
+// call in progress (a cancelled Prepare leaves nothing a later Prepare
+// cannot reuse or replace).
 type Loader interface {
 	// Prepare creates g's per-generation tables, fills them from the lake
 	// and builds their keys and indexes, dropping any left-overs of g from

@@ -148,6 +148,11 @@ func (r *Runner) Load(ctx context.Context, target string, gen, fence uint64) (St
 	}
 	st.Seconds = time.Since(start).Seconds()
 	st.EndedAt = time.Now().UTC()
+	if errors.Is(err, ErrNoGeneration) { // nothing to load is no failure
+		st.Phase, st.Attempts = PhaseIdle, st.Attempts-1
+		r.set(st)
+		return st, err
+	}
 	if err != nil {
 		err = fmt.Errorf("loading generation %d into warehouse target %s: %w", st.Generation, t.Name, err)
 		st.Phase, st.Error = PhaseFailed, err.Error()

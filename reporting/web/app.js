@@ -198,7 +198,7 @@ function renderFreshness(f) {
 // refreshWarehouse shows a line per warehouse target (GET /v1/warehouse):
 // the generation it holds beside the lake's newest (Redis's is the
 // freshness generation above), and its latest load. Hidden when no target
-// is configured (404) or the route is not allowed.
+// is configured or the route is not allowed.
 async function refreshWarehouse() {
   const box = $("warehouse");
   let body;

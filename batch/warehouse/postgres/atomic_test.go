@@ -419,3 +419,37 @@ func TestRunnerRetriesADownTarget(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRunnerOnAnEmptyLake: nothing published is nothing to do: Run waits
+// (idle, no failure) and loads the first generation when it comes.
+func TestRunnerOnAnEmptyLake(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts PostgreSQL")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pg := stack.Postgres(t)
+	store, _ := lake.OpenDir(t.TempDir())
+	l := openLoader(t, pg, store, "el")
+	r := warehouse.NewRunner(store, []warehouse.Target{{Name: "pg", Kind: "postgres", Loader: l}}, warehouse.RunnerOptions{})
+	if _, err := r.Load(ctx, "pg", 0, 0); !errors.Is(err, warehouse.ErrNoGeneration) {
+		t.Fatalf("load from an empty lake: %v, want ErrNoGeneration", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	time.Sleep(300 * time.Millisecond)
+	if st := r.States()[0]; st.Phase != warehouse.PhaseIdle || st.Error != "" {
+		t.Fatalf("state on an empty lake: %+v", st)
+	}
+	publish(t, store, 1, 5)
+	r.Published(1)
+	deadline := time.Now().Add(30 * time.Second)
+	for r.States()[0].Loaded != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("generation 1 not loaded: %+v", r.States()[0])
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	<-done
+}

@@ -9,12 +9,13 @@
 // warehouse.StableName) and the control table tidemark_generations;
 // <schema>_gen holds the per-generation tables t_<name>_g<N>.
 //
-// Prepare fills each per-generation table in ONE transaction of its own:
+// Prepare fills each per-generation table (Options.Parallel at a time, the
+// largest first, each on its own connection) in ONE transaction of its own:
 // CREATE TABLE, COPY ... (FORMAT binary, FREEZE) streamed from the lake's
 // Parquet (Arrow record batches encoded straight into COPY's binary
-// format, copy.go), the row count checked against the manifest, the
-// primary key (tables) or the key index (histories) built, ANALYZE, then
-// COMMIT. A per-generation table therefore exists only complete: a crash
+// format, copy.go; decoding, encoding and sending overlap), the row count
+// checked against the manifest, the primary key (tables) or the key index
+// (histories) built, then COMMIT. A per-generation table therefore exists only complete: a crash
 // mid-COPY leaves nothing, and a table that exists is reused by the next
 // Prepare of its generation.
 //
@@ -23,11 +24,12 @@
 // stable view (CREATE OR REPLACE VIEW when the column list is unchanged,
 // else DROP VIEW and CREATE VIEW, which PostgreSQL allows in one
 // transaction), drops the views of names the generation no longer has and
-// inserts the control row. PostgreSQL's catalog changes are transactional,
-// so a READ COMMITTED statement sees every view of generation g or every
-// view of g+1; a REPEATABLE READ transaction begun before the swap would
-// see g+1's views over tables created after its snapshot, so readers should
-// use READ COMMITTED (PostgreSQL's default), see docs/warehouse.md.
+// inserts the control row; after its COMMIT the new tables are ANALYZEd.
+// PostgreSQL's catalog changes are transactional, so a READ COMMITTED
+// statement sees every view of generation g or every view of g+1; a
+// REPEATABLE READ transaction begun before the swap would see g+1's views
+// over tables created after its snapshot, so readers should use READ
+// COMMITTED (PostgreSQL's default), see docs/warehouse.md.
 //
 // DropOld drops per-generation tables no view uses any more, keeping the
 // newest loaded generations for time travel, with a lock timeout so a long

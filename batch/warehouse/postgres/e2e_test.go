@@ -418,7 +418,25 @@ func TestGenerationsEqualSource(t *testing.T) {
 	}
 	g2, _ := warehouse.FromBatch(gen2)
 	checkTarget(t, ctx, p, c, "tidemark", g2)
-	// Retention 2: generation 0's tables are gone.
+	// DROP COLUMN, rolled forward through the archive: vip leaves PostgreSQL.
+	// (A row event after the DDL carries the new layout into the archive.)
+	p.m.Exec(t, "ALTER TABLE shop.customers DROP COLUMN vip",
+		"INSERT INTO shop.customers (id, name, country, created_at) VALUES (-7, 'after the drop', 'SE', NOW())")
+	if err := p.gen.Run(ctx, 50, 0); err != nil {
+		t.Fatal(err)
+	}
+	gen3 := p.rebuild(t, ctx)
+	if _, err := r.Load(ctx, "pg", 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	var vip int
+	if err := c.QueryRow(ctx, "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'tidemark' AND table_name = 'shop_customers' AND column_name = 'vip'").Scan(&vip); err != nil || vip != 0 {
+		t.Fatalf("the dropped column vip is still in PostgreSQL (%d, %v)", vip, err)
+	}
+	g3, _ := warehouse.FromBatch(gen3)
+	checkTarget(t, ctx, p, c, "tidemark", g3)
+	// Retention 2: generation 0's and 1's tables are gone.
+	gen1 = gen2
 	names, _ := l.GenTables(ctx)
 	for _, n := range names {
 		if g, _ := warehouse.ParseGenTable(n); g < gen1.Generation {

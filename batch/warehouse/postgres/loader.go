@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,12 +10,14 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/tidemark/tidemark/batch/lake"
 	"github.com/tidemark/tidemark/batch/warehouse"
@@ -42,6 +45,9 @@ type Options struct {
 	// LockTimeout bounds DropOld's wait for readers of an old generation;
 	// 0 means 10s.
 	LockTimeout time.Duration
+	// Parallel is how many tables are loaded at once, each on its own
+	// connection; 0 means 2.
+	Parallel int
 	// MaintenanceWorkMem is the maintenance_work_mem of the primary key
 	// builds (PostgreSQL's default 64MB spills a large table's sort to
 	// disk); "" means 256MB.
@@ -54,8 +60,9 @@ type Options struct {
 // errConcurrentLoad: another loader filled the table meanwhile.
 var errConcurrentLoad = errors.New("loaded concurrently")
 
-// Loader loads generations into one PostgreSQL database. Its methods may
-// be called from one goroutine at a time.
+// Loader loads generations into one PostgreSQL database. It keeps a pool
+// of connections (Options.Parallel + 2); Current, Check and GenTables are
+// safe to call during a load.
 type Loader struct {
 	o    Options
 	pool *pgxpool.Pool
@@ -76,6 +83,9 @@ func New(o Options) (*Loader, error) {
 	if o.Hook == nil {
 		o.Hook = func(string) {}
 	}
+	if o.Parallel <= 0 {
+		o.Parallel = 2
+	}
 	if o.MaintenanceWorkMem == "" {
 		o.MaintenanceWorkMem = "256MB"
 	}
@@ -83,7 +93,7 @@ func New(o Options) (*Loader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parsing the PostgreSQL dsn: %w", err)
 	}
-	cfg.MaxConns = 2
+	cfg.MaxConns = int32(o.Parallel) + 2 // the loads, the one holding the generation's lock, status
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = 10 * time.Second
 	}
@@ -239,6 +249,7 @@ func (l *Loader) Prepare(ctx context.Context, g *warehouse.Generation) (warehous
 	}
 	defer c.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock(hashtext($1), $2)", "tidemark prepare "+l.gen, int32(g.Number))
 	p.Reused = true
+	var todo []*warehouse.Table
 	for i := range g.Tables {
 		t := &g.Tables[i]
 		name := warehouse.GenTable(t.Name, g.Number)
@@ -246,19 +257,43 @@ func (l *Loader) Prepare(ctx context.Context, g *warehouse.Generation) (warehous
 		if err := c.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", ident(l.gen, name)).Scan(&exists); err != nil {
 			return p, fmt.Errorf("looking for %s.%s: %w", l.gen, name, classify(err))
 		}
-		if exists { // created in one transaction with its rows: complete
-			continue
+		if !exists { // one that exists was created in one transaction with its rows: complete
+			todo = append(todo, t)
 		}
-		p.Reused = false
-		n, err := l.loadTable(ctx, c, t, name)
-		if errors.Is(err, errConcurrentLoad) { // committed meanwhile, complete
-			continue
-		}
-		if err != nil {
-			return p, fmt.Errorf("loading %s %s into %s.%s: %w", t.Kind, t.Source, l.gen, name, err)
-		}
-		p.Rows += n
-		p.Bytes += t.Bytes
+	}
+	if len(todo) == 0 {
+		return p, nil
+	}
+	p.Reused = false
+	// The largest first, Parallel at a time, each on its own connection.
+	slices.SortStableFunc(todo, func(a, b *warehouse.Table) int { return cmp.Compare(b.Bytes, a.Bytes) })
+	var mu sync.Mutex
+	eg, ectx := errgroup.WithContext(ctx)
+	eg.SetLimit(l.o.Parallel)
+	for _, t := range todo {
+		eg.Go(func() error {
+			name := warehouse.GenTable(t.Name, g.Number)
+			tc, err := l.acquire(ectx)
+			if err != nil {
+				return err
+			}
+			defer tc.Release()
+			n, err := l.loadTable(ectx, tc, t, name)
+			if errors.Is(err, errConcurrentLoad) { // committed meanwhile, complete
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("loading %s %s into %s.%s: %w", t.Kind, t.Source, l.gen, name, err)
+			}
+			mu.Lock()
+			p.Rows += n
+			p.Bytes += t.Bytes
+			mu.Unlock()
+			return nil
+		})
+	}
+	if err := eg.Wait(); err != nil {
+		return p, err
 	}
 	return p, nil
 }
@@ -332,51 +367,155 @@ func (l *Loader) loadTable(ctx context.Context, c *pgxpool.Conn, t *warehouse.Ta
 	return n, nil
 }
 
-// copyRows streams t's Parquet rows into qname with binary COPY.
+// copyRows streams t's Parquet rows into qname with binary COPY, in three
+// stages that overlap: Parquet row groups decoded to Arrow records, the
+// records encoded into COPY buffers, the buffers sent by pgconn. Memory is
+// two records and three buffers.
 func (l *Loader) copyRows(ctx context.Context, pc *pgconn.PgConn, t *warehouse.Table, qname string, enc *rowEncoder) (int64, error) {
-	pr, pw := io.Pipe()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := append(make([]byte, 0, 1<<20), copyHeader...)
-		first := true
+	recs := make(chan arrow.Record, 1)
+	src := &bufReader{full: make(chan []byte, 2), free: make(chan []byte, 3), ctx: ctx, sent: func() { l.o.Hook(HookCopy) }}
+	for range 3 {
+		src.free <- make([]byte, 0, copyBufSize+64<<10)
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { // decode
+		defer wg.Done()
+		defer close(recs)
 		err := warehouse.ReadTable(ctx, l.o.Store, t, func(rec arrow.Record) error {
+			rec.Retain()
+			select {
+			case recs <- rec:
+				return nil
+			case <-ctx.Done():
+				rec.Release()
+				return ctx.Err()
+			}
+		})
+		if err != nil {
+			src.fail(err)
+		}
+	}()
+	go func() { // encode
+		defer wg.Done()
+		defer close(src.full)
+		var buf []byte
+		select {
+		case buf = <-src.free:
+		case <-ctx.Done():
+			return
+		}
+		buf = append(buf[:0], copyHeader...)
+		send := func() bool {
+			select {
+			case src.full <- buf:
+			case <-ctx.Done():
+				return false
+			}
+			select {
+			case buf = <-src.free:
+				buf = buf[:0]
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		}
+		for rec := range recs {
 			n := int(rec.NumRows())
 			for i := 0; i < n; i++ {
 				buf = enc.appendRow(buf, rec, i)
-				if len(buf) >= 1<<20 {
-					if _, err := pw.Write(buf); err != nil {
-						return err
+				if len(buf) >= copyBufSize && !send() {
+					rec.Release()
+					for rec := range recs {
+						rec.Release()
 					}
-					buf = buf[:0]
-					if first {
-						first = false
-						l.o.Hook(HookCopy)
-					}
+					return
 				}
 			}
-			return nil
-		})
-		if err == nil {
-			buf = append(buf, copyTrailer...)
-			_, err = pw.Write(buf)
+			rec.Release()
 		}
-		pw.CloseWithError(err)
+		if src.err() == nil {
+			buf = append(buf, copyTrailer...)
+			send()
+		}
 	}()
 	cols := make([]string, len(t.Columns))
 	for i, c := range t.Columns {
 		cols[i] = ident(c.Name)
 	}
-	tag, err := pc.CopyFrom(ctx, pr, "COPY "+qname+" ("+strings.Join(cols, ", ")+") FROM STDIN WITH (FORMAT binary, FREEZE)")
-	pr.CloseWithError(errors.New("COPY ended"))
+	tag, err := pc.CopyFrom(ctx, src, "COPY "+qname+" ("+strings.Join(cols, ", ")+") FROM STDIN WITH (FORMAT binary, FREEZE)")
 	cancel()
-	<-done
+	for range src.full { // let the encoder finish
+	}
+	wg.Wait()
 	if err != nil {
 		return 0, fmt.Errorf("COPY: %w", classify(err))
 	}
 	return tag.RowsAffected(), nil
+}
+
+// copyBufSize is the size of a COPY buffer handed from the encoder to
+// pgconn.
+const copyBufSize = 1 << 20
+
+// bufReader is the io.Reader pgconn's CopyFrom reads: the encoder's full
+// buffers in order, each given back to the free list once read. A failure
+// of the decoder ends the stream with its error (pgconn then aborts the
+// COPY).
+type bufReader struct {
+	full, free chan []byte
+	cur        []byte
+	off        int
+	ctx        context.Context // the copy's, cancelled when it ends
+	// sent is called once, when pgconn has read the first buffer: the
+	// COPY is under way.
+	sent func()
+
+	mu     sync.Mutex
+	failed error
+}
+
+func (r *bufReader) fail(err error) {
+	r.mu.Lock()
+	if r.failed == nil {
+		r.failed = err
+	}
+	r.mu.Unlock()
+}
+
+func (r *bufReader) err() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.failed
+}
+
+func (r *bufReader) Read(p []byte) (int, error) {
+	for r.cur == nil || r.off == len(r.cur) {
+		if r.cur != nil {
+			r.free <- r.cur // never blocks: three buffers, three slots
+			r.cur = nil
+			if r.sent != nil {
+				r.sent()
+				r.sent = nil
+			}
+		}
+		b, ok := <-r.full
+		if !ok {
+			if err := r.err(); err != nil {
+				return 0, err
+			}
+			if err := r.ctx.Err(); err != nil {
+				return 0, err
+			}
+			return 0, io.EOF
+		}
+		r.cur, r.off = b, 0
+	}
+	n := copy(p, r.cur[r.off:])
+	r.off += n
+	return n, nil
 }
 
 // Swap re-points the stable names to g's tables in one transaction.

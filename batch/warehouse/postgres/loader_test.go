@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -313,5 +314,42 @@ func TestConcurrentLoaders(t *testing.T) {
 	}
 	if got := pgRows(t, pg.Conn(t), "cc", "shop_alltypes", cols, ""); len(got) != len(rows) {
 		t.Fatalf("%d rows, want %d", len(got), len(rows))
+	}
+}
+
+// TestCorruptParquetAbortsTheCopy: a file that does not decode fails the
+// load with the file's name and leaves no table behind; so does a
+// manifest row count the files do not have.
+func TestCorruptParquetAbortsTheCopy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts PostgreSQL")
+	}
+	ctx := context.Background()
+	pg := stack.Postgres(t)
+	dir := t.TempDir()
+	store, _ := lake.OpenDir(dir)
+	cols, rows := allTypes(t)
+	for len(rows) < 20000 {
+		r := slices.Clone(rows[len(rows)%11+1])
+		r[0] = int64(len(rows))
+		rows = append(rows, r)
+	}
+	good := writeTable(t, store, "shop.alltypes", cols, []int{0}, rows, "tables/shop/alltypes/gen=1")
+	bad := writeTable(t, store, "shop.other", cols, []int{0}, rows[:10], "tables/shop/other/gen=1")
+	if err := os.WriteFile(store.Path(bad.Files[0].Key), []byte("not parquet at all"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l := openLoader(t, pg, store, "cp")
+	_, err := l.Prepare(ctx, &warehouse.Generation{Number: 1, Tables: []warehouse.Table{bad}})
+	if err == nil || !strings.Contains(err.Error(), bad.Files[0].Key) {
+		t.Fatalf("a corrupt file: %v", err)
+	}
+	miscounted := good
+	miscounted.Rows++
+	if _, err := l.Prepare(ctx, &warehouse.Generation{Number: 1, Tables: []warehouse.Table{miscounted}}); err == nil || !strings.Contains(err.Error(), "the manifest has") {
+		t.Fatalf("a row count the files do not have: %v", err)
+	}
+	if names, err := l.GenTables(ctx); err != nil || len(names) != 0 {
+		t.Fatalf("tables left behind: %v %v", names, err)
 	}
 }
