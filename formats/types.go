@@ -316,13 +316,25 @@ var typeMap = [numTypeClasses]typeRow{
 		mysql: "GEOMETRY, POINT, LINESTRING, POLYGON, MULTI*, GEOMETRYCOLLECTION", example: "point",
 		sample: []byte{1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f, 0, 0, 0, 0, 0, 0, 0, 0x40},
 		goType: goBytes, arrow: arrowBinary, parquet: parquetBinary,
-		postgres: constCell("bytea"), redshift: constCell("VARBYTE(1024000)"), athena: constCell("binary"),
+		postgres: constCell("bytea"), redshift: constCell(redshiftVarbyte(maxRedshiftVarbyte)), athena: constCell("binary"),
 	},
 }
 
-// Redshift's limits: VARCHAR up to 65535 bytes, VARBYTE up to 1024000.
-func redshiftVarchar(n int) string { return fmt.Sprintf("VARCHAR(%d)", min(max(n, 1), 65535)) }
-func redshiftVarbyte(n int) string { return fmt.Sprintf("VARBYTE(%d)", min(max(n, 1), 1024000)) }
+// Redshift's limits, in bytes: VARCHAR up to 65,535, VARBYTE up to
+// 16,777,216 (https://docs.aws.amazon.com/redshift/latest/dg/r_VARBYTE_type.html;
+// it was 1,024,000 before 2024). Longer source values do not fit: the
+// Redshift loader checks them before its COPY (RedshiftMaxBytes).
+const (
+	maxRedshiftVarchar = 65535
+	maxRedshiftVarbyte = 16777216
+)
+
+func redshiftVarchar(n int) string {
+	return fmt.Sprintf("VARCHAR(%d)", min(max(n, 1), maxRedshiftVarchar))
+}
+func redshiftVarbyte(n int) string {
+	return fmt.Sprintf("VARBYTE(%d)", min(max(n, 1), maxRedshiftVarbyte))
+}
 
 // decimalBytes is the width of the smallest two's-complement big-endian
 // integer that holds every DECIMAL of precision p scaled to an integer.
@@ -399,6 +411,27 @@ func RedshiftType(t Type) string {
 		return r.redshift(t)
 	}
 	return ""
+}
+
+// RedshiftByteLimit returns, for a text or binary t, the byte capacity of
+// its RedshiftType column and whether a source value may be longer than
+// that (a TEXT of 65,535 bytes fits, a MEDIUMTEXT or a JSON document may
+// not). COPY from Parquet fails the whole load on a single longer value,
+// so the loader checks such columns first. limit is 0 for other types.
+func RedshiftByteLimit(t Type) (limit int, mayExceed bool) {
+	switch typeClassOf(t) {
+	case tcChar:
+		return min(max(4*t.Precision, 1), maxRedshiftVarchar), 4*t.Precision > maxRedshiftVarchar
+	case tcText:
+		return min(max(t.Precision, 1), maxRedshiftVarchar), t.Precision > maxRedshiftVarchar
+	case tcJSON:
+		return maxRedshiftVarchar, true
+	case tcBinary, tcBlob:
+		return min(max(t.Precision, 1), maxRedshiftVarbyte), t.Precision > maxRedshiftVarbyte
+	case tcGeometry:
+		return maxRedshiftVarbyte, true
+	}
+	return 0, false
 }
 
 // AthenaType returns t's column type for an Athena (Hive DDL) CREATE

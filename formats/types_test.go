@@ -185,8 +185,8 @@ func TestTypeMapTargets(t *testing.T) {
 		{"set('a','bcd')", "string", "utf8", "BYTE_ARRAY STRING", "text", "VARCHAR(5)", "string"},
 		{"json", "string", "utf8", "BYTE_ARRAY STRING", "jsonb", "VARCHAR(65535)", "string"},
 		{"binary(16)", "[]uint8", "binary", "BYTE_ARRAY", "bytea", "VARBYTE(16)", "binary"},
-		{"longblob", "[]uint8", "binary", "BYTE_ARRAY", "bytea", "VARBYTE(1024000)", "binary"},
-		{"point", "[]uint8", "binary", "BYTE_ARRAY", "bytea", "VARBYTE(1024000)", "binary"},
+		{"longblob", "[]uint8", "binary", "BYTE_ARRAY", "bytea", "VARBYTE(16777216)", "binary"},
+		{"point", "[]uint8", "binary", "BYTE_ARRAY", "bytea", "VARBYTE(16777216)", "binary"},
 	} {
 		typ := mustType(t, c.typ)
 		got := []string{GoType(typ).String(), ArrowType(typ).String(), parquetNodeString(ParquetNode(typ, false)),

@@ -41,7 +41,7 @@ func (a *app) newLoader(w *config.Warehouse, st lake.Store) (warehouse.Loader, e
 		}
 		return postgres.New(o)
 	case "redshift":
-		return nil, fmt.Errorf("warehouse target %s: the Redshift loader is not built into this binary yet", w.Name)
+		return a.newRedshiftLoader(w, st)
 	}
 	return nil, fmt.Errorf("warehouse target %s: unknown kind %q", w.Name, w.Kind)
 }

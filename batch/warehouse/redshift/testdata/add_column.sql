@@ -1,0 +1,1 @@
+ALTER TABLE "tidemark"."tidemark_generations" ADD COLUMN "fence" BIGINT;
