@@ -28,13 +28,14 @@ const columnsKey = "e2e mask key: 32 bytes of secret"
 
 // columnsYAML is sources[0].columns of TestColumnPolicy: customers' country
 // and two alltypes columns never leave the source; names, the customer id
-// (in both tables, so the join survives) and four alltypes columns of
-// different types leave only as keyed hashes.
+// (in both tables, so the join survives) and five alltypes columns of
+// different types (TIMESTAMP too, which `tidemark verify` reads as a
+// snapshot does) leave only as keyed hashes.
 const columnsYAML = `    heartbeat: shop.tm_heartbeat
     heartbeat_interval: 300ms
     columns:
       exclude: [shop.customers.country, shop.alltypes.tx, shop.alltypes.geo]
-      mask: [shop.customers.name, shop.customers.id, shop.orders.customer_id, shop.alltypes.vc, shop.alltypes.dtm6, shop.alltypes.i, shop.alltypes.vb]
+      mask: [shop.customers.name, shop.customers.id, shop.orders.customer_id, shop.alltypes.vc, shop.alltypes.dtm6, shop.alltypes.i, shop.alltypes.vb, shop.alltypes.ts]
 `
 
 var hexHash = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -177,9 +178,9 @@ warehouse:
 	if orderCustomers == 0 {
 		t.Fatal("orders mirror is empty")
 	}
-	// alltypes' masked columns i, vc, dtm6 and vb, by id, as the mirror
+	// alltypes' masked columns i, vc, dtm6, vb and ts, by id, as the mirror
 	// holds them (policy-applied ordinals: tx and geo are gone).
-	const maskedAllTypes = "i, vc, dtm6, vb"
+	const maskedAllTypes = "i, vc, dtm6, vb, ts"
 	mirrorAllTypes := map[string]string{}
 	for r, err := range store.ScanMirror(ctx, "alltypes") {
 		if err != nil {
@@ -194,7 +195,7 @@ warehouse:
 		if len(vals) != 33-2 {
 			t.Fatalf("alltypes mirror row has %d values, want 31 (tx and geo excluded)", len(vals))
 		}
-		mirrorAllTypes[fmt.Sprint(vals[0])] = fmt.Sprint(vals[7], "|", vals[22], "|", vals[17], "|", vals[24])
+		mirrorAllTypes[fmt.Sprint(vals[0])] = fmt.Sprint(vals[7], "|", vals[22], "|", vals[17], "|", vals[24], "|", vals[18])
 	}
 	if len(mirrorAllTypes) == 0 {
 		t.Fatal("alltypes mirror is empty")
@@ -400,7 +401,7 @@ warehouse:
 	}
 	badPolicy := write("badpolicy.yaml", strings.Replace(cfg, "exclude: [shop.customers.country,", "exclude: [shop.customers.nosuch, shop.customers.country,", 1))
 	out, code = e.tidemark(t, "validate", "-c", e.cfg)
-	if code != 0 || !strings.Contains(out, "ok   column policy of source shop: 3 excluded and 7 masked columns exist on the source") {
+	if code != 0 || !strings.Contains(out, "ok   column policy of source shop: 3 excluded and 8 masked columns exist on the source") {
 		t.Errorf("validate with a fitting policy: exit %d:\n%s", code, out)
 	}
 	out, code = e.tidemark(t, "validate", "-c", badPolicy)
@@ -505,7 +506,7 @@ func checkWarehouseColumns(t *testing.T, ctx context.Context, pg *stack.Postgres
 	}
 	gotAllTypes := map[string]string{}
 	query("SELECT id, "+maskedAllTypes+" FROM reporting.shop_alltypes", func(v []any) {
-		s := make([]string, 4)
+		s := make([]string, len(v)-1)
 		for i, x := range v[1:] {
 			s[i] = fmt.Sprint(x)
 			if x == nil {
