@@ -39,7 +39,20 @@ import (
 // view: the group keys and measures in Columns() order, one row per group
 // with at least one row, filtered by the where clause. For a mirror it
 // selects the columns (as SelectExpr reads them) ordered by primary key.
-func (b *BoundView) VerifySQL() string {
+func (b *BoundView) VerifySQL() string { return b.VerifySQLOver(nil) }
+
+// VerifySQLOver is VerifySQL for a view bound to a schema in which some
+// columns do not have the type the source table gives them (a column the
+// capture masks is VARCHAR(64) to the view, a FLOAT or a TIMESTAMP on the
+// source). source reports the source's type of such a column by name, ok
+// false for the others (nil: none); the query then reads that column, as
+// a mirror column or an untransformed group key, as SelectExpr reads a
+// column of the source's type (FLOAT and DOUBLE through CAST(col AS
+// DOUBLE), TIMESTAMP through UNIX_TIMESTAMP), so FromText of the source
+// type turns its text into exactly the value a snapshot reads. The rows it
+// answers hold the source's values, to be converted by the caller (e.g.
+// masked) before ParseVerifyRow.
+func (b *BoundView) VerifySQLOver(source func(column string) (Type, bool)) string {
 	table := QuoteIdent(b.view.From.DB) + "." + QuoteIdent(b.view.From.Table)
 	var sb strings.Builder
 	sb.WriteString("SELECT ")
@@ -48,7 +61,13 @@ func (b *BoundView) VerifySQL() string {
 			if i > 0 {
 				sb.WriteString(", ")
 			}
-			sb.WriteString(SelectExpr(b.schema.Columns[c]))
+			col := b.schema.Columns[c]
+			if source != nil {
+				if t, ok := source(col.Name); ok {
+					col.Type = t
+				}
+			}
+			sb.WriteString(SelectExpr(col))
 		}
 		sb.WriteString(" FROM " + table + " ORDER BY ")
 		for i, p := range b.pk {
@@ -61,7 +80,13 @@ func (b *BoundView) VerifySQL() string {
 	}
 	keys := make([]string, len(b.keys))
 	for i := range b.keys {
-		keys[i] = b.keys[i].sql()
+		k := b.keys[i]
+		if source != nil && k.kind == kkValue {
+			if t, ok := source(k.src.Name); ok {
+				k.src.Type, k.cls = t, classOf(t)
+			}
+		}
+		keys[i] = k.sql()
 	}
 	sel := append([]string(nil), keys...)
 	for i := range b.meas {

@@ -45,6 +45,42 @@ func TestVerifySQLText(t *testing.T) {
 	}
 }
 
+// TestVerifySQLOver: columns the view sees as VARCHAR(64) (masked by the
+// capture) but the source holds as FLOAT, DOUBLE or TIMESTAMP are read as
+// SelectExpr reads the source's type, in a mirror and as a plain group
+// key (select list and GROUP BY alike); the other columns are unchanged.
+func TestVerifySQLOver(t *testing.T) {
+	s := ordersSchema(t)
+	src := map[string]Type{}
+	for i, c := range s.Columns {
+		if c.Name == "fl" || c.Name == "price" || c.Name == "ts" {
+			src[c.Name] = c.Type
+			s.Columns[i].Type = Type{Kind: KindVarChar, Precision: 64}
+		}
+	}
+	source := func(col string) (Type, bool) { t, ok := src[col]; return t, ok }
+	tests := []struct {
+		spec          ViewSpec
+		plain, source string
+	}{
+		{ViewSpec{Name: "m", From: "shop.orders", Mirror: true, Columns: []string{"id", "ts", "fl", "price", "status"}},
+			"SELECT `id`, `ts`, `fl`, `price`, `status` FROM `shop`.`orders` ORDER BY `id`",
+			"SELECT `id`, UNIX_TIMESTAMP(`ts`) AS `ts`, CAST(`fl` AS DOUBLE) AS `fl`, CAST(`price` AS DOUBLE) AS `price`, `status` FROM `shop`.`orders` ORDER BY `id`"},
+		{aggView("", []string{"fl", "ts", "status"}, "count()"),
+			"SELECT CAST(`fl` AS BINARY), CAST(`ts` AS BINARY), CAST(`status` AS BINARY), COUNT(*) FROM `shop`.`orders` GROUP BY CAST(`fl` AS BINARY), CAST(`ts` AS BINARY), CAST(`status` AS BINARY) HAVING COUNT(*) > 0",
+			"SELECT CAST(`fl` AS DOUBLE), UNIX_TIMESTAMP(`ts`), CAST(`status` AS BINARY), COUNT(*) FROM `shop`.`orders` GROUP BY CAST(`fl` AS DOUBLE), UNIX_TIMESTAMP(`ts`), CAST(`status` AS BINARY) HAVING COUNT(*) > 0"},
+	}
+	for _, tc := range tests {
+		b := bindView(t, s, tc.spec)
+		if got := b.VerifySQL(); got != tc.plain {
+			t.Errorf("VerifySQL(%+v):\n got %s\nwant %s", tc.spec, got, tc.plain)
+		}
+		if got := b.VerifySQLOver(source); got != tc.source {
+			t.Errorf("VerifySQLOver(%+v):\n got %s\nwant %s", tc.spec, got, tc.source)
+		}
+	}
+}
+
 func TestWhereSQL(t *testing.T) {
 	s := ordersSchema(t)
 	tests := []struct{ where, want string }{

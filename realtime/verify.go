@@ -36,11 +36,18 @@ type VerifyOptions struct {
 	// from writes racing the comparison (the view moved past the source
 	// snapshot); 0 means 5.
 	Attempts int
-	// Mask, when set, turns the source's text of a column the capture
-	// masks into its masked form (capture.Capture.MaskText): the source
-	// holds clear values, the view their hashes. It reports false for a
-	// column that is not masked.
-	Mask func(column string, raw []byte) ([]byte, bool)
+	// Masked holds the source's types of the columns of the view's table
+	// that the capture masks, by lower-case name
+	// (capture.Capture.MaskedColumns); nil when it masks none. The source
+	// holds clear values and the view their hashes, so the source query
+	// reads these columns as a snapshot does (formats.SelectExpr of the
+	// source type: the view's schema says VARCHAR(64)) and Mask turns each
+	// value into its hash before the comparison.
+	Masked map[string]formats.Type
+	// Mask turns the source's text of a value of a masked column of
+	// source type t into its masked form (capture.Capture.MaskText).
+	// Required with Masked.
+	Mask func(t formats.Type, raw []byte) ([]byte, error)
 }
 
 // Verify compares one view with the same query run on the source at one
@@ -61,7 +68,7 @@ func Verify(ctx context.Context, source *sql.DB, store *redisview.Store, bv *for
 	name := bv.View().Name
 	var diffs []Difference
 	for attempt := 1; ; attempt++ {
-		pos, want, err := sourceAnswer(ctx, source, bv, opts.Mask)
+		pos, want, err := sourceAnswer(ctx, source, bv, opts)
 		if err != nil {
 			return nil, fmt.Errorf("verifying %s: reading the source: %w", name, err)
 		}
@@ -89,7 +96,7 @@ func Verify(ctx context.Context, source *sql.DB, store *redisview.Store, bv *for
 
 // sourceAnswer runs the view's verify query in a consistent snapshot and
 // returns the snapshot's binlog position with the answer by group key.
-func sourceAnswer(ctx context.Context, db *sql.DB, bv *formats.BoundView, mask func(string, []byte) ([]byte, bool)) (formats.Position, map[formats.GroupKey]formats.Row, error) {
+func sourceAnswer(ctx context.Context, db *sql.DB, bv *formats.BoundView, opts VerifyOptions) (formats.Position, map[formats.GroupKey]formats.Row, error) {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return formats.Position{}, nil, err
@@ -125,7 +132,17 @@ func sourceAnswer(ctx context.Context, db *sql.DB, bv *formats.BoundView, mask f
 	if pos.File == "" {
 		return formats.Position{}, nil, errors.New("the source reports no binlog snapshot position (binlog off, or not MariaDB)")
 	}
-	q := bv.VerifySQL()
+	var masked func(string) (formats.Type, bool)
+	if len(opts.Masked) > 0 {
+		if opts.Mask == nil {
+			return formats.Position{}, nil, errors.New("VerifyOptions.Masked without Mask")
+		}
+		masked = func(col string) (formats.Type, bool) {
+			t, ok := opts.Masked[strings.ToLower(col)]
+			return t, ok
+		}
+	}
+	q := bv.VerifySQLOver(masked)
 	rows, err = conn.QueryContext(ctx, q)
 	if err != nil {
 		return formats.Position{}, nil, fmt.Errorf("running %s: %w", q, err)
@@ -148,8 +165,10 @@ func sourceAnswer(ctx context.Context, db *sql.DB, bv *formats.BoundView, mask f
 				vals[i] = append([]byte{}, r...)
 			}
 		}
-		if mask != nil {
-			maskVerifyRow(bv, vals, mask)
+		if masked != nil {
+			if err := maskVerifyRow(bv, vals, masked, opts.Mask); err != nil {
+				return formats.Position{}, nil, err
+			}
 		}
 		k, row, err := bv.ParseVerifyRow(vals)
 		if err != nil {
@@ -286,8 +305,8 @@ func rowText(cols []formats.OutputColumn, r formats.Row) string {
 // maskVerifyRow masks, in place, the values of a verify row that are a
 // masked source column as it is: a mirror's columns and the group keys
 // without a transform (config refuses transforms, filters and sums of
-// masked columns).
-func maskVerifyRow(bv *formats.BoundView, vals [][]byte, mask func(string, []byte) ([]byte, bool)) {
+// masked columns). masked gives such a column's source type.
+func maskVerifyRow(bv *formats.BoundView, vals [][]byte, masked func(string) (formats.Type, bool), mask func(formats.Type, []byte) ([]byte, error)) error {
 	v := bv.View()
 	for i := range vals {
 		if vals[i] == nil {
@@ -302,8 +321,15 @@ func maskVerifyRow(bv *formats.BoundView, vals [][]byte, mask func(string, []byt
 		default:
 			continue
 		}
-		if m, ok := mask(col, vals[i]); ok {
-			vals[i] = m
+		t, ok := masked(col)
+		if !ok {
+			continue
 		}
+		m, err := mask(t, vals[i])
+		if err != nil {
+			return fmt.Errorf("column %s: %w", col, err)
+		}
+		vals[i] = m
 	}
+	return nil
 }

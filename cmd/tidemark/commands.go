@@ -238,8 +238,11 @@ func cmdVerify(ctx context.Context, args []string, stdout io.Writer) error {
 				continue
 			}
 			from := bv.View().From
-			mask := func(col string, raw []byte) ([]byte, bool) { return s.cap.MaskText(from, col, raw) }
-			diffs, err := realtime.Verify(ctx, s.cap.DB(), a.store, bv, realtime.VerifyOptions{CatchUp: *wait, Mask: mask})
+			masked, err := s.cap.MaskedColumns(ctx, from)
+			if err != nil {
+				return &exitError{2, fmt.Errorf("verifying %s: %w", bv.View().Name, err)}
+			}
+			diffs, err := realtime.Verify(ctx, s.cap.DB(), a.store, bv, realtime.VerifyOptions{CatchUp: *wait, Masked: masked, Mask: s.cap.MaskText})
 			if err != nil {
 				return &exitError{2, err}
 			}

@@ -28,13 +28,14 @@ const columnsKey = "e2e mask key: 32 bytes of secret"
 
 // columnsYAML is sources[0].columns of TestColumnPolicy: customers' country
 // and two alltypes columns never leave the source; names, the customer id
-// (in both tables, so the join survives) and four alltypes columns of
-// different types leave only as keyed hashes.
+// (in both tables, so the join survives) and five alltypes columns of
+// different types (TIMESTAMP too, which `tidemark verify` reads as a
+// snapshot does) leave only as keyed hashes.
 const columnsYAML = `    heartbeat: shop.tm_heartbeat
     heartbeat_interval: 300ms
     columns:
       exclude: [shop.customers.country, shop.alltypes.tx, shop.alltypes.geo]
-      mask: [shop.customers.name, shop.customers.id, shop.orders.customer_id, shop.alltypes.vc, shop.alltypes.dtm6, shop.alltypes.i, shop.alltypes.vb]
+      mask: [shop.customers.name, shop.customers.id, shop.orders.customer_id, shop.alltypes.vc, shop.alltypes.dtm6, shop.alltypes.i, shop.alltypes.vb, shop.alltypes.ts]
 `
 
 var hexHash = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -57,7 +58,15 @@ func TestColumnPolicyMinIO(t *testing.T) { testColumnPolicy(t, true) }
 
 func testColumnPolicy(t *testing.T, minio bool) {
 	t.Setenv("TIDEMARK_SOURCES_0_COLUMNS_MASK_KEY", columnsKey)
-	e := newEnv(t, envOptions{sourceYAML: columnsYAML, extraYAML: "batch:\n  history: [shop.customers]\n"})
+	pg := stack.Postgres(t)
+	e := newEnv(t, envOptions{sourceYAML: columnsYAML, extraYAML: fmt.Sprintf(`batch:
+  history: [shop.customers]
+warehouse:
+  - name: pg
+    kind: postgres
+    dsn: %s
+    schema: reporting
+`, pg.DSN())})
 	ctx := context.Background()
 	root, s3opts := "file://"+e.dir+"/lake", lake.S3Options{}
 	if minio {
@@ -98,7 +107,7 @@ func testColumnPolicy(t *testing.T, minio bool) {
 	}
 	e.verify(t)
 	out, code := e.tidemark(t, "batch", "-c", e.cfg)
-	if code != 0 {
+	if code != 0 || !strings.Contains(out, "loaded generation 1") {
 		t.Fatalf("tidemark batch exited %d:\n%s", code, tail(out, 4000))
 	}
 	e.verify(t)
@@ -169,17 +178,27 @@ func testColumnPolicy(t *testing.T, minio bool) {
 	if orderCustomers == 0 {
 		t.Fatal("orders mirror is empty")
 	}
+	// alltypes' masked columns i, vc, dtm6, vb and ts, by id, as the mirror
+	// holds them (policy-applied ordinals: tx and geo are gone).
+	const maskedAllTypes = "i, vc, dtm6, vb, ts"
+	mirrorAllTypes := map[string]string{}
 	for r, err := range store.ScanMirror(ctx, "alltypes") {
 		if err != nil {
 			t.Fatal(err)
 		}
 		var vals []any
-		if err := json.Unmarshal(r.Values, &vals); err != nil {
+		dec := json.NewDecoder(bytes.NewReader(r.Values))
+		dec.UseNumber() // ids print as the warehouse's bigint does
+		if err := dec.Decode(&vals); err != nil {
 			t.Fatal(err)
 		}
 		if len(vals) != 33-2 {
 			t.Fatalf("alltypes mirror row has %d values, want 31 (tx and geo excluded)", len(vals))
 		}
+		mirrorAllTypes[fmt.Sprint(vals[0])] = fmt.Sprint(vals[7], "|", vals[22], "|", vals[17], "|", vals[24], "|", vals[18])
+	}
+	if len(mirrorAllTypes) == 0 {
+		t.Fatal("alltypes mirror is empty")
 	}
 
 	// The lake: no Parquet file anywhere has an excluded column; the
@@ -356,8 +375,10 @@ func testColumnPolicy(t *testing.T, minio bool) {
 		}
 	}
 
-	t.Logf("checked %d customers, %d orders in Redis, %d Parquet files (%d of customers), %d customers in the archive",
-		len(wantName), orderCustomers, files, customerFiles, len(archived))
+	whTables := checkWarehouseColumns(t, ctx, pg, wantName, clear, maskedAllTypes, mirrorAllTypes)
+
+	t.Logf("checked %d customers, %d orders in Redis, %d Parquet files (%d of customers), %d customers in the archive, %d warehouse relations",
+		len(wantName), orderCustomers, files, customerFiles, len(archived), whTables)
 
 	// Refusals at start-up, with the config path.
 	cfg := readFile(t, e.cfg)
@@ -380,7 +401,7 @@ func testColumnPolicy(t *testing.T, minio bool) {
 	}
 	badPolicy := write("badpolicy.yaml", strings.Replace(cfg, "exclude: [shop.customers.country,", "exclude: [shop.customers.nosuch, shop.customers.country,", 1))
 	out, code = e.tidemark(t, "validate", "-c", e.cfg)
-	if code != 0 || !strings.Contains(out, "ok   column policy of source shop: 3 excluded and 7 masked columns exist on the source") {
+	if code != 0 || !strings.Contains(out, "ok   column policy of source shop: 3 excluded and 8 masked columns exist on the source") {
 		t.Errorf("validate with a fitting policy: exit %d:\n%s", code, out)
 	}
 	out, code = e.tidemark(t, "validate", "-c", badPolicy)
@@ -391,6 +412,115 @@ func testColumnPolicy(t *testing.T, minio bool) {
 	if code != 2 || !strings.Contains(out, `sources[0].columns.exclude[0]`) {
 		t.Errorf("run with a policy naming a missing column: exit %d, want 2 naming the entry:\n%s", code, tail(out, 2000))
 	}
+}
+
+// checkWarehouseColumns proves the column policy in the PostgreSQL target
+// "pg" (schema reporting) after `tidemark batch` loaded generation 1: no
+// column of any relation of either schema (the stable views over tables,
+// histories and aggregate views, the per-generation tables behind them) is
+// an excluded one; the masked columns are varchar(64) there and hold the
+// same hashes as the Redis mirrors and the lake (wantName: hash(id) ->
+// hash(name) of the customers, mirrorAllTypes: alltypes' masked columns
+// by id); the orders_by_customer view, grouped by the masked
+// customer_id, still joins the customers. It returns the number of
+// relations checked.
+func checkWarehouseColumns(t *testing.T, ctx context.Context, pg *stack.PostgresServer, wantName map[string]string, clear map[string]bool, maskedAllTypes string, mirrorAllTypes map[string]string) int {
+	t.Helper()
+	c := pg.Conn(t)
+	rows, err := c.Query(ctx, `SELECT c.table_schema, c.table_name, c.column_name, c.data_type, coalesce(c.character_maximum_length, 0)
+		FROM information_schema.columns c JOIN information_schema.tables r USING (table_catalog, table_schema, table_name)
+		WHERE c.table_schema IN ('reporting', 'reporting_gen')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	relations := map[string]bool{}
+	for rows.Next() {
+		var schema, table, column, typ string
+		var length int
+		if err := rows.Scan(&schema, &table, &column, &typ, &length); err != nil {
+			t.Fatal(err)
+		}
+		relations[schema+"."+table] = true
+		switch column {
+		case "country", "tx", "geo":
+			t.Errorf("warehouse %s.%s has the excluded column %s", schema, table, column)
+		}
+		masked := (strings.Contains(table, "shop_customers") && (column == "id" || column == "name")) ||
+			(strings.Contains(table, "shop_alltypes") && strings.Contains(", "+maskedAllTypes+",", ", "+column+",")) ||
+			(strings.Contains(table, "orders_by_customer") || strings.Contains(table, "shop_orders")) && column == "customer_id"
+		if masked && (typ != "character varying" || length != 64) {
+			t.Errorf("warehouse %s.%s.%s is %s(%d), want the masked type varchar(64)", schema, table, column, typ, length)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	rows.Close()
+	for _, want := range []string{"reporting.shop_customers", "reporting.shop_customers_history", "reporting.shop_alltypes", "reporting.shop_orders",
+		"reporting.orders_by_customer", "reporting.types_by_color", "reporting_gen.t_shop_customers_g1", "reporting_gen.t_shop_customers_history_g1"} {
+		if !relations[want] {
+			t.Fatalf("warehouse has no relation %s (has %v): the load is not there", want, relations)
+		}
+	}
+
+	query := func(q string, each func(vals []any)) int {
+		t.Helper()
+		rows, err := c.Query(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for rows.Next() {
+			vals, err := rows.Values()
+			if err != nil {
+				t.Fatal(err)
+			}
+			each(vals)
+			n++
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	gotName := map[string]string{}
+	query("SELECT id, name FROM reporting.shop_customers", func(v []any) { gotName[v[0].(string)] = v[1].(string) })
+	if !mapsEqual(gotName, wantName) {
+		t.Errorf("warehouse reporting.shop_customers (hash(id) -> hash(name)) differs from Redis's and the lake's:\ngot  %v\nwant %v", gotName, wantName)
+	}
+	if n := query("SELECT id, name FROM reporting.shop_customers_history", func(v []any) {
+		id, name := v[0].(string), v[1].(string)
+		if !hexHash.MatchString(id) || !hexHash.MatchString(name) || clear[name] {
+			t.Fatalf("warehouse reporting.shop_customers_history: row id %q name %q is not masked", id, name)
+		}
+	}); n < len(wantName) {
+		t.Errorf("warehouse reporting.shop_customers_history has %d versions, fewer than the %d customers", n, len(wantName))
+	}
+	groups := query("SELECT customer_id FROM reporting.orders_by_customer", func(v []any) {
+		if _, ok := wantName[v[0].(string)]; !ok {
+			t.Fatalf("warehouse orders_by_customer customer_id %v matches no customer's masked id: the join is broken", v[0])
+		}
+	})
+	if groups == 0 {
+		t.Error("warehouse orders_by_customer is empty")
+	}
+	gotAllTypes := map[string]string{}
+	query("SELECT id, "+maskedAllTypes+" FROM reporting.shop_alltypes", func(v []any) {
+		s := make([]string, len(v)-1)
+		for i, x := range v[1:] {
+			s[i] = fmt.Sprint(x)
+			if x == nil {
+				s[i] = "<nil>" // as fmt prints the mirror's JSON null
+			} else if !hexHash.MatchString(x.(string)) {
+				t.Fatalf("warehouse reporting.shop_alltypes id %v: masked value %q is not a hash", v[0], x)
+			}
+		}
+		gotAllTypes[fmt.Sprint(v[0])] = strings.Join(s, "|")
+	})
+	if !mapsEqual(gotAllTypes, mirrorAllTypes) {
+		t.Errorf("warehouse reporting.shop_alltypes (%s by id) differs from the Redis mirror:\ngot  %v\nwant %v", maskedAllTypes, gotAllTypes, mirrorAllTypes)
+	}
+	return len(relations)
 }
 
 func mapsEqual(a, b map[string]string) bool {

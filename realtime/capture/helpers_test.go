@@ -123,6 +123,7 @@ func TestShared(t *testing.T) {
 		{"BinlogEqualsSnapshot", testBinlogEqualsSnapshot},
 		{"ColumnPolicy", testColumnPolicy},
 		{"ColumnPolicyProblems", testColumnPolicyProblems},
+		{"MaskVerifyText", testMaskVerifyText},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.f(t, srv) })
 	}

@@ -358,20 +358,49 @@ func (c *Capture) CheckColumns(ctx context.Context) ([]ColumnProblem, error) {
 	return problems, nil
 }
 
-// MaskText returns the masked form of raw, the source's text of a value of
-// column of table (as a SELECT returns it), when the policy masks that
-// column: for string columns exactly the masked value the capture
-// delivers, for numbers and DATE/DATETIME columns too as long as the
-// server's text is the canonical one (FLOAT, DOUBLE and TIMESTAMP columns
-// may differ). ok is false when the column is not masked.
-func (c *Capture) MaskText(table formats.TableID, column string, raw []byte) (masked []byte, ok bool) {
+// MaskedColumns returns the source's types (as the source declares them
+// now) of the columns of table the policy masks, by lower-case column
+// name; nil when it masks none of them. `tidemark verify` reads those
+// columns as a snapshot would (formats.BoundView.VerifySQLOver) and masks
+// them with MaskText.
+func (c *Capture) MaskedColumns(ctx context.Context, table formats.TableID) (map[string]formats.Type, error) {
 	p := c.captured.policy
-	if p == nil {
-		return nil, false
+	if p == nil || p.tables[table] == nil || len(p.tables[table].mask) == 0 {
+		return nil, nil
 	}
 	r := p.tables[table]
-	if r == nil || !r.mask[strings.ToLower(column)] {
-		return nil, false
+	schemas, err := c.rawSchemas(ctx, c.db, []formats.TableID{table})
+	if err != nil {
+		return nil, fmt.Errorf("reading the schema of %s: %w", table, err)
 	}
-	return []byte(MaskedValue(p.key, formats.Type{Kind: formats.KindVarBinary}, raw)), true
+	s := schemas[table]
+	if s == nil {
+		return nil, nil
+	}
+	out := map[string]formats.Type{}
+	for _, col := range s.Columns {
+		if name := strings.ToLower(col.Name); r.mask[name] {
+			out[name] = col.Type
+		}
+	}
+	return out, nil
+}
+
+// MaskText returns the masked form of raw, the source's text of a value of
+// a masked column whose source type is t, selected as formats.SelectExpr
+// selects a column of type t (FLOAT and DOUBLE through CAST(col AS DOUBLE),
+// TIMESTAMP through UNIX_TIMESTAMP): raw is decoded as the snapshot path
+// decodes it (formats.FromText) and masked as the capture masks it, so the
+// result is exactly the value the capture delivers for it. raw is not
+// NULL.
+func (c *Capture) MaskText(t formats.Type, raw []byte) ([]byte, error) {
+	p := c.captured.policy
+	if p == nil || len(p.key) == 0 {
+		return nil, errors.New("masking a source value: the capture has no mask key")
+	}
+	v, err := formats.FromText(t, raw)
+	if err != nil {
+		return nil, fmt.Errorf("masking a source value: %w", err)
+	}
+	return []byte(MaskedValue(p.key, t, v)), nil
 }
