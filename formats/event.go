@@ -75,5 +75,9 @@ type Txn struct {
 	// CommitTime is the source's commit timestamp (second precision, as the
 	// binlog event header carries it).
 	CommitTime time.Time
-	Events     []Event
+	// Stamp is the best-known time of the commit, for the lag: CommitTime
+	// unless the capture knew better (see Clock). Segments are cut on
+	// CommitTime, never on Stamp, so every sink cuts them alike.
+	Stamp  Stamp
+	Events []Event
 }

@@ -96,7 +96,7 @@ func cmdRunConfig(ctx context.Context, cfg *config.Config, roles string, stderr 
 				continue
 			}
 			if s.cfg.Heartbeat != "" {
-				g.Go(func() error { return heartbeat(gctx, s, log.With("source", s.cfg.Name)) })
+				g.Go(func() error { return s.cap.Heartbeat(gctx, s.cfg.HeartbeatInterval) })
 			}
 			var archive realtime.Archive
 			if want["batch"] {

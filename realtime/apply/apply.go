@@ -34,7 +34,8 @@ type Metrics interface {
 	// aggregates deferred from earlier batches is not reported.
 	BatchApplied(txns, events int, took time.Duration)
 	// Lag reports now minus the commit time of the last transaction
-	// applied to every view: the furthest-behind view's checkpoint.
+	// applied to every view (its formats.Txn.Stamp, precise to a second at
+	// worst): the furthest-behind view's checkpoint.
 	Lag(d time.Duration)
 	// KnownFields reports, for the aggregate batches just applied with
 	// the view's redisview.Known (those of an applier that keeps up), how
@@ -93,7 +94,6 @@ type Applier struct {
 type batchStats struct {
 	txns, events int
 	last         formats.Position // the last transaction's commit
-	lastCommit   time.Time
 	counts       map[tableOp]int
 }
 
@@ -274,11 +274,15 @@ func (a *Applier) take(t *formats.Txn) error {
 	if a.cfg.Taken != nil {
 		a.cfg.Taken(t)
 	}
+	stamp := t.Stamp
+	if stamp.IsZero() {
+		stamp = formats.Stamp{Time: t.CommitTime, Clock: formats.ClockCommitSeconds}
+	}
 	for _, vs := range a.views {
 		vs.active = vs.tail.Less(t.Pos)
 		if vs.active {
 			vs.tailSeg = redisview.SegmentOf(vs.tailSeg, t.CommitTime, a.cfg.SegmentWidth)
-			vs.tail, vs.tailTime = t.Pos, t.CommitTime
+			vs.tail, vs.tailTime, vs.tailClock = t.Pos, stamp.Time, stamp.Clock
 			vs.advance = true
 		}
 	}
@@ -296,7 +300,7 @@ func (a *Applier) take(t *formats.Txn) error {
 	n := &a.next
 	n.txns++
 	n.events += len(t.Events)
-	n.last, n.lastCommit = t.Pos, t.CommitTime
+	n.last = t.Pos
 	if a.cfg.Metrics != nil {
 		if n.counts == nil {
 			n.counts = map[tableOp]int{}

@@ -41,6 +41,13 @@ type assembler struct {
 	// capacity, as transactions of one stream tend to be alike, so that a
 	// large one is not grown by doubling (twice its size in garbage).
 	sizeHint int
+	// heartbeat is the heartbeat table (zero: none); beat is the time the
+	// open group's heartbeat row holds, commitUS MySQL 8's
+	// immediate_commit_timestamp of its GTID event: both stamp the Txn
+	// more precisely than the event header's whole seconds.
+	heartbeat formats.TableID
+	beat      time.Time
+	commitUS  uint64
 }
 
 // maxSizeHint bounds assembler.sizeHint, and so what a small transaction
@@ -52,8 +59,8 @@ type savepoint struct {
 	n    int
 }
 
-func newAssembler(log *slog.Logger, tables *tableCache, file string) *assembler {
-	return &assembler{log: log, tables: tables, file: file}
+func newAssembler(log *slog.Logger, tables *tableCache, file string, heartbeat formats.TableID) *assembler {
+	return &assembler{log: log, tables: tables, file: file, heartbeat: heartbeat}
 }
 
 // at names the position of the event with header h, for error messages.
@@ -84,12 +91,12 @@ func (a *assembler) feedEvent(h *replication.EventHeader, e replication.Event, e
 		if err := a.begin(h); err != nil {
 			return nil, err
 		}
-		a.gtid = mysqlGTID(e)
+		a.gtid, a.commitUS = mysqlGTID(e), e.ImmediateCommitTimestamp
 	case *replication.GtidTaggedLogEvent:
 		if err := a.begin(h); err != nil {
 			return nil, err
 		}
-		a.gtid = mysqlGTID(&e.GTIDEvent)
+		a.gtid, a.commitUS = mysqlGTID(&e.GTIDEvent), e.ImmediateCommitTimestamp
 	case *replication.RowsEvent:
 		a.open = true
 		if err := a.rows(h, e); err != nil {
@@ -142,6 +149,7 @@ func (a *assembler) begin(h *replication.EventHeader) error {
 
 func (a *assembler) reset() {
 	a.gtid, a.open, a.events, a.savepoints = "", false, nil, nil
+	a.beat, a.commitUS = time.Time{}, 0
 }
 
 func mysqlGTID(e *replication.GTIDEvent) string {
@@ -162,6 +170,14 @@ func mysqlGTID(e *replication.GTIDEvent) string {
 func (a *assembler) commit(h *replication.EventHeader, end uint32) *formats.Txn {
 	pos := formats.Position{File: a.file, Offset: end, GTID: a.gtid}
 	txn := &formats.Txn{Pos: pos, CommitTime: time.Unix(int64(h.Timestamp), 0).UTC(), Events: a.events}
+	switch {
+	case !a.beat.IsZero():
+		txn.Stamp = formats.Stamp{Time: a.beat, Clock: formats.ClockHeartbeat}
+	case a.commitUS > 0:
+		txn.Stamp = formats.Stamp{Time: time.UnixMicro(int64(a.commitUS)).UTC(), Clock: formats.ClockCommitMicros}
+	default:
+		txn.Stamp = formats.Stamp{Time: txn.CommitTime, Clock: formats.ClockCommitSeconds}
+	}
 	if n := len(a.events); n > 0 {
 		a.sizeHint = min(n, maxSizeHint)
 	}
@@ -284,6 +300,9 @@ func (a *assembler) rows(h *replication.EventHeader, e *replication.RowsEvent) e
 		}
 	}
 	s := ent.schema
+	if s.Table == a.heartbeat {
+		a.readBeat(s, e)
+	}
 	if a.events == nil && a.sizeHint > 0 {
 		a.events = make([]formats.Event, 0, max(a.sizeHint, len(e.Rows)))
 	}
@@ -326,6 +345,32 @@ func (a *assembler) rows(h *replication.EventHeader, e *replication.RowsEvent) e
 			"set binlog_row_value_options='' on the source", ErrPrerequisite, a.at(h), h.EventType, s.Table))
 	}
 	return nil
+}
+
+// readBeat notes the time the heartbeat table's last row image in e holds
+// (its "at" column, written with UTC_TIMESTAMP(6)); a column without a
+// fraction is no better than the commit's second and is ignored.
+func (a *assembler) readBeat(s *formats.TableSchema, e *replication.RowsEvent) {
+	col := -1
+	for i, c := range s.Columns {
+		if c.Name == "at" && (c.Type.Kind == formats.KindDateTime || c.Type.Kind == formats.KindTimestamp) && c.Type.FSP > 0 {
+			col = i
+		}
+	}
+	if col < 0 || len(e.Rows) == 0 || e.Type() == replication.EnumRowsEventTypeDelete {
+		return
+	}
+	// Read before convert replaces the values in place: the raw value is
+	// the "YYYY-MM-DD HH:MM:SS.ffffff" string go-mysql (and datetime.go)
+	// render.
+	raw := e.Rows[len(e.Rows)-1]
+	if col >= len(raw) {
+		return
+	}
+	v, err := formats.FromBinlog(s.Columns[col].Type, raw[col])
+	if t, ok := v.(time.Time); err == nil && ok {
+		a.beat = t
+	}
 }
 
 // convert turns go-mysql's decoded values into the canonical Go values of

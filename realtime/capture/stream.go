@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
@@ -124,13 +125,23 @@ func (c *Capture) session(ctx context.Context, st *streamState, put func(context
 	if err != nil {
 		return err
 	}
-	syncer := replication.NewBinlogSyncer(c.syncerConfig())
+	// decoded counts the rows events go-mysql's reader has decoded,
+	// consumed those this goroutine has taken: equal after a commit, the
+	// capture holds nothing the source sent after it (see stamp).
+	var decoded atomic.Int64
+	var consumed int64
+	scfg := c.syncerConfig()
+	scfg.RowsEventDecodeFunc = func(e *replication.RowsEvent, data []byte) error {
+		decoded.Add(1)
+		return c.decodeRows(e, data)
+	}
+	syncer := replication.NewBinlogSyncer(scfg)
 	defer syncer.Close()
 	streamer, err := syncer.StartSync(gomysql.Position{Name: st.resume.File, Pos: st.resume.Offset})
 	if err != nil {
 		return fmt.Errorf("starting replication at %s: %w", st.resume, err)
 	}
-	asm := newAssembler(c.log, newTableCache(c.captured), st.resume.File)
+	asm := newAssembler(c.log, newTableCache(c.captured), st.resume.File, c.cfg.HeartbeatTable)
 
 	var pending *formats.Txn // newest empty Txn not sent yet
 	// lastEvent is when the connection last proved alive; time spent
@@ -178,7 +189,9 @@ func (c *Capture) session(ctx context.Context, st *streamState, put func(context
 			}
 			return err
 		}
-		lastEvent = time.Now()
+		got := time.Now()
+		lastEvent = got
+		consumed += rowsEvents(ev.Event)
 		if !st.progressed && st.reconnect && c.cfg.Metrics != nil {
 			// The server accepted the position: the session is re-established.
 			c.cfg.Metrics.Reconnected()
@@ -191,6 +204,7 @@ func (c *Capture) session(ctx context.Context, st *streamState, put func(context
 		if txn == nil {
 			continue
 		}
+		stamp(txn, got, decoded.Load() == consumed)
 		if len(txn.Events) > 0 || time.Since(st.lastEmpty) >= c.cfg.IdleTxnInterval {
 			pending = nil
 			if !deliver(txn) {
@@ -201,6 +215,36 @@ func (c *Capture) session(ctx context.Context, st *streamState, put func(context
 		pending = txn
 		st.resume = txn.Pos // nothing captured in it: safe to resume after it
 	}
+}
+
+// stamp stamps a transaction whose best time is the binlog's commit second
+// with the time it was received instead, got, when the capture had then
+// received everything the source had sent (drained: go-mysql had decoded
+// no rows event beyond it) and the commit second is not more than 2 s
+// before got (a reconnect replaying a backlog can drain for a moment; the
+// margin allows a second of difference between the two hosts' clocks).
+// While behind, the commit second stays: its resolution is a second.
+func stamp(txn *formats.Txn, got time.Time, drained bool) {
+	if txn.Stamp.Clock != formats.ClockCommitSeconds || !drained || got.Sub(txn.CommitTime) >= 2*time.Second {
+		return
+	}
+	txn.Stamp = formats.Stamp{Time: got, Clock: formats.ClockReceived}
+}
+
+// rowsEvents is how many rows events e is or holds (a MySQL transaction
+// payload holds its transaction's).
+func rowsEvents(e replication.Event) int64 {
+	switch e := e.(type) {
+	case *replication.RowsEvent:
+		return 1
+	case *replication.TransactionPayloadEvent:
+		var n int64
+		for _, inner := range e.Events {
+			n += rowsEvents(inner.Event)
+		}
+		return n
+	}
+	return 0
 }
 
 // send delivers txn by put and advances the resume position; false when
