@@ -174,6 +174,13 @@ async function refresh() {
   }
 }
 
+const LAG_SOURCES = {
+  heartbeat_us: ["heartbeat, µs", "measured from the heartbeat row's microsecond time"],
+  commit_time_us: ["commit, µs", "measured from MySQL's microsecond commit timestamp"],
+  receive: ["received", "caught up: measured from when Tidemark received the commit"],
+  commit_time_s: ["commit second, ±1 s", "behind: the binlog stamps commits in whole seconds, so this over-states the lag by up to 1 s"],
+};
+
 function renderFreshness(f) {
   const box = $("freshness");
   box.dataset.generation = String(f.generation);
@@ -188,6 +195,12 @@ function renderFreshness(f) {
     lag.className = "v " + (f.lag_ms < 10000 ? "ok" : f.lag_ms < 60000 ? "warn" : "bad");
   }
   lag.dataset.ms = String(f.lag_ms);
+  // How lag_ms was measured (docs/api.md): its precision, said beside it.
+  const src = $("f-lagsrc");
+  const how = LAG_SOURCES[f.lag_source];
+  src.textContent = how ? how[0] : "";
+  src.title = how ? how[1] : "";
+  src.dataset.source = f.lag_source || "";
   $("f-speed").textContent = f.speed_position || "–";
   $("f-cut").textContent = f.cut || "–";
   $("f-cuttime").textContent = f.cut_time ? new Date(f.cut_time).toLocaleString() : "–";
