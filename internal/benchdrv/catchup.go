@@ -36,7 +36,11 @@ func (b *bench) catchUp(ctx context.Context, bl *backlog, sec string, profile bo
 	rss := sampleRSS(p.pid(), 50*time.Millisecond)
 	var perfs []*perfRecording
 	if profile {
-		perfs = []*perfRecording{b.startPerf("tidemark", p.pid()), b.startPerf("redis-server", redisPid)}
+		pre := "perf-"
+		if !strings.HasPrefix(sec, "catch-up") {
+			pre += strings.ReplaceAll(sec, " ", "-") + "-"
+		}
+		perfs = []*perfRecording{b.startPerfTo("tidemark", pre+"tidemark.data", p.pid()), b.startPerfTo("redis-server", pre+"redis-server.data", redisPid)}
 	}
 	var firstMove time.Duration
 	var peakHeap float64

@@ -120,11 +120,14 @@ func (b *bench) oltpPhase(ctx context.Context, rep *report) error {
 	bl := &backlog{start: from, end: end.Commit(), txns: b.o.oltpTxns}
 
 	progress("oltp: ceiling: go-mysql decoding the backlog")
+	cpu := newCPUMeter([]string{"driver"}, []int{os.Getpid()})
 	raw, rows, err := b.rawDecodeTo(ctx, bl)
 	if err != nil {
 		return fmt.Errorf("decoding the OLTP backlog: %w", err)
 	}
+	cpu.stop()
 	bl.rows = rows
+	rep.oltpCeilCPU = cpu.used[0].Seconds() / float64(rows)
 	rep.add("oltp", "backlog: sysbench oltp_write_only transactions", fmtInt(int64(bl.txns)), "250,000",
 		fmt.Sprintf("%s row changes (%.1f per transaction) in %d tables × %s rows, written in %s on %d connections (%s txns/s)",
 			fmtInt(rows), float64(rows)/float64(bl.txns), b.o.oltpTables, fmtInt(int64(b.o.oltpTableSize)), fmtDur(wrote), b.o.oltpThreads,
@@ -132,7 +135,8 @@ func (b *bench) oltpPhase(ctx context.Context, rep *report) error {
 	if size, err := b.binlogBytes(ctx, bl.start, bl.end); err == nil {
 		rep.add("oltp", "backlog: binlog bytes", fmtBytes(size), "", fmt.Sprintf("%.0f B per row change", float64(size)/float64(rows)))
 	}
-	rep.add("oltp", "ceiling: go-mysql BinlogSyncer decode (no apply)", fmtRate(raw)+" rows/s", "", "the same loop as the speed phases' ceiling, over this backlog")
+	rep.add("oltp", "ceiling: go-mysql BinlogSyncer decode (no apply)", fmtRate(raw)+" rows/s", "",
+		fmt.Sprintf("the same loop as the speed phases' ceiling, over this backlog; %.1f µs CPU per row change in the driver (%.2f cores)", 1e6*rep.oltpCeilCPU, cpu.cores(0)))
 	rep.oltpCeil = raw
 
 	var p *tidemark
@@ -147,7 +151,7 @@ func (b *bench) oltpPhase(ctx context.Context, rep *report) error {
 		}
 		progress("oltp catch-up %d/%d: tidemark run until every checkpoint reaches %s", run, b.o.oltpRuns, bl.end)
 		var st catchUpStats
-		if p, st, err = ob.catchUp(ctx, bl, fmt.Sprintf("oltp catch-up %d", run), false, rep); err != nil {
+		if p, st, err = ob.catchUp(ctx, bl, fmt.Sprintf("oltp catch-up %d", run), run == 1, rep); err != nil {
 			return fmt.Errorf("measuring the OLTP catch-up: %w", err)
 		}
 		defer p.kill()
