@@ -204,7 +204,9 @@ func (c *Capture) session(ctx context.Context, st *streamState, put func(context
 		if txn == nil {
 			continue
 		}
-		stamp(txn, got, decoded.Load() == consumed)
+		drained := decoded.Load() == consumed
+		txn.Behind = !drained
+		stamp(txn, got, drained)
 		if len(txn.Events) > 0 || time.Since(st.lastEmpty) >= c.cfg.IdleTxnInterval {
 			pending = nil
 			if !deliver(txn) {
