@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -151,8 +153,21 @@ func (b *bench) oltpPhase(ctx context.Context, rep *report) error {
 		}
 		progress("oltp catch-up %d/%d: tidemark run until every checkpoint reaches %s", run, b.o.oltpRuns, bl.end)
 		var st catchUpStats
+		var prof chan struct{}
+		if run == 2 {
+			// A Go CPU profile of the second run from tidemark's own
+			// /debug/pprof (the first has perf attached).
+			prof = make(chan struct{})
+			go func() {
+				defer close(prof)
+				ob.fetchProfile(ctx, filepath.Join(b.o.dir, "oltp-catch-up-2.cpu.pprof"), 3)
+			}()
+		}
 		if p, st, err = ob.catchUp(ctx, bl, fmt.Sprintf("oltp catch-up %d", run), run == 1, rep); err != nil {
 			return fmt.Errorf("measuring the OLTP catch-up: %w", err)
+		}
+		if prof != nil {
+			<-prof
 		}
 		defer p.kill()
 		rep.oltp = append(rep.oltp, st)
@@ -169,6 +184,28 @@ func (b *bench) oltpPhase(ctx context.Context, rep *report) error {
 		return fmt.Errorf("tidemark exited %d after SIGTERM (%v; log %s)", code, err, p.logPath)
 	}
 	return nil
+}
+
+// fetchProfile saves a CPU profile of secs seconds from the /debug/pprof
+// of the tidemark on b.metricsPort, as soon as it listens (within 10 s).
+func (b *bench) fetchProfile(ctx context.Context, path string, secs int) {
+	url := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", b.metricsPort, secs)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url)
+		if err != nil {
+			if sleep(ctx, 5*time.Millisecond) != nil {
+				return
+			}
+			continue
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err == nil && resp.StatusCode == http.StatusOK {
+			_ = os.WriteFile(path, body, 0o644)
+		}
+		return
+	}
 }
 
 // sysbench runs `sysbench oltp_write_only CMD` against oltpDB.

@@ -204,9 +204,8 @@ func (c *Capture) session(ctx context.Context, st *streamState, put func(context
 		if txn == nil {
 			continue
 		}
-		drained := decoded.Load() == consumed
-		txn.Behind = !drained
-		stamp(txn, got, drained)
+		txn.Behind = behind(txn, got, decoded.Load() == consumed)
+		stamp(txn, got)
 		if len(txn.Events) > 0 || time.Since(st.lastEmpty) >= c.cfg.IdleTxnInterval {
 			pending = nil
 			if !deliver(txn) {
@@ -219,15 +218,22 @@ func (c *Capture) session(ctx context.Context, st *streamState, put func(context
 	}
 }
 
+// behind reports whether the capture, receiving txn's commit at got, is
+// reading a backlog: go-mysql has decoded rows events beyond it (not
+// drained), or its commit second is 2 s or more before got (a backlog read
+// as fast as it is decoded drains between events; the margin allows a
+// second of difference between the two hosts' clocks).
+func behind(txn *formats.Txn, got time.Time, drained bool) bool {
+	return !drained || got.Sub(txn.CommitTime) >= 2*time.Second
+}
+
 // stamp stamps a transaction whose best time is the binlog's commit second
-// with the time it was received instead, got, when the capture had then
-// received everything the source had sent (drained: go-mysql had decoded
-// no rows event beyond it) and the commit second is not more than 2 s
-// before got (a reconnect replaying a backlog can drain for a moment; the
-// margin allows a second of difference between the two hosts' clocks).
-// While behind, the commit second stays: its resolution is a second.
-func stamp(txn *formats.Txn, got time.Time, drained bool) {
-	if txn.Stamp.Clock != formats.ClockCommitSeconds || !drained || got.Sub(txn.CommitTime) >= 2*time.Second {
+// with the time it was received instead, got, when the capture was caught
+// up then (see behind): the receive time is then later than the commit by
+// the replication delay only. While behind, the commit second stays: its
+// resolution is a second.
+func stamp(txn *formats.Txn, got time.Time) {
+	if txn.Stamp.Clock != formats.ClockCommitSeconds || txn.Behind {
 		return
 	}
 	txn.Stamp = formats.Stamp{Time: got, Clock: formats.ClockReceived}
