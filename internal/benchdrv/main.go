@@ -44,6 +44,7 @@ type options struct {
 	oltpTxns, oltpTables, oltpTableSize int // sysbench backlog; 0 txns skips the phase
 	oltpThreads, oltpRuns               int
 	oltpOnly                            bool // run the OLTP phase alone
+	oltpCompare                         string
 }
 
 func main() {
@@ -78,6 +79,7 @@ func main() {
 	flag.IntVar(&o.oltpThreads, "oltp-threads", 8, "sysbench connections writing the OLTP backlog")
 	flag.IntVar(&o.oltpRuns, "oltp-runs", 2, "catch-up `runs` over the OLTP backlog")
 	flag.BoolVar(&o.oltpOnly, "oltp-only", false, "run only the OLTP phase")
+	flag.StringVar(&o.oltpCompare, "oltp-compare", "", "another tidemark `binary` for the odd OLTP catch-up runs (a before/after comparison on one backlog)")
 	flag.Parse()
 	if o.catchUpRuns < 1 {
 		o.catchUpRuns = 1

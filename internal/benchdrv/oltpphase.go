@@ -151,7 +151,15 @@ func (b *bench) oltpPhase(ctx context.Context, rep *report) error {
 				return err
 			}
 		}
-		progress("oltp catch-up %d/%d: tidemark run until every checkpoint reaches %s", run, b.o.oltpRuns, bl.end)
+		sec := fmt.Sprintf("oltp catch-up %d", run)
+		ob.o.bin = b.o.bin
+		if b.o.oltpCompare != "" && run%2 == 1 {
+			// Odd runs of the other binary, even runs of -bin, back to
+			// back on the same backlog: a before/after comparison.
+			ob.o.bin = b.o.oltpCompare
+			sec += " (-oltp-compare)"
+		}
+		progress("oltp catch-up %d/%d (%s): tidemark run until every checkpoint reaches %s", run, b.o.oltpRuns, ob.o.bin, bl.end)
 		var st catchUpStats
 		var prof chan struct{}
 		if run == 2 {
@@ -163,14 +171,18 @@ func (b *bench) oltpPhase(ctx context.Context, rep *report) error {
 				ob.fetchProfile(ctx, filepath.Join(b.o.dir, "oltp-catch-up-2.cpu.pprof"), 3)
 			}()
 		}
-		if p, st, err = ob.catchUp(ctx, bl, fmt.Sprintf("oltp catch-up %d", run), run == 1, rep); err != nil {
+		if p, st, err = ob.catchUp(ctx, bl, sec, run == 1, rep); err != nil {
 			return fmt.Errorf("measuring the OLTP catch-up: %w", err)
 		}
 		if prof != nil {
 			<-prof
 		}
 		defer p.kill()
-		rep.oltp = append(rep.oltp, st)
+		if ob.o.bin == b.o.bin {
+			rep.oltp = append(rep.oltp, st)
+		} else {
+			rep.oltpCompare = append(rep.oltpCompare, st)
+		}
 	}
 	progress("oltp: tidemark verify")
 	vstart := time.Now()

@@ -26,6 +26,7 @@ type report struct {
 	oltp                        []catchUpStats // the OLTP phase's catch-up runs
 	oltpCeil                    float64        // go-mysql's decode of its backlog, rows/s
 	oltpCeilCPU                 float64        // its CPU seconds per row change
+	oltpCompare                 []catchUpStats // runs of -oltp-compare's binary
 }
 
 type row struct{ section, metric, value, target, note string }
@@ -155,6 +156,18 @@ func (r *report) oltpSummary() {
 	}
 	r.add("summary", "OLTP CPU per row change: tidemark / Redis / go-mysql decode alone", fmt.Sprintf("%.1f / %.1f / %.1f µs", 1e6*tm, 1e6*rc, 1e6*r.oltpCeilCPU), "",
 		fmt.Sprintf("lowest of the runs; peak RSS %s (target ≤ 256 MiB)", fmtMiB(hwm)))
+	if len(r.oltpCompare) > 0 {
+		var cs []string
+		for _, s := range r.oltpCompare {
+			cs = append(cs, fmt.Sprintf("%s (%.1f / %.1f µs)", fmtRate(s.rate), 1e6*s.tidemarkCPU, 1e6*s.redisCPU))
+		}
+		var ts []string
+		for _, s := range r.oltp {
+			ts = append(ts, fmt.Sprintf("%s (%.1f / %.1f µs)", fmtRate(s.rate), 1e6*s.tidemarkCPU, 1e6*s.redisCPU))
+		}
+		r.add("summary", "OLTP runs: -bin vs -oltp-compare, row changes/s (tidemark / Redis CPU per row change)", strings.Join(ts, ", "), "",
+			"-oltp-compare: "+strings.Join(cs, ", ")+"; alternated on the same backlog")
+	}
 }
 
 // print writes the table as Markdown.
