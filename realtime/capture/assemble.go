@@ -99,6 +99,9 @@ func (a *assembler) feedEvent(h *replication.EventHeader, e replication.Event, e
 		a.gtid, a.commitUS = mysqlGTID(&e.GTIDEvent), e.ImmediateCommitTimestamp
 	case *replication.RowsEvent:
 		a.open = true
+		if err := decodePending(e); err != nil {
+			return nil, fatal(fmt.Errorf("decoding binlog %s event ending at offset %d of %s: %w", h.EventType, h.LogPos, a.file, err))
+		}
 		if err := a.rows(h, e); err != nil {
 			return nil, err
 		}

@@ -356,8 +356,11 @@ func (c *Capture) syncerConfig() replication.BinlogSyncerConfig {
 	return cfg
 }
 
-// decodeRows decodes the rows of captured tables only: the rows of other
-// tables are never looked at. It runs on go-mysql's reader goroutine; its
+// decodeRows decodes a rows event's header on go-mysql's reader goroutine
+// and leaves the rows of captured tables to decodePending, on Stream's
+// goroutine: the reader goroutine, which also reads the packets and
+// decodes every other event, is the one a stream of small transactions
+// keeps busiest, and the rows of other tables are never looked at. Its
 // errors reach Stream as a *replication.EventError.
 func (c *Capture) decodeRows(e *replication.RowsEvent, data []byte) error {
 	pos, err := e.DecodeHeader(data)
@@ -367,13 +370,40 @@ func (c *Capture) decodeRows(e *replication.RowsEvent, data []byte) error {
 	if !c.captured.has(string(e.Table.Schema), string(e.Table.Table)) {
 		return nil
 	}
+	// data is the event's own (go-mysql reads each packet into a new
+	// slice, which the event keeps as RawData), so it stays valid.
+	e.Rows = [][]any{{pendingRows{pos: pos, data: data}}}
+	return nil
+}
+
+// pendingRows stands in a RowsEvent's Rows, between decodeRows and
+// decodePending, for the rows still to decode: the body data and where
+// its rows begin.
+type pendingRows struct {
+	pos  int
+	data []byte
+}
+
+// decodePending decodes the rows decodeRows left in e, if any.
+func decodePending(e *replication.RowsEvent) error {
+	if len(e.Rows) != 1 || len(e.Rows[0]) != 1 {
+		return nil
+	}
+	p, ok := e.Rows[0][0].(pendingRows)
+	if !ok {
+		return nil
+	}
+	e.Rows = nil
+	return decodeRowsData(e, p.pos, p.data)
+}
+
+// decodeRowsData decodes the rows of e's body data from pos.
+func decodeRowsData(e *replication.RowsEvent, pos int, data []byte) error {
 	// The rows are decoded against a table map of our own, changed for
 	// speed; the shared one is not touched, and the event keeps it. Ours
 	// holds only the fields go-mysql's row decoding reads (v1.16: the
-	// column types and metadata), copied field by field: Stream's
-	// goroutine fills lazily cached fields of the shared one (ENUM and
-	// SET values) while this one decodes, so the struct is not copied
-	// whole.
+	// column types and metadata), copied field by field (the shared one
+	// caches ENUM and SET values lazily: the struct is not copied whole).
 	//
 	// go-mysql rebuilds a map of the table's unsigned columns from the
 	// signedness bitmap for every row image it decodes (a tenth of the
@@ -389,7 +419,7 @@ func (c *Capture) decodeRows(e *replication.RowsEvent, data []byte) error {
 	}
 	dtCols := rawDatetime2(&fast)
 	e.Table = &fast
-	err = e.DecodeData(pos, data)
+	err := e.DecodeData(pos, data)
 	e.Table = table
 	if err == nil && dtCols != nil {
 		if err = datetime2Strings(e.Rows, dtCols, table.ColumnMeta); err != nil {
