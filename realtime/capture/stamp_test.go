@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-mysql-org/go-mysql/replication"
+
 	"github.com/tidemark/tidemark/formats"
 )
 
@@ -82,5 +84,31 @@ func TestStreamStamps(t *testing.T) {
 	cancel()
 	if err := <-beat; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestStampFromMySQLCommitTimestamp: a MySQL 8 GTID event's
+// immediate_commit_timestamp stamps its transaction to the microsecond; a
+// GTID event without one (MySQL < 8.0.1) leaves the commit second.
+func TestStampFromMySQLCommitTimestamp(t *testing.T) {
+	a := newAssembler(nil, newTableCache(newCaptureSet([]string{"shop"}, nil)), "binlog.000001", formats.TableID{})
+	at := time.Date(2026, 12, 7, 23, 50, 1, 123456000, time.UTC)
+	sid := make([]byte, 16)
+	for i, us := range []uint64{uint64(at.UnixMicro()), 0} {
+		h := &replication.EventHeader{Timestamp: uint32(at.Unix()), LogPos: uint32(1000 + 100*i)}
+		if _, err := a.feedEvent(h, &replication.GTIDEvent{SID: sid, GNO: int64(i + 1), ImmediateCommitTimestamp: us}, h.LogPos); err != nil {
+			t.Fatal(err)
+		}
+		txn, err := a.feedEvent(h, &replication.XIDEvent{}, h.LogPos+50)
+		if err != nil || txn == nil {
+			t.Fatalf("no transaction at the XID: %v", err)
+		}
+		want := formats.Stamp{Time: at, Clock: formats.ClockCommitMicros}
+		if us == 0 {
+			want = formats.Stamp{Time: at.Truncate(time.Second), Clock: formats.ClockCommitSeconds}
+		}
+		if !txn.Stamp.Time.Equal(want.Time) || txn.Stamp.Clock != want.Clock {
+			t.Errorf("GTID with immediate_commit_timestamp %d: stamp %s, want %s", us, txn.Stamp, want)
+		}
 	}
 }
