@@ -48,6 +48,14 @@ type assembler struct {
 	heartbeat formats.TableID
 	beat      time.Time
 	commitUS  uint64
+	// lazyMeta: go-mysql leaves the table maps' optional metadata
+	// undecoded (see Capture.session); raw is the raw event being fed (nil
+	// inside a transaction payload), fde the stream's last format
+	// description event and fdeRaw its raw event.
+	lazyMeta bool
+	raw      []byte
+	fde      *replication.FormatDescriptionEvent
+	fdeRaw   []byte
 }
 
 // maxSizeHint bounds assembler.sizeHint, and so what a small transaction
@@ -71,7 +79,45 @@ func (a *assembler) at(h *replication.EventHeader) string {
 // feed handles one event. It returns the transaction the event commits, if
 // any; the Txn has no Events when the group touched no captured table.
 func (a *assembler) feed(ev *replication.BinlogEvent) (*formats.Txn, error) {
+	a.raw = ev.RawData
+	defer func() { a.raw = nil }()
 	return a.feedEvent(ev.Header, ev.Event, ev.Header.LogPos)
+}
+
+// tableMap records a table map event whose optional metadata go-mysql
+// left undecoded: its body (the event without header and checksum) is
+// compared with the last one of its table id, and only a different one is
+// parsed again in full, by a parser of its own (a new one each time: a
+// parser keeps every table map it parsed).
+func (a *assembler) tableMap(h *replication.EventHeader, tm *replication.TableMapEvent) error {
+	if a.raw == nil || a.fde == nil {
+		return fatal(fmt.Errorf("binlog at %s: a table map without its raw event or a format description before it", a.at(h)))
+	}
+	body := a.raw[replication.EventHeaderSize:]
+	if a.fde.ChecksumAlgorithm == replication.BINLOG_CHECKSUM_ALG_CRC32 {
+		body = body[:len(body)-replication.BinlogChecksumLength]
+	}
+	raw := a.raw
+	full := func() (*replication.TableMapEvent, error) {
+		p := replication.NewBinlogParser()
+		p.SetFlavor(FlavorMariaDB)
+		if _, err := p.Parse(a.fdeRaw); err != nil {
+			return nil, fmt.Errorf("parsing the format description: %w", err)
+		}
+		ev, err := p.Parse(raw)
+		if err != nil {
+			return nil, err
+		}
+		full, ok := ev.Event.(*replication.TableMapEvent)
+		if !ok {
+			return nil, fmt.Errorf("parsed a %T, not a table map", ev.Event)
+		}
+		return full, nil
+	}
+	if err := a.tables.observeRaw(tm, body, full); err != nil {
+		return fatal(fmt.Errorf("reading table map at %s: %w", a.at(h), err))
+	}
+	return nil
 }
 
 // feedEvent handles event e with header h; end is the end offset of the
@@ -81,6 +127,16 @@ func (a *assembler) feedEvent(h *replication.EventHeader, e replication.Event, e
 	switch e := e.(type) {
 	case *replication.RotateEvent:
 		a.file = string(e.NextLogName)
+	case *replication.FormatDescriptionEvent:
+		if a.lazyMeta && a.raw != nil {
+			a.fde, a.fdeRaw = e, a.raw
+		}
+	case *replication.TableMapEvent:
+		if a.lazyMeta {
+			if err := a.tableMap(h, e); err != nil {
+				return nil, err
+			}
+		}
 	case *replication.MariadbGTIDEvent:
 		if err := a.begin(h); err != nil {
 			return nil, err

@@ -135,6 +135,16 @@ func (c *Capture) session(ctx context.Context, st *streamState, put func(context
 		decoded.Add(1)
 		return c.decodeRows(e, data)
 	}
+	lazyMeta := c.cfg.Flavor == FlavorMariaDB
+	if lazyMeta {
+		// The table maps' optional metadata (column names, charsets,
+		// ENUM/SET members, primary key) is decoded by the capture, and
+		// only when a table map's bytes differ from the last ones of its
+		// table id (tableCache.observeRaw), not by go-mysql's reader for
+		// every statement. MariaDB only: MySQL's compressed transaction
+		// payloads carry table maps without a raw event to parse again.
+		scfg.TableMapOptionalMetaDecodeFunc = func([]byte) error { return nil }
+	}
 	syncer := replication.NewBinlogSyncer(scfg)
 	defer syncer.Close()
 	streamer, err := syncer.StartSync(gomysql.Position{Name: st.resume.File, Pos: st.resume.Offset})
@@ -142,6 +152,7 @@ func (c *Capture) session(ctx context.Context, st *streamState, put func(context
 		return fmt.Errorf("starting replication at %s: %w", st.resume, err)
 	}
 	asm := newAssembler(c.log, newTableCache(c.captured), st.resume.File, c.cfg.HeartbeatTable)
+	asm.lazyMeta = lazyMeta
 
 	var pending *formats.Txn // newest empty Txn not sent yet
 	// lastEvent is when the connection last proved alive; time spent
