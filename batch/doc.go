@@ -24,7 +24,7 @@
 //	history/<db>/<table>/gen=<g>/<hive partitions>/part-NNNNN.parquet
 //	                                the SCD2 history of a Table with History (history.go)
 //	views/<view>/gen=<g>/part-00000.parquet
-//	_staging/gen=<g>/...            a from-source extract, deleted after the rebuild
+//	_staging/gen=<g>/...            extracts and staged history versions, deleted after the rebuild
 //	_generations/<g>.json           the generation manifest: written last
 //
 // Data files first, the generation manifest last: a generation exists once
@@ -34,7 +34,19 @@
 // view). A rebuild killed at any point leaves readers on generation g-1; the
 // next rebuild of g first deletes whatever the dead attempt left under g.
 // Retention keeps the last Keep generations: a superseded generation's
-// manifest is deleted before its files.
+// folders are listed, its files deleted and its manifest last, so a failed
+// step leaves it whole for the next rebuild to retry; generation folders
+// below the oldest kept one that no manifest names are swept.
+//
+// # DDL
+//
+// A table whose columns changed in the archived changes is carried across
+// the change when it is derivable (ddl.go: ADD COLUMN with a constant
+// default, DROP COLUMN, widening types), for its rows, its net changes and
+// its history; otherwise, and for a table the previous generation does not
+// have, Rebuild extracts that table alone from the source and rolls it
+// forward to the cut, which is then a sealed boundary at or after the
+// extract.
 //
 // One rebuild runs at a time per lake root (the scheduler's job).
 package batch

@@ -14,8 +14,10 @@ import (
 )
 
 // extract takes a consistent snapshot of the tables from src into staging
-// Parquet files (unpartitioned), the base of a from-source rebuild.
-func extract(ctx context.Context, store lake.Store, src Source, g uint64, prev *Generation, o Options, log *slog.Logger) (*base, error) {
+// Parquet files (staged by the tables' partitions), the base of a
+// from-source rebuild or of the tables a rebuild re-extracts, and returns
+// its position; every returned baseTable is exact at it.
+func extract(ctx context.Context, store lake.Store, src Source, g uint64, which []Table, o Options, log *slog.Logger) (formats.Position, map[formats.TableID]*baseTable, error) {
 	type staged struct {
 		schema  *formats.TableSchema
 		w       *snapshot.Writer
@@ -23,9 +25,9 @@ func extract(ctx context.Context, store lake.Store, src Source, g uint64, prev *
 		prog    *progress
 	}
 	tables := map[formats.TableID]*staged{}
-	ids := make([]formats.TableID, len(o.Tables))
+	ids := make([]formats.TableID, len(which))
 	partitions := map[formats.TableID][]string{}
-	for i, t := range o.Tables {
+	for i, t := range which {
 		ids[i] = t.ID
 		tables[t.ID] = &staged{}
 		partitions[t.ID] = t.Partition
@@ -65,7 +67,7 @@ func extract(ctx context.Context, store lake.Store, src Source, g uint64, prev *
 			if err != nil {
 				return err
 			}
-			w, err := snapshot.NewWriter(store, fmt.Sprintf("%s/%s/%s", stagingPrefix(g), s.Table.DB, s.Table.Table), sch,
+			w, err := snapshot.NewWriter(store, stagingTable(g, s.Table), sch,
 				spec, snapshot.Options{FileOptions: snapshot.FileOptions{Codec: snapshot.Snappy, RowGroupRows: o.RowGroupRows},
 					MaxOpenFiles: 4 * max(o.MaxOpenFiles, 16)})
 			if err != nil {
@@ -86,6 +88,13 @@ func extract(ctx context.Context, store lake.Store, src Source, g uint64, prev *
 		st.prog.add(1)
 		return st.batcher.add(r)
 	}
+	// A table extracted again within one rebuild starts from an empty
+	// staging folder.
+	for _, id := range ids {
+		if _, err := deleteUnder(ctx, store, stagingTable(g, id)+"/"); err != nil {
+			return formats.Position{}, nil, err
+		}
+	}
 	log.Info("ExtractStarted", "event", "ExtractStarted", "tables", len(ids))
 	pos, err := src.Snapshot(ctx, ids, emit)
 	if err == nil && current != nil {
@@ -93,10 +102,10 @@ func extract(ctx context.Context, store lake.Store, src Source, g uint64, prev *
 	}
 	if err != nil {
 		abort()
-		return nil, fmt.Errorf("extracting the tables from the source: %w", err)
+		return formats.Position{}, nil, fmt.Errorf("extracting the tables from the source: %w", err)
 	}
 	var empty []formats.TableID
-	for _, t := range o.Tables {
+	for _, t := range which {
 		if tables[t.ID].schema == nil {
 			empty = append(empty, t.ID)
 		}
@@ -105,19 +114,14 @@ func extract(ctx context.Context, store lake.Store, src Source, g uint64, prev *
 	if ss, ok := src.(SchemaSource); ok && len(empty) > 0 {
 		if known, err = ss.Schemas(ctx, empty); err != nil {
 			abort()
-			return nil, fmt.Errorf("reading the schemas of empty tables: %w", err)
+			return formats.Position{}, nil, fmt.Errorf("reading the schemas of empty tables: %w", err)
 		}
 	}
-	b := &base{pos: pos, desc: "source", tables: map[formats.TableID]*baseTable{}}
-	if prev != nil {
-		// Replay the archive from the last generation's cut: the extract
-		// is newer, so its position lies after it.
-		b.afterSeg = prev.CutSegment
-	}
+	out := map[formats.TableID]*baseTable{}
 	var rows int64
-	for _, t := range o.Tables {
+	for _, t := range which {
 		st := tables[t.ID]
-		bt := &baseTable{schema: st.schema}
+		bt := &baseTable{schema: st.schema, pos: pos, desc: "source"}
 		if bt.schema == nil {
 			bt.schema = known[t.ID] // nil when the source cannot say
 		}
@@ -127,7 +131,7 @@ func extract(ctx context.Context, store lake.Store, src Source, g uint64, prev *
 			st.w = nil
 			if err != nil {
 				abort()
-				return nil, fmt.Errorf("extracting %s: %w", t.ID, err)
+				return formats.Position{}, nil, fmt.Errorf("extracting %s: %w", t.ID, err)
 			}
 			for _, f := range files {
 				bt.files = append(bt.files, f.Key)
@@ -135,9 +139,13 @@ func extract(ctx context.Context, store lake.Store, src Source, g uint64, prev *
 			}
 		}
 		rows += bt.rows
-		b.tables[t.ID] = bt
+		out[t.ID] = bt
 	}
-	log.Info("ExtractCompleted", "event", "ExtractCompleted", "position", pos.String(), "rows", rows,
+	log.Info("ExtractCompleted", "event", "ExtractCompleted", "position", pos.String(), "tables", len(ids), "rows", rows,
 		"seconds", time.Since(start).Seconds())
-	return b, nil
+	return pos, out, nil
+}
+
+func stagingTable(g uint64, t formats.TableID) string {
+	return fmt.Sprintf("%s/%s/%s", stagingPrefix(g), t.DB, t.Table)
 }

@@ -51,6 +51,10 @@ type TableSnapshot struct {
 	Prefix    string          `json:"prefix"`    // tables/<db>/<table>/gen=<g>
 	Files     []snapshot.File `json:"files"`
 	Rows      int64           `json:"rows"`
+	// Base is set when the table was extracted from the source while the
+	// generation rolled another one forward (a new table, or DDL the
+	// rebuild could not carry it across): "source at <position>".
+	Base string `json:"base,omitempty"`
 }
 
 // ColumnSpec is a column in a manifest: its type in MySQL's spelling.

@@ -2,6 +2,7 @@ package batch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -93,6 +94,18 @@ func HistorySchema(s *formats.TableSchema) (*formats.TableSchema, error) {
 type histories struct {
 	tables map[formats.TableID]*tableHistory
 	order  []formats.TableID
+	// restart holds the histories that met a change of their table's
+	// columns they cannot be carried across, and why: the rebuild starts
+	// them anew from the table's rows.
+	restart map[formats.TableID]string
+}
+
+// restarts returns the histories to start anew (see restart).
+func (hs *histories) restarts() map[formats.TableID]string {
+	if hs == nil {
+		return nil
+	}
+	return hs.restart
 }
 
 // tableHistory is one table's history in the making.
@@ -115,9 +128,22 @@ type tableHistory struct {
 	schema *formats.TableSchema // the table's; nil until known
 	hist   *formats.TableSchema
 	sch    *snapshot.Schema
-	w      *snapshot.Writer
-	batch  *rowBatcher
-	rows   int64
+	// baseEvo turns the table columns of the base's versions (the previous
+	// history's or the base rows) into schema's, after DDL (ddl.go);
+	// startSchema and startHist are the schemas the base was written with.
+	baseEvo     *evolution
+	startSchema *formats.TableSchema
+	startHist   *formats.TableSchema
+	// The versions the replayed changes close are staged (w, unpartitioned,
+	// under _staging/) and copied into the history at finish: a DDL during
+	// the replay closes the current stage (into spills) and opens another
+	// with the new columns.
+	w       *snapshot.Writer
+	batch   *rowBatcher
+	spills  []historySpill
+	stageNo int
+	dead    bool // restarting (histories.restart): its changes are ignored
+	rows    int64
 
 	keys    map[string]*keyHistory
 	pending []string // keys with a version closed in the current transaction
@@ -126,6 +152,14 @@ type tableHistory struct {
 	baseEnds int
 	kb       []byte
 	odd      int // changes that contradict the base (logged)
+}
+
+// historySpill is a stage of closed versions with the table columns of an
+// earlier schema.
+type historySpill struct {
+	files []string
+	hist  *formats.TableSchema
+	evo   *evolution // to th.schema's columns
 }
 
 // keyHistory is what the replayed changes did to one primary key.
@@ -161,20 +195,30 @@ type version struct {
 // History set. A table's history continues the previous generation's when
 // it has one with the same columns; otherwise it starts from the base's
 // rows, one "snapshot" version each, valid from the base's position.
-func newHistories(store lake.Store, g uint64, prev *Generation, b *base, o Options, log *slog.Logger) (*histories, error) {
+//
+// A history in restart (a change of its table's columns it cannot be
+// carried across, see histories.restart) starts from the base's rows.
+func newHistories(ctx context.Context, store lake.Store, g uint64, prev *Generation, b *base, o Options, log *slog.Logger, restart map[formats.TableID]string) (*histories, error) {
 	var hs *histories
 	for _, t := range o.Tables {
 		if !t.History {
 			continue
 		}
 		if hs == nil {
-			hs = &histories{tables: map[formats.TableID]*tableHistory{}}
+			hs = &histories{tables: map[formats.TableID]*tableHistory{}, restart: map[formats.TableID]string{}}
+		}
+		// What an earlier attempt of this rebuild staged or wrote.
+		if _, err := deleteUnder(ctx, store, HistoryPrefix(t.ID, g)+"/", historyStage(g, t.ID)+"/"); err != nil {
+			return nil, err
 		}
 		bt := b.tables[t.ID]
 		th := &tableHistory{t: t, g: g, o: o, store: store, log: log.With("history", t.ID.String()),
-			since: b.pos, baseFiles: bt.files, keys: map[string]*keyHistory{}}
+			since: bt.pos, baseFiles: bt.files, keys: map[string]*keyHistory{}}
 		schema := bt.schema
-		if ph, ps, err := prevHistory(prev, t.ID, bt.schema); err != nil {
+		why, restarting := restart[t.ID]
+		if restarting {
+			th.log.Info("HistoryRestarted", "event", "HistoryRestarted", "base", bt.desc, "position", bt.pos.String(), "reason", why)
+		} else if ph, ps, err := prevHistory(prev, t.ID, bt.schema); err != nil {
 			return nil, err
 		} else if ph != nil {
 			if schema == nil {
@@ -189,12 +233,13 @@ func newHistories(store lake.Store, g uint64, prev *Generation, b *base, o Optio
 				th.prevFiles = append(th.prevFiles, f.Key)
 			}
 		} else if prev != nil {
-			th.log.Info("history starts at the base", "base", b.desc, "position", b.pos.String())
+			th.log.Info("history starts at the base", "base", bt.desc, "position", bt.pos.String())
 		}
 		if schema != nil {
 			if err := th.setSchema(schema); err != nil {
 				return nil, err
 			}
+			th.startSchema, th.startHist = th.schema, th.hist
 		}
 		hs.tables[t.ID] = th
 		hs.order = append(hs.order, t.ID)
@@ -246,13 +291,25 @@ func (th *tableHistory) setSchema(s *formats.TableSchema) error {
 	return nil
 }
 
-// open starts the history's writer.
-func (th *tableHistory) open(ctx context.Context) error {
-	spec, err := snapshot.ParsePartitionSpec(th.t.Partition, th.schema)
-	if err != nil {
-		return err
+func historyStage(g uint64, t formats.TableID) string {
+	return fmt.Sprintf("%s/history/%s/%s", stagingPrefix(g), t.DB, t.Table)
+}
+
+// open starts the history's writer: the stage of closed versions (stage)
+// or the history itself.
+func (th *tableHistory) open(ctx context.Context, stage bool) error {
+	prefix := HistoryPrefix(th.t.ID, th.g)
+	var spec snapshot.PartitionSpec
+	if stage {
+		th.stageNo++
+		prefix = fmt.Sprintf("%s/%d", historyStage(th.g, th.t.ID), th.stageNo)
+	} else {
+		var err error
+		if spec, err = snapshot.ParsePartitionSpec(th.t.Partition, th.schema); err != nil {
+			return err
+		}
 	}
-	w, err := snapshot.NewWriter(th.store, HistoryPrefix(th.t.ID, th.g), th.sch, spec, snapshot.Options{
+	w, err := snapshot.NewWriter(th.store, prefix, th.sch, spec, snapshot.Options{
 		FileOptions:  snapshot.FileOptions{Codec: th.o.Codec, RowGroupRows: th.o.RowGroupRows},
 		MaxOpenFiles: th.o.MaxOpenFiles,
 	})
@@ -261,14 +318,70 @@ func (th *tableHistory) open(ctx context.Context) error {
 	}
 	th.w = w
 	th.batch = newRowBatcher(th.sch, th.hist, th.o.BatchRows, func(rec arrow.Record) error {
-		th.rows += rec.NumRows()
+		if !stage {
+			th.rows += rec.NumRows()
+		}
 		return w.Write(ctx, rec)
 	})
 	return nil
 }
 
+// closeStage ends the current stage of closed versions, if any, as a
+// spill.
+func (th *tableHistory) closeStage() error {
+	if th.w == nil {
+		return nil
+	}
+	err := th.batch.flush()
+	th.batch.release()
+	files, cerr := th.w.Close()
+	th.w = nil
+	if err = errors.Join(err, cerr); err != nil {
+		return err
+	}
+	sp := historySpill{hist: th.hist}
+	for _, f := range files {
+		sp.files = append(sp.files, f.Key)
+	}
+	th.spills = append(th.spills, sp)
+	return nil
+}
+
+// evolve carries the history across a DDL (ddl.go): the versions in
+// memory take the new columns, staged ones and the base's will.
+func (th *tableHistory) evolve(e *evolution) error {
+	if err := th.closeStage(); err != nil {
+		return err
+	}
+	for _, st := range th.keys {
+		for _, v := range []*version{st.open, st.closed, st.undone} {
+			if v == nil {
+				continue
+			}
+			r, err := e.row(v.row)
+			if err != nil {
+				return err
+			}
+			v.row = r
+		}
+	}
+	for i := range th.spills {
+		if sp := &th.spills[i]; sp.evo == nil {
+			sp.evo = e
+		} else {
+			sp.evo = sp.evo.then(e)
+		}
+	}
+	if th.baseEvo == nil {
+		th.baseEvo = e
+	} else {
+		th.baseEvo = th.baseEvo.then(e)
+	}
+	return th.setSchema(e.to)
+}
+
 // txn applies one archived transaction (in commit order) to the histories.
-func (hs *histories) txn(ctx context.Context, txn *formats.Txn) error {
+func (hs *histories) txn(ctx context.Context, txn *formats.Txn, dd *ddls) error {
 	if hs == nil {
 		return nil
 	}
@@ -276,15 +389,29 @@ func (hs *histories) txn(ctx context.Context, txn *formats.Txn) error {
 	for i := range txn.Events {
 		ev := &txn.Events[i]
 		th := hs.tables[ev.Table]
-		if th == nil || txn.Pos.Compare(th.since) <= 0 {
+		if th == nil || th.dead || txn.Pos.Compare(th.since) <= 0 {
 			continue
 		}
 		if th.schema == nil {
 			if err := th.setSchema(ev.Schema); err != nil {
 				return err
 			}
-		} else if ev.Schema != th.schema && !compatibleSchema(th.schema, ev.Schema) {
-			return fmt.Errorf("history of %s: the table changed its columns at %s; rebuild with --from-source, which starts a new history at the extract", ev.Table, ev.Pos)
+		} else if ev.Schema != th.schema && columnsChanged(th.schema, ev.Schema) {
+			evo, why := dd.evolve(ctx, th.schema, ev.Schema, txn.CommitTime)
+			if why == "" {
+				if _, err := HistorySchema(evo.to); err != nil {
+					return fmt.Errorf("after DDL at %s: %w", txn.Pos, err)
+				}
+			}
+			if why != "" {
+				th.dead = true
+				hs.restart[ev.Table] = fmt.Sprintf("after DDL at %s: %s", txn.Pos, why)
+				continue
+			}
+			th.log.Info("HistorySchemaEvolved", "event", "HistorySchemaEvolved", "at", txn.Pos.String(), "change", evo.desc)
+			if err := th.evolve(evo); err != nil {
+				return fmt.Errorf("history of %s: carrying it across the DDL at %s: %w", ev.Table, txn.Pos, err)
+			}
 		}
 		if !slices.Contains(touched, th) {
 			touched = append(touched, th)
@@ -367,7 +494,7 @@ func (th *tableHistory) begin(k string, row formats.Row, pos string, at time.Tim
 // flushClosed writes the versions the transaction just closed.
 func (th *tableHistory) flushClosed(ctx context.Context) error {
 	if len(th.pending) > 0 && th.w == nil {
-		if err := th.open(ctx); err != nil {
+		if err := th.open(ctx, true); err != nil {
 			return err
 		}
 	}
@@ -457,16 +584,47 @@ func (th *tableHistory) finish(ctx context.Context) (*TableSnapshot, error) {
 		return ts, nil
 	}
 	ts.Columns, ts.PK = columnSpecs(th.hist), th.schema.PK
-	if th.w == nil {
-		if err := th.open(ctx); err != nil {
+	if err := th.closeStage(); err != nil {
+		return nil, err
+	}
+	if err := th.open(ctx, false); err != nil {
+		return nil, err
+	}
+	var err error
+	for _, sp := range th.spills {
+		if err = tableRecords(ctx, th.store, sp.files, sp.hist, func(rec arrow.Record) error {
+			out, err := th.reshape(rec, sp.evo)
+			if err != nil {
+				return err
+			}
+			defer out.Release()
+			th.rows += out.NumRows()
+			return th.w.Write(ctx, out)
+		}); err != nil {
 			return nil, err
 		}
 	}
-	var err error
 	if th.fromPrev {
-		err = tableRecords(ctx, th.store, th.prevFiles, th.hist, func(rec arrow.Record) error { return th.prevRecord(ctx, rec) })
-	} else {
-		err = tableRecords(ctx, th.store, th.baseFiles, th.schema, func(rec arrow.Record) error { return th.baseRecord(ctx, rec) })
+		err = tableRecords(ctx, th.store, th.prevFiles, th.startHist, func(rec arrow.Record) error {
+			out, err := th.reshape(rec, th.baseEvo)
+			if err != nil {
+				return err
+			}
+			defer out.Release()
+			return th.prevRecord(ctx, out)
+		})
+	} else if th.startSchema != nil {
+		err = tableRecords(ctx, th.store, th.baseFiles, th.startSchema, func(rec arrow.Record) error {
+			if th.baseEvo == nil {
+				return th.baseRecord(ctx, rec)
+			}
+			out, err := th.baseEvo.record(rec, th.tableArrow())
+			if err != nil {
+				return err
+			}
+			defer out.Release()
+			return th.baseRecord(ctx, out)
+		})
 	}
 	if err == nil {
 		err = th.rest()
@@ -494,6 +652,30 @@ func (th *tableHistory) finish(ctx context.Context) (*TableSnapshot, error) {
 	th.log.Info("HistoryWritten", "event", "HistoryWritten", "rows", ts.Rows, "files", len(files),
 		"changed_keys", len(th.keys), "seconds", time.Since(start).Seconds())
 	return ts, nil
+}
+
+// tableArrow is the Arrow schema of the table's columns.
+func (th *tableHistory) tableArrow() *arrow.Schema {
+	return arrow.NewSchema(th.sch.Arrow().Fields()[:len(th.schema.Columns)], nil)
+}
+
+// reshape turns a record of a history with the table columns of evo.from
+// into one of th.hist (evo nil: it is one). The caller releases it.
+func (th *tableHistory) reshape(rec arrow.Record, evo *evolution) (arrow.Record, error) {
+	if evo == nil {
+		rec.Retain()
+		return rec, nil
+	}
+	n := len(evo.from.Columns)
+	tab := array.NewRecord(arrow.NewSchema(rec.Schema().Fields()[:n], nil), rec.Columns()[:n], rec.NumRows())
+	defer tab.Release()
+	et, err := evo.record(tab, th.tableArrow())
+	if err != nil {
+		return nil, err
+	}
+	defer et.Release()
+	cols := append(slices.Clone(et.Columns()), rec.Columns()[n:]...)
+	return array.NewRecord(th.sch.Arrow(), cols, rec.NumRows()), nil
 }
 
 // prevRecord copies a record of the previous history, ending the current

@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tidemark/tidemark/batch/changelog"
@@ -147,22 +149,34 @@ func (o *Options) defaults() error {
 
 // base is what a generation rolls forward.
 type base struct {
-	pos      formats.Position // exact as of this position
+	pos      formats.Position // the earliest table's position: replay the changes after it
 	afterSeg uint64           // replay segments after this one
 	desc     string
-	tables   map[formats.TableID]*baseTable
+	// extracted is set when some table was extracted from the source, at
+	// extractPos: the cut must then be a sealed boundary at or after it.
+	extracted  bool
+	extractPos formats.Position
+	tables     map[formats.TableID]*baseTable
 }
 
 type baseTable struct {
 	schema *formats.TableSchema // nil: unknown yet
 	files  []string
 	rows   int64
+	pos    formats.Position // exact as of this position
+	desc   string           // "source" or "generation N"
 }
+
+// maxExtracts bounds how often one rebuild extracts a table again because
+// the archive showed a DDL it cannot carry the table across.
+const maxExtracts = 3
 
 // Rebuild builds and publishes the next generation (see the package doc):
 // it returns the new generation's manifest once the manifest is written
 // and the Publisher, if any, has flipped every view. src may be nil when
-// the rebuild rolls the previous generation forward.
+// the rebuild rolls the previous generation forward; then a table that
+// needs an extract (a new table, or one whose DDL cannot be carried
+// across, ddl.go) fails the rebuild.
 func Rebuild(ctx context.Context, store lake.Store, src Source, o Options) (*Generation, error) {
 	if err := o.defaults(); err != nil {
 		return nil, err
@@ -178,37 +192,82 @@ func Rebuild(ctx context.Context, store lake.Store, src Source, o Options) (*Gen
 		g = prev.Generation + 1
 	}
 	log = log.With("generation", g)
+	if !o.FromSource {
+		if o.FromSource, err = gapAfterCut(ctx, store, src, prev, o, log); err != nil {
+			return nil, fmt.Errorf("rebuilding generation %d: %w", g, err)
+		}
+	}
 	log.Info("RebuildStarted", "event", "RebuildStarted", "previous", prevName(prev), "from_source", o.FromSource || prev == nil)
 	if err := clearAttempt(ctx, store, g, o); err != nil {
 		return nil, err
 	}
 
 	var b *base
+	reextract := map[formats.TableID]string{} // the tables to extract, and why
 	if o.FromSource || prev == nil {
 		if src == nil {
 			return nil, fmt.Errorf("rebuilding generation %d: it needs an extract from the source (no previous generation or --from-source), but no source is configured", g)
 		}
-		if b, err = extract(ctx, store, src, g, prev, o, log); err != nil {
+		pos, tables, err := extract(ctx, store, src, g, o.Tables, o, log)
+		if err != nil {
 			return nil, err
 		}
-	} else if b, err = baseFromGeneration(prev, o); err != nil {
+		b = &base{pos: pos, desc: "source", extracted: true, extractPos: pos, tables: tables}
+		if prev != nil {
+			// Replay the archive from the last generation's cut: the
+			// extract is newer, so its position lies after it.
+			b.afterSeg = prev.CutSegment
+		}
+	} else if b, err = baseFromGeneration(prev, o, reextract); err != nil {
 		return nil, err
 	}
 
-	cut, err := findCut(ctx, store, b, prev, o, log)
-	if err != nil {
-		return nil, fmt.Errorf("rebuilding generation %d: %w", g, err)
+	dd := &ddls{src: src, defaults: map[formats.TableID]*TableDefaults{}, log: log}
+	restartHistory := map[formats.TableID]string{}
+	var (
+		cut     *cutPoint
+		hist    *histories
+		changes map[formats.TableID]*tableChanges
+	)
+	defer func() { hist.abort() }()
+	extracts := map[formats.TableID]int{}
+	for attempt := 1; ; attempt++ {
+		if attempt > maxExtracts+1 {
+			return nil, fmt.Errorf("rebuilding generation %d: the archive kept showing DDL the rebuild cannot carry its tables across after %d attempts", g, maxExtracts)
+		}
+		if len(reextract) > 0 {
+			if err := reextractTables(ctx, store, src, g, b, reextract, extracts, o, log); err != nil {
+				return nil, fmt.Errorf("rebuilding generation %d: %w", g, err)
+			}
+			clear(reextract)
+		}
+		if cut, err = findCut(ctx, store, b, prev, o, log); err != nil {
+			return nil, fmt.Errorf("rebuilding generation %d: %w", g, err)
+		}
+		if hist, err = newHistories(ctx, store, g, prev, b, o, log, restartHistory); err != nil {
+			return nil, fmt.Errorf("rebuilding generation %d: %w", g, err)
+		}
+		var redo map[formats.TableID]string
+		if changes, redo, err = replay(ctx, store, b, cut, o, log, hist, dd); err != nil {
+			return nil, fmt.Errorf("rebuilding generation %d: %w", g, err)
+		}
+		for id, why := range hist.restarts() {
+			// The history starts anew from the table's rows, which must
+			// be past the change: an extract, unless the table's base
+			// already is one.
+			restartHistory[id] = why
+			if _, ok := redo[id]; !ok && b.tables[id].desc != "source" {
+				redo[id] = "for its history, " + why
+			}
+		}
+		if len(redo) == 0 && len(hist.restarts()) == 0 {
+			break
+		}
+		hist.abort()
+		hist = nil
+		maps.Copy(reextract, redo)
 	}
 	log = log.With("cut", cut.pos.String(), "cut_segment", cut.seg)
-	hist, err := newHistories(store, g, prev, b, o, log)
-	if err != nil {
-		return nil, fmt.Errorf("rebuilding generation %d: %w", g, err)
-	}
-	defer hist.abort()
-	changes, err := replay(ctx, store, b, cut, o, log, hist)
-	if err != nil {
-		return nil, fmt.Errorf("rebuilding generation %d: %w", g, err)
-	}
 
 	gen := &Generation{
 		Version: generationVersion, Generation: g, Source: o.SourceName,
@@ -218,9 +277,13 @@ func Rebuild(ctx context.Context, store lake.Store, src Source, o Options) (*Gen
 	bound := map[string]*formats.BoundView{}
 	deltas := map[string]formats.Delta{}
 	for _, t := range o.Tables {
-		ts, err := writeTable(ctx, store, g, t, b.tables[t.ID], changes[t.ID], o, bound, deltas, log)
+		bt := b.tables[t.ID]
+		ts, err := writeTable(ctx, store, g, t, bt, changes[t.ID], o, bound, deltas, log)
 		if err != nil {
 			return nil, fmt.Errorf("rebuilding generation %d: table %s: %w", g, t.ID, err)
+		}
+		if bt.desc != b.desc {
+			ts.Base = bt.desc + " at " + bt.pos.String()
 		}
 		gen.Tables = append(gen.Tables, *ts)
 	}
@@ -246,7 +309,7 @@ func Rebuild(ctx context.Context, store lake.Store, src Source, o Options) (*Gen
 	}
 	log.Info("GenerationWritten", "event", "GenerationWritten", "tables", len(gen.Tables), "views", len(gen.Views),
 		"seconds", gen.Seconds)
-	if err := store.Delete(ctx, keysUnder(ctx, store, stagingPrefix(g)+"/")...); err != nil {
+	if _, err := deleteUnder(ctx, store, stagingPrefix(g)+"/"); err != nil {
 		log.Warn("removing the extract's staging files failed; the next rebuild retries", "error", err)
 	}
 	if o.Publisher != nil {
@@ -259,6 +322,41 @@ func Rebuild(ctx context.Context, store lake.Store, src Source, o Options) (*Gen
 		log.Warn("retiring old generations failed; the next rebuild retries", "error", err)
 	}
 	return gen, nil
+}
+
+// reextractTables extracts the tables of which from the source, alone, into
+// b: each is then exact at the extract's position and rolled forward from
+// there.
+func reextractTables(ctx context.Context, store lake.Store, src Source, g uint64, b *base, which map[formats.TableID]string,
+	extracts map[formats.TableID]int, o Options, log *slog.Logger) error {
+	var tables []Table
+	for _, t := range o.Tables {
+		why, ok := which[t.ID]
+		if !ok {
+			continue
+		}
+		if src == nil {
+			return fmt.Errorf("table %s needs an extract from the source (%s), but no source is configured", t.ID, why)
+		}
+		if extracts[t.ID]++; extracts[t.ID] > maxExtracts {
+			return fmt.Errorf("table %s was extracted %d times and the archive still shows a change the rebuild cannot carry it across (%s); is DDL running in a loop?", t.ID, maxExtracts, why)
+		}
+		tables = append(tables, t)
+	}
+	pos, got, err := extract(ctx, store, src, g, tables, o, log)
+	if err != nil {
+		return err
+	}
+	for _, t := range tables {
+		log.Info(fmt.Sprintf("table %s re-extracted %s", t.ID, which[t.ID]), "event", "TableReextracted", "table", t.ID.String(),
+			"position", pos.String())
+		b.tables[t.ID] = got[t.ID]
+	}
+	if !b.extracted || pos.Compare(b.extractPos) > 0 {
+		b.extractPos = pos
+	}
+	b.extracted = true
+	return nil
 }
 
 func prevName(p *Generation) string {
@@ -279,41 +377,51 @@ func clearAttempt(ctx context.Context, store lake.Store, g uint64, o Options) er
 	for _, v := range o.Views {
 		prefixes = append(prefixes, ViewPrefix(v.Name, g)+"/")
 	}
-	for _, p := range prefixes {
-		objs, err := store.List(ctx, p)
-		if err != nil {
-			return fmt.Errorf("clearing an earlier attempt at generation %d: %w", g, err)
-		}
-		keys := make([]string, len(objs))
-		for i, ob := range objs {
-			keys[i] = ob.Key
-		}
-		if err := store.Delete(ctx, keys...); err != nil {
-			return fmt.Errorf("clearing an earlier attempt at generation %d: %w", g, err)
-		}
+	if _, err := deleteUnder(ctx, store, prefixes...); err != nil {
+		return fmt.Errorf("clearing an earlier attempt at generation %d: %w", g, err)
 	}
 	return nil
 }
 
-func keysUnder(ctx context.Context, store lake.Store, prefix string) []string {
+// keysUnder lists the keys under prefix.
+func keysUnder(ctx context.Context, store lake.Store, prefix string) ([]string, error) {
 	objs, err := store.List(ctx, prefix)
 	if err != nil {
-		return nil
+		return nil, fmt.Errorf("listing %s: %w", prefix, err)
 	}
 	keys := make([]string, len(objs))
 	for i, ob := range objs {
 		keys[i] = ob.Key
 	}
-	return keys
+	return keys, nil
 }
 
-func baseFromGeneration(prev *Generation, o Options) (*base, error) {
+// deleteUnder deletes every object under the prefixes, listing them all
+// first: nothing is deleted unless every listing succeeded.
+func deleteUnder(ctx context.Context, store lake.Store, prefixes ...string) (int, error) {
+	var keys []string
+	for _, p := range prefixes {
+		k, err := keysUnder(ctx, store, p)
+		if err != nil {
+			return 0, err
+		}
+		keys = append(keys, k...)
+	}
+	if err := store.Delete(ctx, keys...); err != nil {
+		return 0, err
+	}
+	return len(keys), nil
+}
+
+// baseFromGeneration is prev's tables; a table prev does not have goes to
+// reextract (a table added since: it joins the generation from an extract).
+func baseFromGeneration(prev *Generation, o Options, reextract map[formats.TableID]string) (*base, error) {
 	pos, err := prev.CutPosition()
 	if err != nil {
 		return nil, err
 	}
-	b := &base{pos: pos, afterSeg: prev.CutSegment, desc: fmt.Sprintf("generation %d", prev.Generation),
-		tables: map[formats.TableID]*baseTable{}}
+	desc := fmt.Sprintf("generation %d", prev.Generation)
+	b := &base{pos: pos, afterSeg: prev.CutSegment, desc: desc, tables: map[formats.TableID]*baseTable{}}
 	have := map[string]*TableSnapshot{}
 	for i := range prev.Tables {
 		have[prev.Tables[i].Table] = &prev.Tables[i]
@@ -321,13 +429,15 @@ func baseFromGeneration(prev *Generation, o Options) (*base, error) {
 	for _, t := range o.Tables {
 		ts := have[t.ID.String()]
 		if ts == nil {
-			return nil, fmt.Errorf("rebuilding from generation %d: table %s is not in it; rebuild with --from-source to add a table", prev.Generation, t.ID)
+			reextract[t.ID] = fmt.Sprintf("as a table new to the batch layer (generation %d does not have it)", prev.Generation)
+			b.tables[t.ID] = &baseTable{pos: pos, desc: desc}
+			continue
 		}
 		s, err := ts.Schema()
 		if err != nil {
 			return nil, err
 		}
-		bt := &baseTable{schema: s, rows: ts.Rows}
+		bt := &baseTable{schema: s, rows: ts.Rows, pos: pos, desc: desc}
 		for _, f := range ts.Files {
 			bt.files = append(bt.files, f.Key)
 		}
@@ -351,9 +461,14 @@ func findCut(ctx context.Context, store lake.Store, b *base, prev *Generation, o
 	if err != nil {
 		return nil, err
 	}
-	if b.desc == "source" && (last != nil || o.SealedCut) {
+	if b.extracted && (last != nil || o.SealedCut) {
 		// The cut must be a boundary at or after the extract's position.
-		deadline := time.Now().Add(o.ArchiveWait)
+		// On an idle source the archive seals the extract's segment at the
+		// capture's first tick after the segment's time (no heartbeat table
+		// needed): within a segment and a tick.
+		start := time.Now()
+		deadline := start.Add(o.ArchiveWait)
+		var reported time.Time
 		for {
 			lp := formats.Position{}
 			if last != nil {
@@ -361,7 +476,7 @@ func findCut(ctx context.Context, store lake.Store, b *base, prev *Generation, o
 					return nil, err
 				}
 			}
-			if last != nil && lp.Compare(b.pos) >= 0 {
+			if last != nil && lp.Compare(b.extractPos) >= 0 {
 				break
 			}
 			if time.Now().After(deadline) {
@@ -369,14 +484,18 @@ func findCut(ctx context.Context, store lake.Store, b *base, prev *Generation, o
 				if last != nil {
 					seg = last.Segment
 				}
-				return nil, fmt.Errorf("the changelog archive's last sealed segment %d ends at %s, before the extract's position %s, and sealed nothing newer within %s: is the archiver running (and the heartbeat table, on an idle source)?",
-					seg, lp, b.pos, o.ArchiveWait)
+				return nil, fmt.Errorf("the changelog archive's last sealed segment %d ends at %s, before the extract's position %s, and sealed nothing newer within %s: is the archiver running (tidemark run with the batch role)?",
+					seg, lp, b.extractPos, o.ArchiveWait)
 			}
-			log.Info("waiting for the archive to pass the extract's position", "archive_last", lp.String(), "extract", b.pos.String())
+			if time.Since(reported) >= 5*time.Second { // a progress line, not one per poll
+				reported = time.Now()
+				log.Info("waiting for the changelog archive to seal a segment at or after the extract's position",
+					"archive_last", lp.String(), "extract", b.extractPos.String(), "waited", time.Since(start).Round(time.Second), "gives_up_after", o.ArchiveWait)
+			}
 			select {
 			case <-ctx.Done():
 				return nil, ctx.Err()
-			case <-time.After(500 * time.Millisecond):
+			case <-time.After(200 * time.Millisecond):
 			}
 			if last, err = r.Last(ctx); err != nil {
 				return nil, err
@@ -386,6 +505,13 @@ func findCut(ctx context.Context, store lake.Store, b *base, prev *Generation, o
 	cut := &cutPoint{pos: b.pos, seg: b.afterSeg, time: time.Now()}
 	if prev != nil && b.desc != "source" {
 		cut.time = prev.CutTime
+	}
+	if b.extracted && b.extractPos.Compare(cut.pos) > 0 {
+		// Nothing sealed after the base: only an extract exactly at the
+		// base's position (an idle source) can be the cut.
+		if last == nil || last.Segment <= b.afterSeg {
+			return nil, fmt.Errorf("the extract's position %s is after the last sealed segment's end %s: %w", b.extractPos, cut.pos, changelog.ErrNotSealed)
+		}
 	}
 	if last == nil || last.Segment <= b.afterSeg {
 		if o.UptoSegment != 0 && o.UptoSegment != b.afterSeg {
@@ -407,6 +533,9 @@ func findCut(ctx context.Context, store lake.Store, b *base, prev *Generation, o
 	if len(ms) == 0 {
 		return cut, nil
 	}
+	if err := changelog.CheckNoGap(o.SourceName, ms, b.pos); err != nil {
+		return nil, fmt.Errorf("%s cannot be rolled forward to the cut (the next rebuild re-extracts from the source): %w", b.desc, err)
+	}
 	// The archive must cover every change after the base: its first
 	// replayed segment must start at or before the base's position. (After
 	// a generation's cut segment the chain makes this an equality; from
@@ -426,32 +555,37 @@ func findCut(ctx context.Context, store lake.Store, b *base, prev *Generation, o
 	if err != nil {
 		return nil, err
 	}
-	if b.desc == "source" && lp.Compare(b.pos) < 0 {
-		return nil, fmt.Errorf("cut segment %d ends at %s, before the extract's position %s", m.Segment, lp, b.pos)
+	if b.extracted && lp.Compare(b.extractPos) < 0 {
+		return nil, fmt.Errorf("cut segment %d ends at %s, before the extract's position %s", m.Segment, lp, b.extractPos)
 	}
 	return &cutPoint{pos: lp, seg: m.Segment, time: m.LastCommit, ms: ms}, nil
 }
 
 // replay reads the archived changes after the base up to the cut into
-// per-table net changes, and gives every replayed transaction to hist.
-func replay(ctx context.Context, store lake.Store, b *base, cut *cutPoint, o Options, log *slog.Logger, hist *histories) (map[formats.TableID]*tableChanges, error) {
+// per-table net changes, and gives every replayed transaction to hist. A
+// table whose columns changed in a way its rows cannot be carried across
+// (ddl.go) is returned in redo with the reason, and its changes are
+// dropped: the caller extracts it again and replays anew.
+func replay(ctx context.Context, store lake.Store, b *base, cut *cutPoint, o Options, log *slog.Logger, hist *histories,
+	dd *ddls) (map[formats.TableID]*tableChanges, map[formats.TableID]string, error) {
 	changes := map[formats.TableID]*tableChanges{}
 	for _, t := range o.Tables {
 		changes[t.ID] = newTableChanges(b.tables[t.ID].schema)
 	}
 	if len(cut.ms) == 0 {
-		return changes, nil
+		return changes, nil, nil
 	}
 	var txns, events int64
+	redo := map[formats.TableID]string{}
 	r := changelog.NewReader(store, o.SourceName)
-	for txn, err := range r.ReadSegments(ctx, b.afterSeg, cut.seg) {
+	for txn, err := range r.ReadSegments(ctx, changelog.AfterGaps(cut.ms, b.afterSeg), cut.seg) {
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		// Histories continuing the previous generation's need the changes
 		// between its cut and a newer extract too.
-		if err := hist.txn(ctx, txn); err != nil {
-			return nil, err
+		if err := hist.txn(ctx, txn, dd); err != nil {
+			return nil, nil, err
 		}
 		if txn.Pos.Compare(b.pos) <= 0 {
 			continue
@@ -460,17 +594,75 @@ func replay(ctx context.Context, store lake.Store, b *base, cut *cutPoint, o Opt
 		for i := range txn.Events {
 			ev := &txn.Events[i]
 			tc := changes[ev.Table]
-			if tc == nil {
+			if tc == nil || txn.Pos.Compare(b.tables[ev.Table].pos) <= 0 {
 				continue
 			}
+			if _, ok := redo[ev.Table]; ok {
+				continue
+			}
+			if tc.schema != nil && ev.Schema != tc.schema && columnsChanged(tc.schema, ev.Schema) {
+				evo, why := dd.evolve(ctx, tc.schema, ev.Schema, txn.CommitTime)
+				if why != "" {
+					redo[ev.Table] = fmt.Sprintf("after DDL at %s: %s", txn.Pos, why)
+					continue
+				}
+				log.Info("TableSchemaEvolved", "event", "TableSchemaEvolved", "table", ev.Table.String(), "at", txn.Pos.String(), "change", evo.desc)
+				if err := tc.evolve(evo); err != nil {
+					return nil, nil, fmt.Errorf("table %s: carrying its changes across the DDL at %s: %w", ev.Table, txn.Pos, err)
+				}
+			}
 			if err := tc.apply(ev); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			events++
 		}
 	}
+	if len(redo) > 0 {
+		return nil, redo, nil
+	}
 	log.Info("ChangesReplayed", "event", "ChangesReplayed", "segments", len(cut.ms), "txns", txns, "events", events)
-	return changes, nil
+	return changes, nil, nil
+}
+
+// ddls decides how a rebuild carries tables across schema changes
+// (ddl.go), asking the source for column defaults once per table.
+type ddls struct {
+	src      Source
+	defaults map[formats.TableID]*TableDefaults
+	log      *slog.Logger
+}
+
+// evolve is evolve(old, new) with added columns' values from the source's
+// defaults, trusted only if the table's definition did not change after
+// firstAt (the commit of the first change under the new schema).
+func (d *ddls) evolve(ctx context.Context, old, new *formats.TableSchema, firstAt time.Time) (*evolution, string) {
+	return evolve(old, new, func(c formats.Column) (any, string) {
+		cs, ok := d.src.(ColumnDefaultSource)
+		if !ok {
+			return nil, "the source cannot say its default"
+		}
+		td, have := d.defaults[new.Table]
+		if !have {
+			var err error
+			if td, err = cs.ColumnDefaults(ctx, new.Table); err != nil {
+				d.log.Warn("reading column defaults failed; the table is extracted again instead", "table", new.Table.String(), "error", err)
+				td = nil
+			}
+			d.defaults[new.Table] = td
+		}
+		if td == nil {
+			return nil, "its default could not be read"
+		}
+		if td.DefinedAt.IsZero() {
+			return nil, "the source cannot say when the table's definition changed, so its default now may not be the one older rows got"
+		}
+		if td.DefinedAt.After(firstAt) {
+			return nil, fmt.Sprintf("the table's definition changed again at %s, after that change, so its default now may not be the one older rows got",
+				td.DefinedAt.UTC().Format(time.DateTime))
+		}
+		cd, known := td.Columns[strings.ToLower(c.Name)]
+		return defaultValue(c, cd, known)
+	})
 }
 
 // writeTable writes one table's snapshot at the cut and feeds its rows to
@@ -552,7 +744,24 @@ func writeTable(ctx context.Context, store lake.Store, g uint64, t Table, bt *ba
 			return batcher.add(r)
 		},
 	}
-	err = tableRecords(ctx, store, bt.files, schema, m.record)
+	record := m.record
+	if tc.baseEvo != nil {
+		// The base was written before a DDL: its records become records
+		// of the schema at the cut first.
+		arrowSch := sch.Arrow()
+		record = func(rec arrowRecord) error {
+			out, err := tc.baseEvo.record(rec, arrowSch)
+			if err != nil {
+				return err
+			}
+			defer out.Release()
+			return m.record(out)
+		}
+	}
+	err = nil
+	if bt.schema != nil {
+		err = tableRecords(ctx, store, bt.files, bt.schema, record)
+	}
 	if err == nil {
 		err = m.rest()
 	}
@@ -666,8 +875,13 @@ func publish(ctx context.Context, store lake.Store, gen *Generation, o Options, 
 	return nil
 }
 
-// retire deletes generations older than the Keep newest: the manifest
-// first, so no reader starts on it, then every object under its folders.
+// retire deletes generations older than the Keep newest. Each one's
+// folders are listed first, then their files deleted, and its manifest
+// last: a failed listing or deletion leaves the manifest in place, so the
+// next rebuild retries the whole generation and no file is orphaned. Then
+// sweep removes generation folders below the oldest kept generation that
+// no manifest names (left by a crash, or by a retention that lost its
+// manifest first).
 func retire(ctx context.Context, store lake.Store, g uint64, o Options, log *slog.Logger) error {
 	gens, err := Generations(ctx, store)
 	if err != nil {
@@ -683,27 +897,77 @@ func retire(ctx context.Context, store lake.Store, g uint64, o Options, log *slo
 			errs = append(errs, err)
 			continue
 		}
-		if err := store.Delete(ctx, generationKey(old)); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		var keys []string
+		var prefixes []string
 		for _, t := range gen.Tables {
-			keys = append(keys, keysUnder(ctx, store, t.Prefix+"/")...)
+			prefixes = append(prefixes, t.Prefix+"/")
 		}
 		for _, v := range gen.Views {
-			keys = append(keys, keysUnder(ctx, store, v.Prefix+"/")...)
+			prefixes = append(prefixes, v.Prefix+"/")
 		}
 		for _, h := range gen.Histories {
-			keys = append(keys, keysUnder(ctx, store, h.Prefix+"/")...)
+			prefixes = append(prefixes, h.Prefix+"/")
 		}
-		if err := store.Delete(ctx, keys...); err != nil {
-			errs = append(errs, err)
+		n, err := deleteUnder(ctx, store, prefixes...)
+		if err == nil {
+			err = store.Delete(ctx, generationKey(old))
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("retiring generation %d: %w", old, err))
 			continue
 		}
-		log.Info("GenerationRetired", "event", "GenerationRetired", "retired", old, "objects", len(keys))
+		log.Info("GenerationRetired", "event", "GenerationRetired", "retired", old, "objects", n)
+	}
+	if len(errs) == 0 {
+		errs = append(errs, sweep(ctx, store, g, o, log))
 	}
 	return errors.Join(errs...)
+}
+
+// sweep deletes the objects of generation folders (tables/, history/ and
+// views/) numbered below the oldest generation retention keeps that have
+// no manifest: nothing can read them.
+func sweep(ctx context.Context, store lake.Store, g uint64, o Options, log *slog.Logger) error {
+	gens, err := Generations(ctx, store)
+	if err != nil {
+		return err
+	}
+	oldest := g + 1 - min(g+1, uint64(o.Keep))
+	if len(gens) > 0 {
+		oldest = min(oldest, gens[0])
+	}
+	published := map[uint64]bool{}
+	for _, n := range gens {
+		published[n] = true
+	}
+	var keys []string
+	for _, top := range []struct {
+		prefix string
+		depth  int // path elements before gen=N
+	}{{"tables/", 3}, {"history/", 3}, {"views/", 2}} {
+		objs, err := store.List(ctx, top.prefix)
+		if err != nil {
+			return fmt.Errorf("sweeping %s: %w", top.prefix, err)
+		}
+		for _, ob := range objs {
+			parts := strings.SplitN(ob.Key, "/", top.depth+2)
+			if len(parts) < top.depth+2 {
+				continue
+			}
+			n, err := strconv.ParseUint(strings.TrimPrefix(parts[top.depth], "gen="), 10, 64)
+			if err != nil || !strings.HasPrefix(parts[top.depth], "gen=") || n >= oldest || published[n] {
+				continue
+			}
+			keys = append(keys, ob.Key)
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	if err := store.Delete(ctx, keys...); err != nil {
+		return fmt.Errorf("sweeping unpublished generation folders: %w", err)
+	}
+	log.Info("GenerationFoldersSwept", "event", "GenerationFoldersSwept", "below", oldest, "objects", len(keys))
+	return nil
 }
 
 // progress logs a long step's rows done, total and rate.

@@ -69,9 +69,12 @@ func (rb *rowBatcher) release() { rb.b.Release() }
 // primary key, per whole row the net count of copies added or removed.
 type tableChanges struct {
 	schema *formats.TableSchema
-	final  map[string]*keyed
-	counts map[string]*counted
-	buf    []byte
+	// baseEvo turns the base's rows into rows of schema when DDL came
+	// between them (ddl.go); nil when the base has schema's columns.
+	baseEvo *evolution
+	final   map[string]*keyed
+	counts  map[string]*counted
+	buf     []byte
 }
 
 type keyed struct {
@@ -93,8 +96,9 @@ func (tc *tableChanges) size() int64 { return int64(len(tc.final) + len(tc.count
 func (tc *tableChanges) apply(ev *formats.Event) error {
 	if tc.schema == nil {
 		tc.schema = ev.Schema
-	} else if ev.Schema != tc.schema && !compatibleSchema(tc.schema, ev.Schema) {
-		return fmt.Errorf("table %s changed its columns at %s, after the base was taken; rebuild with --from-source so that the extract has the new columns", ev.Table, ev.Pos)
+	} else if ev.Schema != tc.schema && columnsChanged(tc.schema, ev.Schema) {
+		// replay evolves tc first; this is a guard.
+		return fmt.Errorf("table %s changed its columns at %s and its changes were not carried across", ev.Table, ev.Pos)
 	}
 	if len(tc.schema.PK) > 0 {
 		if ev.Before != nil {
@@ -110,6 +114,36 @@ func (tc *tableChanges) apply(ev *formats.Event) error {
 	}
 	if ev.After != nil {
 		tc.count(ev.After, 1)
+	}
+	return nil
+}
+
+// evolve carries the changes so far across a DDL: their rows become rows
+// of e.to, and so will the base's.
+func (tc *tableChanges) evolve(e *evolution) error {
+	for _, k := range tc.final {
+		if k.row != nil {
+			r, err := e.row(k.row)
+			if err != nil {
+				return err
+			}
+			k.row = r
+		}
+	}
+	old := tc.counts
+	tc.schema = e.to
+	tc.counts = map[string]*counted{}
+	for _, c := range old {
+		r, err := e.row(c.row)
+		if err != nil {
+			return err
+		}
+		tc.count(r, c.n)
+	}
+	if tc.baseEvo == nil {
+		tc.baseEvo = e
+	} else {
+		tc.baseEvo = tc.baseEvo.then(e)
 	}
 	return nil
 }

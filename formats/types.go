@@ -17,8 +17,8 @@ import (
 // MariaDB column type, the canonical Go value and the Arrow, Parquet,
 // PostgreSQL, Redshift and Athena types, in one table (typeMap).
 // docs/types.md is generated from that table (TestTypeDoc; go test
-// ./formats -run TestTypeDoc -update rewrites it). values.go decodes and
-// encodes the values.
+// ./formats -run TestTypeDoc -update rewrites it). The value_*.go files
+// (indexed in values.go) decode and encode the values.
 
 // typeClass is a row of the type map: the Kinds (and attributes) that map alike.
 type typeClass uint8
@@ -629,13 +629,14 @@ func parseColumnType(s string) (Type, error) {
 	default:
 		return Type{}, fmt.Errorf("unsupported type %q: Tidemark's type map has no mapping for it", name)
 	}
-	if t.Unsigned && !kindIsInteger(t.Kind) {
-		t.Unsigned = false // DECIMAL/FLOAT UNSIGNED only constrain the range
+	if t.Unsigned && typeClassOf(t) == typeClassOf(Type{Kind: t.Kind, Precision: t.Precision}) {
+		// UNSIGNED is kept only where the type map maps it apart (the integer
+		// kinds but YEAR): DECIMAL/FLOAT UNSIGNED only constrain the range, and
+		// YEAR UNSIGNED (deprecated MySQL syntax) changes nothing.
+		t.Unsigned = false
 	}
 	return t, nil
 }
-
-func kindIsInteger(k Kind) bool { return k >= KindTinyInt && k <= KindBigInt }
 
 func isIdentLetter(c byte) bool { return 'a' <= c|0x20 && c|0x20 <= 'z' }
 

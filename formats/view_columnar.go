@@ -666,7 +666,7 @@ func literalColumnCmp(c Column, l *ExprLiteral) (func(arrow.Array) func(int) int
 		if c.Type.Precision > maxArrowDecimal { // text in a string array
 			return func(arr arrow.Array) func(int) int {
 				a := arr.(*array.String)
-				return func(i int) int { return cmpDecimalText(a.Value(i), text) }
+				return func(i int) int { return cmpDecimal(Decimal(a.Value(i)), Decimal(text)) }
 			}, nil
 		}
 		cmp := decimal128LiteralCmp(text, c.Type.Scale)

@@ -28,6 +28,17 @@ type Metrics struct {
 	applied      *prometheus.CounterVec
 	known        *prometheus.CounterVec
 	lastLag      atomic.Int64 // nanoseconds, for the retention headroom
+
+	// The batch layer's changelog archive (archive.go, batch/changelog).
+	archAttached  prometheus.Gauge
+	archDetaches  prometheus.Counter
+	archRestarts  *prometheus.CounterVec
+	archSealedSeg prometheus.Gauge
+	archSealedTS  prometheus.Gauge
+	lakeErrors    *prometheus.CounterVec
+	archTook      atomic.Int64 // unix nanoseconds: commit time of the archive's last transaction
+	archSealed    atomic.Int64 // unix nanoseconds: last commit of its last sealed segment
+
 	// eventsBy and appliedBy cache the counters of events and applied by
 	// (table, op): a label lookup (its hash and the table's name joined
 	// anew) per call was a few percent of a small-transaction stream's CPU.
@@ -93,8 +104,64 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Help: "Aggregate hash fields of batches applied while keeping up: stored from sums computed in Go (matched) or added in Lua because the applier did not know the stored state or knew it stale (added).",
 	}, []string{"outcome"})
 	reg.MustRegister(m.known, m.applied, m.events, m.txns, m.reconnects, m.applySeconds, m.batchEvents, m.lag, m.ckptTime, m.headroom, m.bootRows, m.restarts)
+	m.archAttached = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "tidemark_archive_attached", Help: "1 while the changelog archive shares the speed layer's stream, 0 while it catches up from the binlog on its own connection (or is down).",
+	})
+	m.archDetaches = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "tidemark_archive_detaches_total", Help: "Times the changelog archive fell behind the shared stream's buffer (or lost the speed session) and went on from the binlog on its own.",
+	})
+	m.archRestarts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tidemark_archive_restarts_total", Help: "Changelog archive sessions ended by a failure and retried, by the side that failed (lake, binlog, purged).",
+	}, []string{"reason"})
+	m.archSealedSeg = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "tidemark_archive_last_sealed_segment", Help: "Id of the changelog archive's last sealed segment.",
+	})
+	m.archSealedTS = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "tidemark_archive_last_sealed_commit_timestamp_seconds", Help: "Unix commit time of the last transaction of the archive's last sealed segment: the batch layer can cut no later; time() - this is the archive's checkpoint age.",
+	})
+	m.lakeErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tidemark_lake_errors_total", Help: "Errors of the lake (object store) met by the changelog archive, by kind (unavailable, throttled, timeout, denied, other).",
+	}, []string{"component", "kind"})
+	lag := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "tidemark_archive_lag_seconds", Help: "Now minus the commit time of the last transaction the changelog archive took (0 before it took any).",
+	}, func() float64 {
+		n := m.archTook.Load()
+		if n == 0 {
+			return 0
+		}
+		return time.Since(time.Unix(0, n)).Seconds()
+	})
+	reg.MustRegister(m.archAttached, m.archDetaches, m.archRestarts, m.archSealedSeg, m.archSealedTS, m.lakeErrors, lag)
 	return m
 }
+
+func (m *Metrics) archiveAttached() { m.archAttached.Set(1) }
+
+func (m *Metrics) archiveDetached() {
+	m.archAttached.Set(0)
+	m.archDetaches.Inc()
+}
+
+func (m *Metrics) archiveRestarted(reason string) {
+	m.archAttached.Set(0)
+	m.archRestarts.WithLabelValues(reason).Inc()
+}
+
+func (m *Metrics) archiveTook(commit time.Time) { m.archTook.Store(commit.UnixNano()) }
+
+// SegmentSealed implements changelog.Metrics: the archive's last sealed
+// segment, whose last commit is where the archive resumes after a failure
+// (so the binlog retention headroom counts from it too).
+func (m *Metrics) SegmentSealed(segment uint64, lastCommit time.Time) {
+	m.archSealedSeg.Set(float64(segment))
+	if !lastCommit.IsZero() {
+		m.archSealedTS.Set(float64(lastCommit.UnixNano()) / 1e9)
+		m.archSealed.Store(lastCommit.UnixNano())
+	}
+}
+
+// LakeError implements changelog.Metrics.
+func (m *Metrics) LakeError(kind string) { m.lakeErrors.WithLabelValues("archive", kind).Inc() }
 
 // Reconnected implements capture.Metrics.
 func (m *Metrics) Reconnected() { m.reconnects.Inc() }
@@ -138,13 +205,19 @@ func (m *Metrics) BootstrapRows(table formats.TableID, n int64) {
 func (m *Metrics) Restarted(reason string) { m.restarts.WithLabelValues(reason).Inc() }
 
 // Headroom records the binlog retention headroom: how long until the
-// source may purge the file the checkpoint is in. The file was written at
-// least until the checkpoint's commit, so retention minus the lag is a
-// lower bound. Retention 0 (never purged) is +Inf.
+// source may purge the file the oldest checkpoint is in, the views' or the
+// changelog archive's (its last sealed segment, where it resumes after a
+// failure). A file was written at least until the checkpoint's commit, so
+// retention minus the checkpoint's age is a lower bound. Retention 0
+// (never purged) is +Inf.
 func (m *Metrics) Headroom(retention time.Duration) {
 	if retention <= 0 {
 		m.headroom.Set(math.Inf(1))
 		return
 	}
-	m.headroom.Set((retention - time.Duration(m.lastLag.Load())).Seconds())
+	age := time.Duration(m.lastLag.Load())
+	if n := m.archSealed.Load(); n != 0 {
+		age = max(age, time.Since(time.Unix(0, n)))
+	}
+	m.headroom.Set((retention - age).Seconds())
 }

@@ -2,12 +2,15 @@ package realtime
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
+	"net"
 	"sync/atomic"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/tidemark/tidemark/formats"
 	"github.com/tidemark/tidemark/realtime/apply"
@@ -24,7 +27,9 @@ type Options struct {
 	// MaxBatchEvents bounds a pre-aggregated batch; 0 means 50,000.
 	MaxBatchEvents int
 	// RebootstrapOnPurge re-bootstraps every view when the binlog needed to
-	// resume is gone, instead of returning capture.ErrPurged.
+	// resume is gone, instead of returning capture.ErrPurged; the archive,
+	// when its own checkpoint's binlog is gone and it can (a Rebase
+	// method), then records the gap and resumes at the source's position.
 	RebootstrapOnPurge bool
 	// ChannelSize is how many transactions the capture may decode ahead
 	// of the applier; 0 means 4096.
@@ -37,9 +42,23 @@ type Options struct {
 	// 0 means 20,000.
 	MaxQueuedEvents int
 	// Archive, when set, receives the same committed transactions as the
-	// views (the changelog archive of the batch layer); the capture then
-	// resumes from the earlier of its checkpoint and the views'.
+	// views (the changelog archive of the batch layer), in a goroutine of
+	// its own that fails apart from the views (see archive.go): it shares
+	// the views' stream through a bounded buffer while it keeps up, and
+	// catches up from the binlog on a replication connection of its own
+	// when it falls behind. Its failures are retried with backoff and never
+	// end Run.
 	Archive Archive
+	// ArchiveServerID is the server_id of the archive's own replication
+	// connection; 0 means the capture's server_id + 1.
+	ArchiveServerID uint32
+	// ArchiveBufferEvents bounds the row changes buffered for the archive
+	// beside the views' stream; past it the archive detaches and catches
+	// up on its own. 0 means 20,000.
+	ArchiveBufferEvents int
+	// ArchiveRetryMin and ArchiveRetryMax bound the backoff between failed
+	// archive sessions (the lake down); 0 means 1s and 30s.
+	ArchiveRetryMin, ArchiveRetryMax time.Duration
 	// RetryMin and RetryMax bound the backoff between sessions after a
 	// Redis failure; 0 means 200ms and 10s.
 	RetryMin, RetryMax time.Duration
@@ -57,7 +76,8 @@ type Archive interface {
 	// transaction.
 	Checkpoint(ctx context.Context) (formats.Position, uint64, error)
 	// Run consumes transactions in commit order (skipping those at or
-	// before its checkpoint) until in closes or ctx ends.
+	// before its checkpoint) until in closes or ctx ends. An error ends
+	// the archive session: the next Run resumes from Checkpoint.
 	Run(ctx context.Context, in <-chan *formats.Txn) error
 }
 
@@ -67,6 +87,7 @@ type Pipeline struct {
 	store *redisview.Store
 	opts  Options
 	log   *slog.Logger
+	tap   *archiveTap // nil without Options.Archive
 }
 
 // NewPipeline returns a Pipeline over a capture and a store; it owns
@@ -90,22 +111,49 @@ func NewPipeline(c *capture.Capture, s *redisview.Store, opts Options) (*Pipelin
 	if opts.RetryMax <= 0 {
 		opts.RetryMax = 10 * time.Second
 	}
+	if opts.ArchiveServerID == 0 {
+		opts.ArchiveServerID = c.ServerID() + 1
+	}
+	if opts.ArchiveBufferEvents <= 0 {
+		opts.ArchiveBufferEvents = 20000
+	}
+	if opts.ArchiveRetryMin <= 0 {
+		opts.ArchiveRetryMin = time.Second
+	}
+	if opts.ArchiveRetryMax <= 0 {
+		opts.ArchiveRetryMax = 30 * time.Second
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Pipeline{cap: c, store: s, opts: opts, log: log}, nil
+	p := &Pipeline{cap: c, store: s, opts: opts, log: log}
+	if opts.Archive != nil {
+		p.tap = newArchiveTap(int64(opts.ArchiveBufferEvents), opts.Metrics)
+	}
+	return p, nil
 }
 
 // Run runs sessions until ctx ends (then it returns nil after the batch in
-// flight is applied) or an error no new session can cure.
+// flight is applied) or an error no new session can cure. The archive, if
+// any, runs beside the sessions until Run returns.
 func (p *Pipeline) Run(ctx context.Context) error {
 	if p.opts.Metrics != nil {
 		hctx, stop := context.WithCancel(ctx)
 		defer stop()
 		go p.watchRetention(hctx)
 	}
+	if p.tap != nil {
+		actx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			p.runArchive(actx, p.tap, p.cap.Replica(p.opts.ArchiveServerID))
+		}()
+		defer func() { stop(); <-done }()
+	}
 	failures := 0
+	var purges purgeRecovery
 	for {
 		err := p.session(ctx)
 		if ctx.Err() != nil {
@@ -140,17 +188,26 @@ func (p *Pipeline) Run(ctx context.Context) error {
 				return err
 			}
 			p.restarted("purged")
-			p.log.Warn("binlog needed to resume was purged; re-bootstrapping every view (speed.rebootstrap_on_purge)", "err", err)
-			if err := p.resetAll(ctx); err != nil {
+			if d := purges.delay(time.Now()); d > 0 {
+				p.log.Warn("the last re-bootstrap after a purged binlog did not get the stream going; waiting before the next",
+					"attempt", purges.attempts, "delay", d, "err", err)
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(d):
+				}
+			}
+			if err := p.recoverPurged(ctx, err); err != nil {
 				return err
 			}
 			continue
-		case isRedisFailure(err):
+		case outage(err) != "":
 			failures++
 			delay := p.opts.RetryMin << min(failures-1, 16)
 			delay = min(delay, p.opts.RetryMax)
-			p.restarted("redis")
-			p.log.Warn("Redis unavailable; retrying", "err", err, "attempt", failures, "delay", delay)
+			what := outage(err)
+			p.restarted(what)
+			p.log.Warn("speed layer: "+what+" unavailable; retrying", "err", err, "attempt", failures, "delay", delay)
 			select {
 			case <-ctx.Done():
 				return nil
@@ -168,30 +225,26 @@ func (p *Pipeline) restarted(reason string) {
 	}
 }
 
-// isRedisFailure tells a Redis connection problem (worth retrying) from a
-// logic error. Script errors that carry a meaning have their own sentinels,
-// matched before this.
-func isRedisFailure(err error) bool {
-	var ne interface{ Timeout() bool }
+// outage names the server a session error says is unreachable, worth a
+// retry after a backoff: "redis" for errors the view store marked
+// redisview.ErrUnavailable, "source" for a broken connection to the source
+// outside the stream (a bootstrap snapshot, a schema read; the stream
+// reconnects by itself). "" for every other error: retrying would not
+// cure it. It decides by error kind and type, never by message text.
+func outage(err error) string {
+	switch {
+	case errors.Is(err, redisview.ErrUnavailable):
+		return "redis"
+	case errors.Is(err, context.Canceled):
+		return ""
+	case errors.Is(err, driver.ErrBadConn) || errors.Is(err, mysql.ErrInvalidConn):
+		return "source"
+	}
+	var ne net.Error
 	if errors.As(err, &ne) {
-		return true
+		return "source" // Redis' network errors are marked ErrUnavailable
 	}
-	msg := strings.ToLower(err.Error())
-	for _, s := range []string{"connection refused", "connection reset", "broken pipe", "i/o timeout", "eof", "loading", "clusterdown", "tryagain", "moved", "ask", "use of closed network connection", "no such host"} {
-		if strings.Contains(msg, s) {
-			return true
-		}
-	}
-	return false
-}
-
-func (p *Pipeline) resetAll(ctx context.Context) error {
-	for _, v := range p.opts.Views {
-		if err := p.store.Reset(ctx, v.Name); err != nil {
-			return fmt.Errorf("resetting view %s for re-bootstrap: %w", v.Name, err)
-		}
-	}
-	return nil
+	return ""
 }
 
 // session bootstraps what has no state, then streams until an error or
@@ -213,10 +266,7 @@ func (p *Pipeline) session(ctx context.Context) error {
 		}
 	}
 	ch := make(chan *formats.Txn, p.opts.ChannelSize)
-	q := &queue{limit: int64(p.opts.MaxQueuedEvents), consumers: 1, room: make(chan struct{}, 1)}
-	if p.opts.Archive != nil {
-		q.consumers = 2
-	}
+	q := &queue{limit: int64(p.opts.MaxQueuedEvents), room: make(chan struct{}, 1)}
 	var am apply.Metrics
 	if p.opts.Metrics != nil {
 		am = p.opts.Metrics
@@ -235,14 +285,10 @@ func (p *Pipeline) session(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if p.opts.Archive != nil {
-		ap, _, err := p.opts.Archive.Checkpoint(ctx)
-		if err != nil {
-			return err
-		}
-		if ap.Less(from) {
-			from = ap
-		}
+	// The views' checkpoint alone: the archive catches up by itself.
+	if p.tap != nil {
+		p.tap.sessionStarted(from)
+		defer p.tap.sessionEnded()
 	}
 	p.log.Info("streaming", "from", from.String())
 	if p.opts.OnStreaming != nil {
@@ -255,40 +301,22 @@ func (p *Pipeline) session(ctx context.Context) error {
 	defer stop()
 	actx, stopApply := context.WithCancel(ctx)
 	defer stopApply()
-	var archIn chan *formats.Txn
-	archErr := make(chan error, 1)
-	if p.opts.Archive != nil {
-		archIn = make(chan *formats.Txn, 1024)
-		archOut := make(chan *formats.Txn)
-		go q.handOff(sctx, archIn, archOut)
-		go func() {
-			err := p.opts.Archive.Run(sctx, archOut)
-			if err != nil && sctx.Err() == nil {
-				archErr <- fmt.Errorf("archiving the changelog: %w", err)
-			} else {
-				archErr <- nil
-			}
-			stopApply()
-		}()
-	}
 	// The capture puts each transaction into the queue itself: every
 	// decoded transaction past the one it is putting waits inside the
-	// queue's bound.
+	// queue's bound. The archive's tap never waits.
 	capErr := make(chan error, 1)
 	go func() {
 		capErr <- p.cap.StreamTo(sctx, from, func(ctx context.Context, t *formats.Txn) bool {
-			return q.put(ctx, t, ch, archIn)
+			if p.tap != nil {
+				p.tap.offer(t)
+			}
+			return q.put(ctx, t, ch)
 		})
 		stopApply()
 	}()
 	applyErr := a.Run(actx)
 	stop()
 	cerr := <-capErr
-	if archIn != nil {
-		if err := <-archErr; err != nil && applyErr == nil {
-			applyErr = err
-		}
-	}
 	if applyErr != nil {
 		return applyErr
 	}
@@ -373,25 +401,21 @@ func (p *Pipeline) resetStale(ctx context.Context) ([]string, error) {
 	return stale, nil
 }
 
-// queue bounds what the capture has decoded ahead of its consumers: at
-// most MaxQueuedEvents row changes (and ChannelSize transactions). The
-// capture blocks beyond that, so memory stays flat however large the
-// backlog; the applier's own batch is bounded separately
-// (speed.max_batch_events). A transaction is counted from its capture until
-// every consumer took it: the applier and, when the batch role runs, the
-// archive, which may lag the applier (an upload in progress) and would
-// otherwise hold whole transactions outside the bound.
+// queue bounds what the capture has decoded ahead of the applier: at most
+// MaxQueuedEvents row changes (and ChannelSize transactions). The capture
+// blocks beyond that, so memory stays flat however large the backlog; the
+// applier's own batch is bounded separately (speed.max_batch_events), and
+// the archive's buffer by Options.ArchiveBufferEvents. A transaction is
+// counted from its capture until the applier took it.
 type queue struct {
-	queued    atomic.Int64 // Σ weight × consumers that have yet to take it
-	limit     int64
-	consumers int64 // 1, or 2 with the archive
-	room      chan struct{}
+	queued atomic.Int64 // Σ weight of what the applier has yet to take
+	limit  int64
+	room   chan struct{}
 }
 
 func weight(t *formats.Txn) int64 { return int64(len(t.Events)) + 1 }
 
-// taken is called as each consumer takes t (the applier's
-// apply.Config.Taken; handOff for the archive).
+// taken is called as the applier takes t (apply.Config.Taken).
 func (q *queue) taken(t *formats.Txn) {
 	q.queued.Add(-weight(t))
 	select {
@@ -400,29 +424,11 @@ func (q *queue) taken(t *formats.Txn) {
 	}
 }
 
-// handOff passes transactions from in to out, counting each off the bound
-// as the consumer of out takes it, until ctx ends.
-func (q *queue) handOff(ctx context.Context, in <-chan *formats.Txn, out chan<- *formats.Txn) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case t := <-in:
-			select {
-			case out <- t:
-				q.taken(t)
-			case <-ctx.Done():
-				return
-			}
-		}
-	}
-}
-
-// put passes a captured transaction to the applier on out (and to the
-// archive, if not nil), waiting for room first; false when ctx ended
-// first. A transaction larger than the bound passes alone.
-func (q *queue) put(ctx context.Context, t *formats.Txn, out, archive chan<- *formats.Txn) bool {
-	w := weight(t) * q.consumers
+// put passes a captured transaction to the applier on out, waiting for
+// room first; false when ctx ended first. A transaction larger than the
+// bound passes alone.
+func (q *queue) put(ctx context.Context, t *formats.Txn, out chan<- *formats.Txn) bool {
+	w := weight(t)
 	for n := q.queued.Load(); n > 0 && n+w > q.limit; n = q.queued.Load() {
 		select {
 		case <-ctx.Done():
@@ -431,13 +437,6 @@ func (q *queue) put(ctx context.Context, t *formats.Txn, out, archive chan<- *fo
 		}
 	}
 	q.queued.Add(w)
-	if archive != nil {
-		select {
-		case archive <- t:
-		case <-ctx.Done():
-			return false
-		}
-	}
 	select {
 	case out <- t:
 		return true

@@ -490,30 +490,13 @@ func appendKeyPart(b []byte, t formats.Type, v any) []byte {
 func joinKey(j *joinSpec, row formats.Row) formats.Row {
 	pk := make(formats.Row, len(j.keys))
 	for i, k := range j.keys {
-		x, ok := convertKey(row[k], j.mirror.cols[j.mirror.keys[i]].Type)
+		x, ok := formats.ConvertValue(j.mirror.cols[j.mirror.keys[i]].Type, row[k])
 		if !ok {
 			return nil
 		}
 		pk[i] = x
 	}
 	return pk
-}
-
-func convertKey(v any, t formats.Type) (any, bool) {
-	if v == nil {
-		return nil, false
-	}
-	switch t.Kind {
-	case formats.KindTinyInt, formats.KindSmallInt, formats.KindMediumInt, formats.KindInt, formats.KindBigInt, formats.KindYear, formats.KindBit:
-		if t.Unsigned || t.Kind == formats.KindBit {
-			return asUint64(v)
-		}
-		return asInt64(v)
-	case formats.KindDecimal:
-		d, err := formats.ParseDecimal(decimalText(v), t.Scale)
-		return d, err == nil
-	}
-	return v, true
 }
 
 func pkKey(cols []outColumn, keys []int, pk formats.Row) string {

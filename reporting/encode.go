@@ -9,14 +9,13 @@ import (
 	"math"
 	"mime"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/apache/arrow/go/v15/arrow/array"
-	"github.com/apache/arrow/go/v15/arrow/decimal128"
-	"github.com/apache/arrow/go/v15/arrow/decimal256"
 	"github.com/apache/arrow/go/v15/arrow/ipc"
 	"github.com/apache/arrow/go/v15/arrow/memory"
 
@@ -84,6 +83,7 @@ type answer struct {
 	fresh     Freshness
 	mirrors   map[string]Freshness // joined mirrors' freshness, if any
 	generated time.Time            // for lag_ms
+	next      string               // a mirror listing's next page (URL path and query), if any
 }
 
 // outColumn is one column of an answer.
@@ -218,6 +218,11 @@ func (a *answer) appendJSON(b []byte) []byte {
 			b = formats.AppendJSON(b, c.Type, row[j])
 		}
 		b = append(b, '}')
+	}
+	if a.next != "" {
+		b = append(b, `],"next":`...)
+		b = appendJSONString(b, a.next)
+		return append(b, `,"freshness":`...)
 	}
 	return append(b, `],"freshness":`...)
 }
@@ -390,7 +395,7 @@ func (a *answer) writeArrow(w io.Writer) error {
 	n := 0
 	for _, row := range a.rows {
 		for i := range a.cols {
-			if err := appendArrow(rb.Field(i), row[i]); err != nil {
+			if err := formats.AppendArrow(rb.Field(i), a.cols[i].Type, row[i]); err != nil {
 				return fmt.Errorf("column %s: %w", a.cols[i].Name, err)
 			}
 		}
@@ -409,223 +414,33 @@ func (a *answer) writeArrow(w io.Writer) error {
 	return iw.Close()
 }
 
-// appendArrow appends one canonical Go value to the builder formats.ArrowType
-// chose for its column.
-func appendArrow(b array.Builder, v any) error {
-	if v == nil {
-		b.AppendNull()
-		return nil
-	}
-	bad := func() error { return fmt.Errorf("cannot append %T to arrow %s", v, b.Type()) }
-	switch b := b.(type) {
-	case *array.Int64Builder:
-		n, ok := asInt64(v)
-		if !ok {
-			return bad()
-		}
-		b.Append(n)
-	case *array.Int32Builder:
-		n, ok := asInt64(v)
-		if !ok || n < math.MinInt32 || n > math.MaxInt32 {
-			return bad()
-		}
-		b.Append(int32(n))
-	case *array.Int16Builder:
-		n, ok := asInt64(v)
-		if !ok || n < math.MinInt16 || n > math.MaxInt16 {
-			return bad()
-		}
-		b.Append(int16(n))
-	case *array.Int8Builder:
-		n, ok := asInt64(v)
-		if !ok || n < math.MinInt8 || n > math.MaxInt8 {
-			return bad()
-		}
-		b.Append(int8(n))
-	case *array.Uint64Builder:
-		n, ok := asUint64(v)
-		if !ok {
-			return bad()
-		}
-		b.Append(n)
-	case *array.Uint32Builder:
-		n, ok := asUint64(v)
-		if !ok || n > math.MaxUint32 {
-			return bad()
-		}
-		b.Append(uint32(n))
-	case *array.Uint16Builder:
-		n, ok := asUint64(v)
-		if !ok || n > math.MaxUint16 {
-			return bad()
-		}
-		b.Append(uint16(n))
-	case *array.Uint8Builder:
-		n, ok := asUint64(v)
-		if !ok || n > math.MaxUint8 {
-			return bad()
-		}
-		b.Append(uint8(n))
-	case *array.Float64Builder:
-		f, ok := v.(float64)
-		if !ok {
-			return bad()
-		}
-		b.Append(f)
-	case *array.Float32Builder:
-		f, ok := v.(float64)
-		if !ok {
-			return bad()
-		}
-		b.Append(float32(f))
-	case *array.Decimal128Builder:
-		t := b.Type().(*arrow.Decimal128Type)
-		n, err := decimal128.FromString(decimalText(v), t.Precision, t.Scale)
-		if err != nil {
-			return fmt.Errorf("decimal %v: %w", v, err)
-		}
-		b.Append(n)
-	case *array.Decimal256Builder:
-		t := b.Type().(*arrow.Decimal256Type)
-		n, err := decimal256.FromString(decimalText(v), t.Precision, t.Scale)
-		if err != nil {
-			return fmt.Errorf("decimal %v: %w", v, err)
-		}
-		b.Append(n)
-	case *array.StringBuilder:
-		s, ok := asString(v)
-		if !ok {
-			return bad()
-		}
-		b.Append(s)
-	case *array.LargeStringBuilder:
-		s, ok := asString(v)
-		if !ok {
-			return bad()
-		}
-		b.Append(s)
-	case *array.BinaryBuilder:
-		switch x := v.(type) {
-		case []byte:
-			b.Append(x)
-		case string:
-			b.AppendString(x)
-		default:
-			return bad()
-		}
-	case *array.Date32Builder:
-		t, ok := v.(time.Time)
-		if !ok {
-			return bad()
-		}
-		b.Append(arrow.Date32FromTime(t))
-	case *array.TimestampBuilder:
-		t, ok := v.(time.Time)
-		if !ok {
-			return bad()
-		}
-		ts, err := arrow.TimestampFromTime(t, b.Type().(*arrow.TimestampType).Unit)
-		if err != nil {
-			return err
-		}
-		b.Append(ts)
-	case *array.Time64Builder:
-		d, ok := v.(time.Duration)
-		if !ok {
-			return bad()
-		}
-		b.Append(arrow.Time64(d / durationUnit(b.Type().(*arrow.Time64Type).Unit)))
-	case *array.DurationBuilder:
-		d, ok := v.(time.Duration)
-		if !ok {
-			return bad()
-		}
-		b.Append(arrow.Duration(d / durationUnit(b.Type().(*arrow.DurationType).Unit)))
-	case *array.BooleanBuilder:
-		x, ok := v.(bool)
-		if !ok {
-			return bad()
-		}
-		b.Append(x)
-	default:
-		return bad()
-	}
-	return nil
-}
-
-func durationUnit(u arrow.TimeUnit) time.Duration {
-	switch u {
-	case arrow.Second:
-		return time.Second
-	case arrow.Millisecond:
-		return time.Millisecond
-	case arrow.Microsecond:
-		return time.Microsecond
-	}
-	return time.Nanosecond
-}
-
-func asInt64(v any) (int64, bool) {
-	switch x := v.(type) {
-	case int64:
-		return x, true
-	case uint64:
-		if x <= math.MaxInt64 {
-			return int64(x), true
-		}
-	}
-	return 0, false
-}
-
-func asUint64(v any) (uint64, bool) {
-	switch x := v.(type) {
-	case uint64:
-		return x, true
-	case int64:
-		if x >= 0 {
-			return uint64(x), true
-		}
-	}
-	return 0, false
-}
-
-func asString(v any) (string, bool) {
-	switch x := v.(type) {
-	case string:
-		return x, true
-	case formats.Decimal:
-		return string(x), true
-	case []byte:
-		return string(x), true
-	}
-	return "", false
-}
-
-func decimalText(v any) string {
-	switch x := v.(type) {
-	case formats.Decimal:
-		return string(x)
-	case string:
-		return x
-	}
-	return fmt.Sprint(v)
-}
-
-// gvizType is a column's Google Visualization DataTable type.
+// gvizType is a column's Google Visualization DataTable type, by the type
+// map's Go type of its values: numbers (integers, DECIMAL, floats), dates,
+// datetimes (time.Time of the other temporal kinds), times of day
+// (time.Duration), else strings.
 func gvizType(t formats.Type) string {
-	switch t.Kind {
-	case formats.KindTinyInt, formats.KindSmallInt, formats.KindMediumInt, formats.KindInt, formats.KindBigInt,
-		formats.KindYear, formats.KindBit, formats.KindDecimal, formats.KindFloat, formats.KindDouble:
+	switch formats.GoType(t) {
+	case goInt64, goUint64, goDecimal, goFloat64:
 		return "number"
-	case formats.KindDate:
-		return "date"
-	case formats.KindDateTime, formats.KindTimestamp:
+	case goTime:
+		if t.Kind == formats.KindDate {
+			return "date"
+		}
 		return "datetime"
-	case formats.KindTime:
+	case goDuration:
 		return "timeofday"
 	}
 	return "string"
 }
+
+var (
+	goInt64    = reflect.TypeFor[int64]()
+	goUint64   = reflect.TypeFor[uint64]()
+	goDecimal  = reflect.TypeFor[formats.Decimal]()
+	goFloat64  = reflect.TypeFor[float64]()
+	goTime     = reflect.TypeFor[time.Time]()
+	goDuration = reflect.TypeFor[time.Duration]()
+)
 
 // appendGViz renders (up to its freshness, see appendTail) a Google Visualization DataTable (the JSON a
 // google.visualization.DataTable constructor takes):

@@ -276,6 +276,22 @@ func (m *memStore) ReadMirror(ctx context.Context, view string, pks []formats.Ro
 	return out, nil
 }
 
+// ListMirror implements MirrorLister.
+func (m *memStore) ListMirror(ctx context.Context, view string) (MirrorRows, error) {
+	m.mirrorCalls.Add(1)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	mm, ok := m.mirrors[view]
+	if !ok {
+		return MirrorRows{}, fmt.Errorf("mirror %s: %w", view, ErrNotReady)
+	}
+	out := MirrorRows{Freshness: mm.fresh}
+	for _, r := range mm.rows {
+		out.Rows = append(out.Rows, r)
+	}
+	return out, nil
+}
+
 // HTTP helpers.
 
 type response struct {

@@ -89,6 +89,10 @@ func (s *Server) handleView(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	if v.mirror && q.list {
+		s.serveMirrorList(w, r, q)
+		return
+	}
 	if v.mirror {
 		s.serveMirror(w, r, q)
 		return

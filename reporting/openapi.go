@@ -75,7 +75,7 @@ func (s *Server) openAPI() obj {
 			"/v1/views": get("List views with their columns and types.", nil, obj{
 				"200": obj{"description": "The views", "content": obj{"application/json": obj{"schema": ref("ViewList")}}},
 				"401": errResp("Missing or unknown bearer token.")}),
-			"/v1/views/{name}": get("A view's current answer, filtered, joined, re-aggregated, ordered and paged.", []obj{
+			"/v1/views/{name}": get("A view's current answer, filtered, joined, re-aggregated, ordered and paged; a mirror without primary-key filters is listed in key order, keyset-paged by after.", []obj{
 				param("name", "path", "The view.", obj{"type": "string", "enum": viewNames}),
 				param("{col}", "query", "Equality filter on a group key (or joined <mirror>.<col>); repeat for IN. {col}.eq is the same (for columns named like a parameter).", str),
 				param("{col}.from", "query", "Inclusive lower bound.", str),
@@ -86,6 +86,7 @@ func (s *Server) openAPI() obj {
 				param("order", "query", "Columns, comma-separated; -col for descending. Default: key columns ascending.", str),
 				param("limit", "query", "Rows to return; default "+itoa(s.cfg.DefaultRows)+", at most "+itoa(s.cfg.MaxRows)+".", obj{"type": "integer", "minimum": 0, "maximum": s.cfg.MaxRows}),
 				param("offset", "query", "Rows to skip.", obj{"type": "integer", "minimum": 0}),
+				param("after", "query", "Mirror listings: start after this primary key (once per key column, in key order); the answer's next link sets it.", str),
 				formatParam,
 			}, answer),
 			"/v1/tables/{table}/rows/{pk}": get("One mirrored row by primary key.", []obj{
@@ -120,6 +121,7 @@ func (s *Server) openAPI() obj {
 					"table":     str,
 					"columns":   obj{"type": "array", "items": ref("Column")},
 					"rows":      obj{"type": "array", "items": obj{"type": "object", "description": "column name → value: integers as numbers, DECIMAL as strings, NULL as null."}},
+					"next":      obj{"type": "string", "description": "Mirror listings: the path and query of the next page, when more rows follow (also a Link header with rel=\"next\")."},
 					"freshness": ref("Freshness"),
 				}},
 				"ViewList": obj{"type": "object", "properties": obj{"views": obj{"type": "array", "items": obj{"type": "object", "properties": obj{

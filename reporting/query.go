@@ -26,6 +26,11 @@ type query struct {
 	limit   int
 	offset  int
 	format  format
+	// list is set for a mirror read as a listing (mirror_list.go), not by
+	// primary key; after is the primary key its page starts after (nil:
+	// from the first row).
+	list  bool
+	after formats.Row
 }
 
 // colRef names a column of the working row: the view's column Index, or,
@@ -66,7 +71,7 @@ type orderTerm struct {
 
 // reserved parameters; a column with one of these names is filtered with
 // "<col>.eq=".
-var reserved = map[string]bool{"join": true, "group_by": true, "order": true, "limit": true, "offset": true, "format": true}
+var reserved = map[string]bool{"join": true, "group_by": true, "order": true, "limit": true, "offset": true, "format": true, "after": true}
 
 // parseQuery validates params against v's schema.
 func parseQuery(cat *catalog, v *viewDef, params url.Values, cfg *Config, f format) (*query, *apiError) {
@@ -146,9 +151,11 @@ func parseQuery(cat *catalog, v *viewDef, params url.Values, cfg *Config, f form
 		}
 	}
 	if v.mirror {
-		if err := q.checkMirrorLookup(cfg); err != nil {
+		if err := q.mirrorMode(params, cfg); err != nil {
 			return nil, err
 		}
+	} else if _, ok := params["after"]; ok {
+		return nil, badParam("after", "after= pages mirror listings; page aggregate views with offset=")
 	}
 	return q, nil
 }
@@ -209,7 +216,7 @@ func parseJoin(cat *catalog, v *viewDef, s string) (*joinSpec, *apiError) {
 			return nil, badParam("join", "%q is a measure; join on group keys (%s)", name, v.keyNames())
 		}
 		pk := m.cols[m.keys[i]]
-		if !joinable(v.cols[ci].Type, pk.Type) {
+		if !formats.Joinable(v.cols[ci].Type, pk.Type) {
 			return nil, badParam("join", "key %q (%s) cannot match %s.%s (%s)", name, v.cols[ci].Type.String(), mname, pk.Name, pk.Type.String())
 		}
 		j.keys = append(j.keys, ci)
@@ -386,33 +393,6 @@ func (q *query) outputRefs() []colRef {
 		}
 	}
 	return out
-}
-
-// joinable reports whether a view key of type a can hold a mirror primary
-// key of type b: same family (integer, string, exact decimal, ...).
-func joinable(a, b formats.Type) bool {
-	fa, fb := family(a.Kind), family(b.Kind)
-	return fa != 0 && fa == fb
-}
-
-func family(k formats.Kind) int {
-	switch k {
-	case formats.KindTinyInt, formats.KindSmallInt, formats.KindMediumInt, formats.KindInt, formats.KindBigInt, formats.KindYear, formats.KindBit:
-		return 1
-	case formats.KindChar, formats.KindVarChar, formats.KindText, formats.KindEnum, formats.KindSet:
-		return 2
-	case formats.KindDecimal:
-		return 3
-	case formats.KindDate, formats.KindDateTime, formats.KindTimestamp:
-		return 4
-	case formats.KindBinary, formats.KindVarBinary, formats.KindBlob:
-		return 5
-	case formats.KindFloat, formats.KindDouble:
-		return 6
-	case formats.KindTime:
-		return 7
-	}
-	return 0
 }
 
 // parseValue reads a query-string value as a canonical Go value of type t,

@@ -40,6 +40,7 @@ type Server struct {
 	handler http.Handler
 	snaps   *snapshotCache
 	mirrors *mirrorCache
+	lists   listingCache
 	answers *answerCache
 	flight  singleflight.Group
 	now     func() time.Time

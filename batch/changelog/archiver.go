@@ -30,6 +30,19 @@ type Options struct {
 	Start formats.Position
 	// Logger receives one line per sealed segment; nil discards.
 	Logger *slog.Logger
+	// Metrics, if not nil, is told of sealed segments and lake errors.
+	Metrics Metrics
+}
+
+// Metrics receives the archive's health signals. Declared here,
+// implemented by the caller (realtime.Metrics in cmd/tidemark).
+type Metrics interface {
+	// SegmentSealed is called with the last sealed segment and the commit
+	// time of its last transaction: at each seal, and when Checkpoint
+	// reads it.
+	SegmentSealed(segment uint64, lastCommit time.Time)
+	// LakeError counts one failed lake operation by kind (LakeErrorKind).
+	LakeError(kind string)
 }
 
 // Archiver writes the change stream to the lake as sealed segments.
@@ -83,30 +96,59 @@ func SegmentOf(prev uint64, commit time.Time, segmentSeconds int64) uint64 {
 // segment's id: where the capture must resume so that Run archives every
 // change exactly once. An empty archive returns Options.Start and 0.
 func (a *Archiver) Checkpoint(ctx context.Context) (formats.Position, uint64, error) {
+	pos, m, err := a.checkpoint(ctx)
+	if m == nil {
+		return pos, 0, err
+	}
+	return pos, m.Segment, err
+}
+
+// checkpoint is Checkpoint with the last sealed manifest (nil: none).
+func (a *Archiver) checkpoint(ctx context.Context) (formats.Position, *Manifest, error) {
 	m, err := lastSealed(ctx, a.store, a.opts.Source)
 	if err != nil {
-		return formats.Position{}, 0, fmt.Errorf("reading changelog checkpoint of %s: %w", a.opts.Source, err)
+		a.lakeError(err)
+		return formats.Position{}, nil, fmt.Errorf("reading changelog checkpoint of %s: %w", a.opts.Source, err)
 	}
 	if m == nil {
-		return a.opts.Start, 0, nil
+		return a.opts.Start, nil, nil
 	}
 	pos, err := m.LastPosition()
 	if err != nil {
-		return formats.Position{}, 0, fmt.Errorf("reading changelog checkpoint of %s: %w", a.opts.Source, err)
+		return formats.Position{}, nil, fmt.Errorf("reading changelog checkpoint of %s: %w", a.opts.Source, err)
 	}
-	return pos, m.Segment, nil
+	if a.opts.Metrics != nil {
+		a.opts.Metrics.SegmentSealed(m.Segment, m.LastCommit)
+	}
+	return pos, m, nil
+}
+
+// lakeError counts err by kind, if it is a lake error.
+func (a *Archiver) lakeError(err error) {
+	if k := LakeErrorKind(err); k != "" && a.opts.Metrics != nil {
+		a.opts.Metrics.LakeError(k)
+	}
 }
 
 // Run archives the transactions from in until in is closed (it returns nil)
 // or ctx is done (it returns ctx's error). Transactions must arrive in
 // commit order; those at or before the checkpoint are skipped, so in may
 // replay from an earlier position. Each segment is sealed when the first
-// transaction of a later one arrives; the open segment at return is
-// discarded, to be rebuilt from the replayed stream by the next Run.
+// transaction of a later one arrives, or a tick of a later one
+// (formats.Txn.IsTick: an idle source); ticks are not archived, but for the
+// first segment of an empty archive (a quiet source gets a boundary). The open
+// segment at return is discarded, to be rebuilt from the replayed stream
+// by the next Run.
 func (a *Archiver) Run(ctx context.Context, in <-chan *formats.Txn) error {
-	ckpt, lastSeg, err := a.Checkpoint(ctx)
+	ckpt, last, err := a.checkpoint(ctx)
 	if err != nil {
 		return err
+	}
+	var lastSeg, floor uint64
+	if last != nil {
+		// A sealed segment is never written again: the next one is later,
+		// and at least the one whose arrival sealed it.
+		lastSeg, floor = last.Segment, max(last.Segment+1, last.NextSegment)
 	}
 	a.log.Info("changelog archiver starting", "after_segment", lastSeg, "after", ckpt.String())
 	var open *segment
@@ -133,7 +175,7 @@ func (a *Archiver) Run(ctx context.Context, in <-chan *formats.Txn) error {
 		if t.Pos.Compare(prev) <= 0 {
 			return fmt.Errorf("archiving %s: transaction at %s arrived after %s: the stream is out of order", a.opts.Source, t.Pos, prev)
 		}
-		cur := prevSeg
+		cur := max(prevSeg, floor)
 		if open != nil {
 			cur = open.m.Segment
 		}
@@ -141,15 +183,25 @@ func (a *Archiver) Run(ctx context.Context, in <-chan *formats.Txn) error {
 		if open != nil && seg > open.m.Segment {
 			s := open
 			open = nil
+			s.m.NextSegment = seg
 			if err := a.seal(ctx, s); err != nil {
 				return err
 			}
 			prevSeg, prevLast = s.m.Segment, s.m.Last
 		}
+		// Ticks are not archived, except in an archive that has no segment
+		// at all: a quiet source must still get a first boundary, at or
+		// after the archive's start, for a rebuild to cut at.
+		if t.IsTick() && (open != nil || last != nil || prevSeg != 0) {
+			floor = max(floor, seg) // a later segment has begun, without a transaction yet
+			prev = t.Pos
+			continue
+		}
 		if open == nil {
 			open = a.openSegment(ctx, seg, prevSeg, prevLast)
 		}
 		if err := open.add(t); err != nil {
+			a.lakeError(err)
 			return fmt.Errorf("archiving %s segment %d: %w", a.opts.Source, open.m.Segment, err)
 		}
 		prev = t.Pos
@@ -230,20 +282,27 @@ func (s *segment) add(t *formats.Txn) error {
 func (a *Archiver) seal(ctx context.Context, s *segment) error {
 	if err := s.zw.Close(); err != nil {
 		s.abort()
+		a.lakeError(err)
 		return fmt.Errorf("sealing %s segment %d: %w", a.opts.Source, s.m.Segment, err)
 	}
 	s.pw.Close()
 	if err := <-s.done; err != nil {
+		a.lakeError(err)
 		return fmt.Errorf("sealing %s segment %d: storing data: %w", a.opts.Source, s.m.Segment, err)
 	}
 	s.m.Bytes = s.count
 	s.m.SHA256 = hex.EncodeToString(s.sum.Sum(nil))
 	s.m.SealedAt = time.Now().UTC()
 	if err := putJSON(ctx, a.store, manifestKey(a.opts.Source, s.m.Segment), &s.m); err != nil {
+		a.lakeError(err)
 		return fmt.Errorf("sealing %s segment %d: writing manifest: %w", a.opts.Source, s.m.Segment, err)
 	}
 	if err := putJSON(ctx, a.store, latestKey(a.opts.Source), latestHint{Segment: s.m.Segment}); err != nil {
+		a.lakeError(err)
 		return fmt.Errorf("sealing %s segment %d: writing %s: %w", a.opts.Source, s.m.Segment, latestKey(a.opts.Source), err)
+	}
+	if a.opts.Metrics != nil {
+		a.opts.Metrics.SegmentSealed(s.m.Segment, s.m.LastCommit)
 	}
 	a.log.Info("changelog segment sealed", "segment", s.m.Segment, "txns", s.m.Txns, "events", s.m.Events,
 		"bytes", s.m.Bytes, "first", s.m.First, "last", s.m.Last)

@@ -13,8 +13,11 @@
 // the same way again: the rule depends only on the stream and the segment
 // the replay starts after.
 //
-// A segment is sealed when the first transaction of a later segment arrives:
-// its data object is completed and then its manifest written, last:
+// A segment is sealed when the first transaction of a later segment arrives,
+// or a tick of one (formats.Txn.IsTick: the capture's proof, at a
+// replication heartbeat of a quiet stream, that nothing more was committed
+// up to its time): its data object is completed and then its manifest
+// written, last:
 //
 //	changelog/<source>/seg=<id>/changes.ndjson.zst   the changes, in order
 //	changelog/<source>/_manifests/<id>.json           written after the data: the segment exists
@@ -33,8 +36,21 @@
 // last sealed segment (Checkpoint): the capture replays from that position,
 // transactions at or before it are skipped, and the open segment is rebuilt
 // byte for byte. Every committed change is archived exactly once, in order.
-// An idle source seals nothing: run the heartbeat table so that segments
-// keep closing.
+// Ticks are not archived (but in the first segment of an empty archive,
+// so that a quiet source gets a first boundary); a sealed segment records the segment that sealed
+// it (Manifest.NextSegment) and is never written again, so a transaction
+// stamped with an older commit time after a restart goes to a later segment.
+// An idle source so seals its last segment within a tick of its end.
+//
+// Options.Metrics receives the last sealed segment and the lake's errors
+// by kind (LakeErrorKind); the caller retries a failed Run (realtime's
+// Pipeline does, with backoff, apart from the speed layer).
+//
+// When the binlog the archive must resume from was purged before it was
+// archived, Rebase records a Gap (gap.go): a manifest without data that
+// chains like a segment and says which changes are missing. Readers refuse
+// to replay across it (ErrIncomplete); a rebuild re-extracts from the
+// source instead.
 //
 // The format is zstd-compressed NDJSON; docs/adr/0001-changelog-format.md
 // says why and docs/lake.md documents each line.

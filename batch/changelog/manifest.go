@@ -34,8 +34,14 @@ type Manifest struct {
 	LastGTID    string    `json:"last_gtid,omitempty"`
 	FirstCommit time.Time `json:"first_commit"`
 	LastCommit  time.Time `json:"last_commit"`
-	Txns        int64     `json:"txns"`
-	Events      int64     `json:"events"`
+	// NextSegment is the segment of the transaction, or of the capture's
+	// tick on an idle stream (formats.Txn.IsTick), whose arrival sealed
+	// this one: the next segment's id is at least this, also after a
+	// restart that does not see the tick again. 0 in manifests written
+	// before it existed (then the next segment follows the stream).
+	NextSegment uint64 `json:"next_segment,omitempty"`
+	Txns        int64  `json:"txns"`
+	Events      int64  `json:"events"`
 	// Tables counts the segment's row changes per table ("db.table").
 	Tables map[string]*TableCounts `json:"tables"`
 	// Object is the data object's key (relative to the lake root), Bytes
@@ -44,6 +50,9 @@ type Manifest struct {
 	Bytes    int64     `json:"bytes"`
 	SHA256   string    `json:"sha256"`
 	SealedAt time.Time `json:"sealed_at"`
+	// Gap, when set, makes this a segment without data recording that the
+	// changes in (PrevLast, Last] are missing (see Gap, gap.go).
+	Gap *Gap `json:"gap,omitempty"`
 }
 
 // TableCounts are one table's row changes in a segment.

@@ -89,6 +89,11 @@ func (r *Reader) ReadSegments(ctx context.Context, afterSeg, uptoSeg uint64) ite
 			return
 		}
 		for _, m := range ms {
+			if m.Gap != nil {
+				yield(nil, fmt.Errorf("reading %s segment %d: changes in (%s, %s] are missing (%s): %w",
+					r.source, m.Segment, m.Gap.After, m.Gap.Until, m.Gap.Reason, ErrIncomplete))
+				return
+			}
 			if !r.readSegment(ctx, m, yield) {
 				return
 			}

@@ -116,36 +116,10 @@ func ParsePartitionSpec(spec []string, schema *formats.TableSchema) (PartitionSp
 }
 
 func parsePartitionField(s string, schema *formats.TableSchema) (PartitionField, error) {
-	m := partitionRe.FindStringSubmatch(s)
-	if m == nil {
-		return PartitionField{}, fmt.Errorf("want col, transform(col) or truncate(W, col), optionally followed by AS name")
+	f, col, err := parsePartitionSyntax(s)
+	if err != nil {
+		return f, err
 	}
-	var f PartitionField
-	col := m[3]
-	switch {
-	case m[4] != "":
-		col, f.Transform = m[4], Identity
-	default:
-		t, ok := transformNames[strings.ToLower(m[1])]
-		if !ok {
-			return f, fmt.Errorf("unknown transform %q (want identity, year, month, day, hour or truncate)", m[1])
-		}
-		f.Transform = t
-		if (t == Truncate) != (m[2] != "") {
-			if t == Truncate {
-				return f, fmt.Errorf("truncate needs a width: truncate(W, col)")
-			}
-			return f, fmt.Errorf("%s takes one argument, the column", t)
-		}
-		if t == Truncate {
-			w, err := strconv.ParseInt(m[2], 10, 64)
-			if err != nil || w <= 0 {
-				return f, fmt.Errorf("truncate width %s: want an integer > 0", m[2])
-			}
-			f.Width = w
-		}
-	}
-	col = strings.Trim(col, "`")
 	ci := schema.ColumnIndex(col)
 	if ci < 0 {
 		return f, fmt.Errorf("unknown column %q", col)
@@ -155,7 +129,6 @@ func parsePartitionField(s string, schema *formats.TableSchema) (PartitionField,
 	if err := checkPartitionable(f.Transform, c); err != nil {
 		return f, err
 	}
-	f.Name = m[5]
 	if f.Name == "" {
 		f.Name = c.Name + folderSuffix[f.Transform]
 	}

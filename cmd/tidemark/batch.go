@@ -20,7 +20,6 @@ import (
 	"github.com/tidemark/tidemark/batch/snapshot"
 	"github.com/tidemark/tidemark/formats"
 	"github.com/tidemark/tidemark/internal/serving"
-	"github.com/tidemark/tidemark/realtime/redisview"
 )
 
 // openLake opens the configured lake root.
@@ -38,13 +37,13 @@ func (a *app) openLake(ctx context.Context) (lake.Store, error) {
 
 // archiver is the changelog archive of source s, starting (when the lake
 // has none yet) at the source's current position.
-func (a *app) archiver(ctx context.Context, st lake.Store, s *source, log *slog.Logger) (*changelog.Archiver, error) {
+func (a *app) archiver(ctx context.Context, st lake.Store, s *source, log *slog.Logger, m changelog.Metrics) (*changelog.Archiver, error) {
 	start, err := s.cap.CurrentPosition(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("reading the position the changelog archive starts at: %w", err)
 	}
 	return changelog.NewArchiver(st, changelog.Options{
-		Source: s.cfg.Name, SegmentSeconds: int64(a.cfg.Speed.SegmentSeconds), Start: start, Logger: log,
+		Source: s.cfg.Name, SegmentSeconds: int64(a.cfg.Speed.SegmentSeconds), Start: start, Logger: log, Metrics: m,
 	})
 }
 
@@ -96,15 +95,10 @@ func (j *rebuildJob) rebuild(ctx context.Context) (*batch.Generation, error) {
 		}
 		views = append(views, fresh)
 	}
-	// The serving store may hold the speed layer's bootstrap generation:
-	// the lake's generations continue after it.
-	var first uint64
-	for _, v := range views {
-		if m, err := j.a.store.Meta(ctx, v.Name); err == nil && m.Published {
-			first = max(first, m.Generation+1)
-		} else if err != nil && !errors.Is(err, redisview.ErrStateMissing) {
-			return nil, err
-		}
+	pub := serving.Publisher{Store: j.a.store}
+	first, err := batch.FirstGeneration(ctx, pub, views)
+	if err != nil {
+		return nil, err
 	}
 	codec := snapshot.Snappy
 	if j.a.cfg.Batch.Compression == "zstd" {
@@ -113,7 +107,7 @@ func (j *rebuildJob) rebuild(ctx context.Context) (*batch.Generation, error) {
 	return batch.Rebuild(ctx, j.st, serving.BatchSource{C: j.s.cap}, batch.Options{
 		SourceName: j.s.cfg.Name, Tables: tables, Views: views, FromSource: j.fromSource,
 		FirstGeneration: first, SealedCut: true, Codec: codec, Keep: j.a.cfg.Batch.Retention,
-		Publisher: serving.Publisher{Store: j.a.store}, Logger: j.log,
+		Publisher: pub, Logger: j.log,
 	})
 }
 

@@ -41,9 +41,15 @@ func cmdValidate(ctx context.Context, args []string, stdout io.Writer) error {
 	failed := 0
 	for _, s := range a.sources {
 		problems := s.cap.Prerequisites(ctx)
+		if len(s.views) > 0 { // the changelog archive may connect as server_id + 1 (run --roles batch)
+			for _, p := range s.cap.Replica(s.cfg.ServerID + 1).ServerIDProblems(ctx) {
+				p.Check = "server_id + 1 (the changelog archive's own replication connection)"
+				problems = append(problems, p)
+			}
+		}
 		for _, p := range problems {
 			failed++
-			fmt.Fprintf(stdout, "FAIL source %s: %s: found %s\n     fix: %s\n", s.cfg.Name, p.Check, p.Found, p.Fix)
+			printProblem(stdout, s.cfg.Name, p)
 		}
 		if len(problems) == 0 {
 			fmt.Fprintf(stdout, "ok   source %s (%s:%d): binlog on, ROW, FULL row image and metadata, replication privileges, server_id %d unique\n", s.cfg.Name, s.cfg.Host, s.cfg.Port, s.cfg.ServerID)
@@ -84,6 +90,9 @@ func cmdValidate(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "FAIL redis: %v\n     fix: check redis.addr / redis.cluster and that Redis is running\n", err)
 	} else {
 		fmt.Fprintln(stdout, "ok   redis reachable")
+		if failed == 0 {
+			failed += a.validateCheckpoints(ctx, stdout)
+		}
 	}
 	if a.validateGlue(ctx, stdout) {
 		failed++
@@ -125,6 +134,8 @@ func cmdQuery(ctx context.Context, args []string, stdout io.Writer) error {
 	var where, groupBy multiFlag
 	fs.Var(&where, "where", "filter `col=value` (also col.from=v, col.to=v); repeatable")
 	fs.Var(&groupBy, "group-by", "re-aggregate to these group `keys`; repeatable")
+	var after multiFlag
+	fs.Var(&after, "after", "list a mirror from after this primary key `value` (once per key column, in order); repeatable")
 	join := fs.String("join", "", "enrich with a mirror: `mirror:key`")
 	order := fs.String("order", "", "sort by `col` (-col descending)")
 	limit := fs.Int("limit", 0, "at most `n` rows (default: the API's)")
@@ -160,6 +171,9 @@ func cmdQuery(ctx context.Context, args []string, stdout io.Writer) error {
 			return &exitError{2, fmt.Errorf("query: --where %q: want col=value", w)}
 		}
 		q.Add(k, v)
+	}
+	for _, a := range after {
+		q.Add("after", a)
 	}
 	if len(groupBy) > 0 {
 		q.Set("group_by", strings.Join(groupBy, ","))

@@ -8,14 +8,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tidemark/tidemark/batch"
 	"github.com/tidemark/tidemark/batch/athena"
-	"github.com/tidemark/tidemark/batch/lake"
 )
 
 // glueSync keeps the Glue catalog in step with published generations
@@ -118,7 +116,7 @@ func cmdAthenaSync(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	gens, err := newestPerSource(ctx, st)
+	gens, err := athena.NewestPerSource(ctx, st)
 	if err != nil {
 		return err
 	}
@@ -137,27 +135,4 @@ func cmdAthenaSync(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 	}
 	return nil
-}
-
-// newestPerSource returns each source's newest published generation,
-// oldest first. Sources sharing a lake interleave their generations.
-func newestPerSource(ctx context.Context, st lake.Store) ([]*batch.Generation, error) {
-	nums, err := batch.Generations(ctx, st)
-	if err != nil {
-		return nil, err
-	}
-	var out []*batch.Generation
-	seen := map[string]bool{}
-	for _, n := range slices.Backward(nums) {
-		g, err := batch.ReadGeneration(ctx, st, n)
-		if err != nil {
-			return nil, err
-		}
-		if !seen[g.Source] {
-			seen[g.Source] = true
-			out = append(out, g)
-		}
-	}
-	slices.Reverse(out)
-	return out, nil
 }

@@ -26,7 +26,7 @@ const usage = `tidemark: fresh and exact dashboards over MySQL/MariaDB
 Usage:
   tidemark run      -c FILE [--roles speed,batch,api]   the long-running service
   tidemark validate -c FILE                               check config and source prerequisites
-  tidemark query    -c FILE VIEW [--where col=v ...] [--format json|csv]
+  tidemark query    -c FILE VIEW [--where col=v ...] [--format json|csv] [--after pk ...]
   tidemark verify   -c FILE [VIEW ...]                    compare views with the source (exit 1 on difference)
   tidemark batch    -c FILE [--from-source]               one rebuild now
   tidemark athena ddl -c FILE                             Athena/Glue DDL for the lake

@@ -62,6 +62,11 @@ func cmdRunConfig(ctx context.Context, cfg *config.Config, roles string, stderr 
 		return &exitError{2, err}
 	}
 	defer a.Close()
+	if want["speed"] {
+		if err := checkPrerequisites(ctx, a.sources); err != nil {
+			return err
+		}
+	}
 
 	// Two-phase stop: the signal context ends the components; each drains
 	// (the applier finishes its batch, the API its requests) within
@@ -100,7 +105,7 @@ func cmdRunConfig(ctx context.Context, cfg *config.Config, roles string, stderr 
 			}
 			var archive realtime.Archive
 			if want["batch"] {
-				arch, err := a.archiver(ctx, st, s, log.With("source", s.cfg.Name, "role", "archive"))
+				arch, err := a.archiver(ctx, st, s, log.With("source", s.cfg.Name, "role", "archive"), metrics)
 				if err != nil {
 					return err
 				}

@@ -83,48 +83,29 @@ func newApp(cfg *config.Config, log *slog.Logger, metrics capture.Metrics) (*app
 		}
 		a.sources = append(a.sources, &source{cfg: sc, cap: c})
 	}
+	// cfg is validated (config.Validate): every view's table is captured by
+	// exactly one source, every batch.history table by one with views.
 	for i, spec := range cfg.Views {
 		v, err := formats.ParseView(spec)
+		k := -1
+		if err == nil {
+			if k = cfg.CapturingSource(v.From); k < 0 {
+				err = fmt.Errorf("%s is not captured by any source (the config was not validated)", v.From)
+			}
+		}
 		if err != nil {
 			a.Close()
 			return nil, fmt.Errorf("views[%d]: %w", i, err)
 		}
-		var owner *source
-		for _, s := range a.sources {
-			if s.captures(v.From) {
-				if owner != nil {
-					a.Close()
-					return nil, fmt.Errorf("views[%d].from: %s is captured by two sources (%s and %s); capture it from one", i, v.From, owner.cfg.Name, s.cfg.Name)
-				}
-				owner = s
-			}
-		}
-		if owner == nil {
-			a.Close()
-			return nil, fmt.Errorf("views[%d].from: %s is not captured by any source; add %q to a source's databases or %q to its tables", i, v.From, v.From.DB, v.From.String())
-		}
-		owner.views = append(owner.views, v)
+		a.sources[k].views = append(a.sources[k].views, v)
 	}
-	for i, h := range cfg.Batch.History {
-		id, _ := formats.ParseTableID(h) // validated with the config
-		k := slices.IndexFunc(a.sources, func(s *source) bool { return s.captures(id) })
-		if k < 0 {
-			a.Close()
-			return nil, fmt.Errorf("batch.history[%d]: %s is not captured by any source; add %q to a source's databases or %q to its tables", i, id, id.DB, id.String())
+	for _, h := range cfg.Batch.History {
+		id, _ := formats.ParseTableID(h)
+		if k := cfg.CapturingSource(id); k >= 0 {
+			a.sources[k].history = append(a.sources[k].history, id)
 		}
-		// The archive that rolls a history forward runs with the speed
-		// layer, which a source runs only for its views.
-		if owner := a.sources[k]; len(owner.views) == 0 {
-			a.Close()
-			return nil, fmt.Errorf("batch.history[%d]: %s is captured by source %s, which has no views, so its changes are not archived: declare a view of one of its tables", i, id, owner.cfg.Name)
-		}
-		a.sources[k].history = append(a.sources[k].history, id)
 	}
 	return a, nil
-}
-
-func (s *source) captures(t formats.TableID) bool {
-	return slices.Contains(s.cfg.Databases, t.DB) || slices.Contains(s.cfg.Tables, t.String())
 }
 
 // bind binds every view to its table's current schema on its source. The

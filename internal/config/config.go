@@ -349,6 +349,7 @@ func (c *Config) Validate() error {
 		}
 		names[v.Name] = true
 	}
+	c.validateTables(add)
 	if len(errs) == 0 {
 		return nil
 	}

@@ -57,11 +57,14 @@ func (e *env) startAPI(t *testing.T) (*proc, string) {
 // Chromium against a running stack with a live workload and checks that the
 // numbers on the page equal the API's (scripts/dashboard-check.sh).
 func TestDashboardInChromium(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a stack and Chromium")
+	}
 	if _, err := exec.LookPath("chromium"); err != nil {
-		t.Skip("chromium not installed (apt-get install chromium); the dashboard check needs it")
+		stack.Unavailable(t, "chromium not installed (scripts/install-deps.sh browser); the dashboard check needs it")
 	}
 	if _, err := exec.LookPath("node"); err != nil {
-		t.Skip("node not installed; the dashboard check drives Chromium with playwright-core")
+		stack.Unavailable(t, "node not installed (scripts/install-deps.sh browser); the dashboard check drives Chromium with playwright-core")
 	}
 	e := newEnv(t, envOptions{})
 	ctx, cancel := context.WithCancel(context.Background())

@@ -36,6 +36,9 @@ views:
 		{"bad yaml", "redis:\n", "redis: [\n", "parsing config YAML"},
 		{"bad duration", "views:", "speed:\n  shutdown_timeout: soon\nviews:", `speed.shutdown_timeout (line 12): "soon" is not a duration`},
 		{"bad lake", "views:", "lake:\n  root: ftp://x\nviews:", `lake.root: "ftp://x"`},
+		{"misspelt partitions table", "views:", "batch:\n  partitions:\n    shop.ordres: [\"day(created_at)\"]\nviews:", `batch.partitions["shop.ordres"]: shop.ordres is not a table the batch rebuilds`},
+		{"bad partition spec", "views:", "batch:\n  partitions:\n    shop.orders: [\"dya(created_at)\"]\nviews:", `batch.partitions["shop.orders"][0]: "dya(created_at)": unknown transform "dya"`},
+		{"view table not captured", "from: shop.orders", "from: crm.orders", `views[0].from: crm.orders is not captured by any source`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -56,3 +56,18 @@ func (p Publisher) PublishMirrorRows(ctx context.Context, bv *formats.BoundView,
 	}
 	return p.PublishMirror(ctx, name, redisview.MirrorFingerprint(bv), gen, cut, cutTime)
 }
+
+var _ batch.ColumnDefaultSource = BatchSource{}
+
+// ColumnDefaults implements batch.ColumnDefaultSource.
+func (s BatchSource) ColumnDefaults(ctx context.Context, table formats.TableID) (*batch.TableDefaults, error) {
+	td, err := s.C.ColumnDefaults(ctx, table)
+	if err != nil {
+		return nil, err
+	}
+	out := &batch.TableDefaults{Columns: map[string]batch.ColumnDefault{}, DefinedAt: td.DefinedAt}
+	for name, cd := range td.Columns {
+		out.Columns[name] = batch.ColumnDefault{Default: cd.Default, Generated: cd.Generated}
+	}
+	return out, nil
+}

@@ -29,6 +29,9 @@ type Store struct {
 	// decoded and not kept.
 	mu   sync.Mutex
 	rows map[string]map[string]memoRow
+	// gens holds each mirror's latest published generation, decoded, for
+	// listings (list.go).
+	gens map[string]*generation
 }
 
 type memoRow struct {

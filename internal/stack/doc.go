@@ -21,13 +21,20 @@
 //
 // # Missing servers
 //
+// In -short mode every call skips its test before looking for, installing or starting
+// anything: `go test -short ./...` (make unit) starts no server.
+//
 // When a server's binaries are missing, the first such call in a process runs
 // scripts/install-deps.sh for that server (as root only: it uses apt-get); if that is not
-// possible or fails, the test is skipped with the reason. A test never passes without the
-// real server.
+// possible or fails, the test is skipped with the reason, or fails when CI=true or
+// TIDEMARK_TEST_REQUIRE_SERVERS=1 (ServersRequired; Unavailable is the one place that
+// decides, and tests with other real dependencies use it too). A server that fails to
+// start always fails the test. A test never passes without the real server.
 //
 // # Environment
 //
+//   - CI=true or TIDEMARK_TEST_REQUIRE_SERVERS=1: a missing server fails the test instead of
+//     skipping it (see tiers.go for the three test tiers).
 //   - TIDEMARK_STACK_DIR: put data directories there instead of t.TempDir(), and keep them
 //     after the test, to inspect a failure.
 //   - TIDEMARK_ROOT: the module root, when the tests do not run inside the source tree.

@@ -93,3 +93,10 @@ func (m *MinIOServer) Start(t testing.TB) {
 	}
 	m.Pid = m.proc.pid(t)
 }
+
+// Restart stops the server and starts it again on the same port and data.
+func (m *MinIOServer) Restart(t testing.TB) {
+	t.Helper()
+	m.Stop(t)
+	m.Start(t)
+}

@@ -113,23 +113,25 @@ func haveBinary(name string) bool {
 // installs remembers, per install-deps.sh part, the one attempt this process made.
 var installs sync.Map // part string -> func() error (a sync.OnceValue)
 
-// require skips the test unless the binaries exist, trying scripts/install-deps.sh PART
-// once per process first when running as root.
+// require skips the test in -short mode, and otherwise ends it (Unavailable) unless the
+// binaries exist, trying scripts/install-deps.sh PART once per process first when running
+// as root.
 func require(t testing.TB, part string, bins ...string) {
 	t.Helper()
+	skipShort(t, part)
 	missing := missingBinaries(bins)
 	if len(missing) == 0 {
 		return
 	}
 	if os.Geteuid() != 0 {
-		t.Skipf("stack: %s not installed (need %s); run scripts/install-deps.sh %s as root",
+		Unavailable(t, "stack: %s not installed (need %s); run scripts/install-deps.sh %s as root",
 			part, strings.Join(missing, ", "), part)
 	}
 	path := script(t, "install-deps.sh")
 	once, _ := installs.LoadOrStore(part, sync.OnceValue(func() error { return runScript(path, nil, part) }))
 	err := once.(func() error)()
 	if missing = missingBinaries(bins); len(missing) > 0 {
-		t.Skipf("stack: %s not installed (need %s) and scripts/install-deps.sh %s could not install it: %v",
+		Unavailable(t, "stack: %s not installed (need %s) and scripts/install-deps.sh %s could not install it: %v",
 			part, strings.Join(missing, ", "), part, err)
 	}
 }
@@ -210,6 +212,7 @@ type proc struct {
 // chosen one was taken meanwhile. It registers the server's stop with t.Cleanup.
 func startServer(t testing.TB, scriptName, kind string, env []string, offsets []int, maxPort int) *proc {
 	t.Helper()
+	skipShort(t, kind)
 	p := &proc{script: script(t, scriptName), env: env, dir: dataDir(t, kind)}
 	var err error
 	for range 5 {

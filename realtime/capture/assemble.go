@@ -351,12 +351,11 @@ func (a *assembler) rows(h *replication.EventHeader, e *replication.RowsEvent) e
 	if !ent.captured {
 		return nil
 	}
-	for _, skipped := range e.SkippedColumns {
-		if len(skipped) > 0 {
-			return fatal(fmt.Errorf("%w: binlog at %s: rows of %s are logged without all columns; set binlog_row_image=FULL "+
-				"(SET GLOBAL binlog_row_image=FULL and binlog_row_image=FULL in my.cnf; on RDS, in the parameter group)",
-				ErrPrerequisite, a.at(h), ent.table))
-		}
+	if img := partialImage(e); img != "" {
+		return fatal(fmt.Errorf("%w: %w: binlog at %s: the %s of a row of %s lacks columns, so the change cannot be applied; set binlog_row_image=FULL "+
+			"(SET GLOBAL binlog_row_image=FULL and binlog_row_image=FULL in my.cnf; on RDS, in the parameter group), "+
+			"and do not override it per session (SET SESSION binlog_row_image); the change cannot be recovered from the binlog, so bootstrap the views again",
+			ErrPrerequisite, ErrPartialRowImage, a.at(h), img, ent.table))
 	}
 	s := ent.schema
 	if s.Table == a.heartbeat {

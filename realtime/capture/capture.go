@@ -61,6 +61,12 @@ type Config struct {
 	// IdleTxnInterval bounds how often Stream emits an empty Txn for
 	// transactions that touch no captured table. Zero: 1s.
 	IdleTxnInterval time.Duration
+	// Tick is how often Stream emits a tick on an idle stream: an empty
+	// Txn that says the source committed nothing more up to now (see
+	// Stream). The source's replication heartbeat is asked for at this
+	// period (or Heartbeat's, if shorter), and a tick is sent at a
+	// heartbeat. Zero: 1s. Negative: no ticks.
+	Tick time.Duration
 	// EventBuffer is how many decoded binlog events go-mysql reads ahead of
 	// Stream. A rows event holds up to binlog_row_event_max_size bytes of
 	// rows (8 KiB by default, often a hundred rows), all decoded, so this
@@ -132,6 +138,9 @@ func New(cfg Config) (*Capture, error) {
 	}
 	if cfg.IdleTxnInterval <= 0 {
 		cfg.IdleTxnInterval = time.Second
+	}
+	if cfg.Tick == 0 {
+		cfg.Tick = time.Second
 	}
 	if cfg.EventBuffer <= 0 {
 		cfg.EventBuffer = 128

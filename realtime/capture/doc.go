@@ -30,6 +30,15 @@
 // Txn, sent at most once per Config.IdleTxnInterval so positions keep
 // moving; the rows of tables that are not captured are not even decoded.
 //
+// A quiet source sends nothing at all, so at the replication heartbeats of
+// an idle stream (asked for every Config.Tick) Stream sends ticks: empty
+// Txns at the last commit with Row 1, 2, ..., stamped with the local time
+// (formats.Txn.IsTick; tick.go says why a heartbeat proves that nothing
+// more was committed). Consumers' checkpoints, lag and segments move with
+// them, without a heartbeat table on the source. Replica gives a second
+// Capture of the same source under another server_id, for a consumer that
+// must read the binlog at its own pace (the changelog archive catching up).
+//
 // # Schemas
 //
 // Each row decodes with the schema it was written under: with

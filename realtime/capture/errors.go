@@ -22,6 +22,13 @@ var ErrPurged = errors.New("binlog position purged on the source")
 // (statement-based logging, partial row images, no full row metadata).
 var ErrPrerequisite = errors.New("source prerequisite not met")
 
+// ErrPartialRowImage is matched (beside ErrPrerequisite) by the error
+// Stream returns when a rows event of a captured table does not carry every
+// column (binlog_row_image=MINIMAL or NOBLOB, set globally or by one
+// session): the row's other values are unknown, so the change cannot be
+// applied. The transaction holding it is never delivered.
+var ErrPartialRowImage = errors.New("partial row image in the binlog")
+
 // ErrUnloggedDelete is matched by the error Stream returns when a
 // statement emptied a captured table without logging its rows (TRUNCATE
 // TABLE): the deletes cannot be delivered, so the captured state would
@@ -36,7 +43,9 @@ type purgedError struct {
 
 func (e *purgedError) Error() string {
 	return fmt.Sprintf("the binlog file %s needed to resume from %s has been purged on the source (%s); "+
-		"re-bootstrap with --rebootstrap or raise binlog retention (expire_logs_days / binlog_expire_logs_seconds)",
+		"to re-bootstrap from a fresh snapshot (the changelog then records the gap and the next rebuild re-extracts from the source), "+
+		"set speed.rebootstrap_on_purge: true (TIDEMARK_SPEED_REBOOTSTRAP_ON_PURGE=true) and start again; "+
+		"to keep this from recurring, raise binlog retention (binlog_expire_logs_seconds / expire_logs_days)",
 		e.pos.File, e.pos, e.detail)
 }
 

@@ -308,7 +308,7 @@ func TestStreamPurged(t *testing.T) {
 	if msg := errIs(err, ErrPurged); msg != "" {
 		t.Fatal(msg)
 	}
-	for _, want := range []string{from.File, "--rebootstrap", "binlog_expire_logs_seconds"} {
+	for _, want := range []string{from.File, "speed.rebootstrap_on_purge", "binlog_expire_logs_seconds"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}
@@ -349,6 +349,65 @@ func testStreamRefusesStatementFormat(t *testing.T, srv *stack.MariaDBServer) {
 	err := st.waitErr(t, 10*time.Second)
 	if msg := errIs(err, ErrPrerequisite); msg != "" || !strings.Contains(err.Error(), "binlog_format=ROW") {
 		t.Fatalf("%s (%v)", msg, err)
+	}
+}
+
+// testStreamRefusesPartialImage: an update logged by a session with
+// binlog_row_image=MINIMAL (the global setting is FULL) stops the stream
+// with ErrPartialRowImage, and its transaction is never delivered; the
+// transactions before it are.
+func testStreamRefusesPartialImage(t *testing.T, srv *stack.MariaDBServer) {
+	s := sharedSource(t, srv, nil)
+	s.exec(t, "CREATE TABLE shop.t (id INT PRIMARY KEY, a INT, b VARCHAR(10))", "INSERT INTO shop.t VALUES (1, 1, 'x')")
+	st := startStream(t, s.c, s.pos(t))
+	s.exec(t, "UPDATE shop.t SET a = 2 WHERE id = 1")
+	if txn := st.next(t, 10*time.Second); txn.Events[0].Op != formats.OpUpdate {
+		t.Fatalf("got %v", txn)
+	}
+	s.exec(t, "SET SESSION binlog_row_image=MINIMAL", "BEGIN", "INSERT INTO shop.t VALUES (7, 7, 'y')",
+		"UPDATE shop.t SET a = 3 WHERE id = 1", "COMMIT")
+	var err error
+	for done := false; !done; {
+		select {
+		case txn := <-st.out:
+			if len(txn.Events) > 0 {
+				t.Fatalf("a transaction with a partial row image was delivered: %v", txn.Events)
+			}
+		case err = <-st.done:
+			st.done <- err
+			done = true
+		case <-time.After(10 * time.Second):
+			t.Fatal("the stream did not stop on a partial row image")
+		}
+	}
+	for _, target := range []error{ErrPartialRowImage, ErrPrerequisite} {
+		if msg := errIs(err, target); msg != "" {
+			t.Fatalf("%s (%v)", msg, err)
+		}
+	}
+	if !strings.Contains(err.Error(), "binlog_row_image=FULL") || !strings.Contains(err.Error(), "image") {
+		t.Errorf("message lacks the fix: %v", err)
+	}
+}
+
+func TestFullBitmap(t *testing.T) {
+	for _, c := range []struct {
+		b    []byte
+		n    int
+		full bool
+	}{
+		{[]byte{0x07}, 3, true},
+		{[]byte{0x05}, 3, false},
+		{[]byte{0xff, 0x01}, 9, true},
+		{[]byte{0xff, 0x00}, 9, false},
+		{[]byte{0x7f, 0x01}, 9, false},
+		{[]byte{0xff}, 9, false},
+		{nil, 1, false},
+		{[]byte{0xff}, 8, true},
+	} {
+		if got := fullBitmap(c.b, c.n); got != c.full {
+			t.Errorf("fullBitmap(%08b, %d) = %v, want %v", c.b, c.n, got, c.full)
+		}
 	}
 }
 

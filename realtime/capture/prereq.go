@@ -10,6 +10,7 @@ import (
 
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/replication"
+	sqlmysql "github.com/go-sql-driver/mysql"
 )
 
 // Problem is one unmet prerequisite of the source, for `tidemark validate`.
@@ -22,6 +23,12 @@ type Problem struct {
 	Fix string
 	// Warn marks an advisory problem: capture works, but at a risk.
 	Warn bool
+	// Transient marks a problem that may be of the moment rather than of
+	// the configuration (the source unreachable; a replica registered
+	// under the capture's server_id, which just after a crash is the
+	// capture's own dead session until the source times it out): a
+	// starting service leaves it to its retries instead of refusing.
+	Transient bool
 }
 
 func (p Problem) String() string {
@@ -49,6 +56,8 @@ func (c *Capture) Prerequisites(ctx context.Context) []Problem {
 	if err := c.db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version); err != nil {
 		add("connection", fmt.Sprintf("cannot query %s as %q: %v", c.addr(), c.cfg.User, err),
 			"check host, port, user and password, and that the user may connect from this host")
+		var me *sqlmysql.MySQLError
+		probs[0].Transient = !errors.As(err, &me) // refused by the server (access denied) is not of the moment
 		return probs
 	}
 	isMariaDB := strings.Contains(strings.ToLower(version), "mariadb")
@@ -107,10 +116,11 @@ func (c *Capture) Prerequisites(ctx context.Context) []Problem {
 	if err := c.tryReplication(ctx); err != nil {
 		var me *gomysql.MyError
 		fix := fmt.Sprintf("GRANT REPLICATION SLAVE ON *.* TO %s", c.account())
-		if errors.As(err, &me) && me.Code != gomysql.ER_SPECIFIC_ACCESS_DENIED_ERROR && me.Code != gomysql.ER_ACCESS_DENIED_ERROR {
+		denied := errors.As(err, &me) && (me.Code == gomysql.ER_SPECIFIC_ACCESS_DENIED_ERROR || me.Code == gomysql.ER_ACCESS_DENIED_ERROR)
+		if errors.As(err, &me) && !denied {
 			fix = "make sure the source accepts replica connections from this host"
 		}
-		add("privilege REPLICATION SLAVE", err.Error(), fix)
+		probs = append(probs, Problem{Check: "privilege REPLICATION SLAVE", Found: err.Error(), Fix: fix, Transient: !denied})
 	}
 	probs = append(probs, c.checkSelect(ctx)...)
 	return probs
@@ -157,7 +167,7 @@ func (c *Capture) checkServerID(ctx context.Context, sourceID string) []Problem 
 			return []Problem{{Check: "server_id",
 				Found: fmt.Sprintf("a replica is connected with server_id %s from %s:%s (if it is this Tidemark's own running capture, ignore this)",
 					id, r["Host"], r["Port"]),
-				Fix: fix}}
+				Fix: fix, Transient: true}}
 		}
 	}
 	return nil

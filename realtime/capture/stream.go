@@ -24,7 +24,9 @@ var errDeadConn = errors.New("replication connection silent for three heartbeat 
 // documentation for positions and schemas). Transactions that touch no
 // captured table are sent as a Txn without Events, at most once per
 // Config.IdleTxnInterval, so checkpoints and lag move on a filtered or
-// quiet source. Stream never closes out; a blocked send is the
+// quiet source, and on an idle stream a tick (an empty Txn after the last
+// commit, Row counting up; see tick.go) at each replication heartbeat, at
+// most once per Config.Tick. Stream never closes out; a blocked send is the
 // backpressure.
 //
 // A broken replication connection is reconnected with exponential backoff
@@ -106,6 +108,7 @@ type streamState struct {
 	reconnect  bool // the next session replaces a broken one
 	progressed bool // the last session received events
 	lastEmpty  time.Time
+	lastTick   time.Time
 }
 
 // session runs one replication connection until it breaks or ctx is done.
@@ -208,6 +211,21 @@ func (c *Capture) session(ctx context.Context, st *streamState, put func(context
 			c.cfg.Metrics.Reconnected()
 		}
 		st.progressed = true
+		if _, ok := ev.Event.(*replication.HeartbeatEvent); ok && c.cfg.Tick > 0 && asm.idle() && time.Since(st.lastTick) >= c.cfg.Tick-c.heartbeatPeriod()/2 {
+			// The server sends a heartbeat only once it has sent every
+			// event: with no transaction open, nothing more is committed.
+			// (Half a period of slack: heartbeats jitter around Tick.)
+			if pending != nil {
+				if !deliver(pending) {
+					return nil
+				}
+				pending = nil
+			}
+			if !deliver(st.tick()) {
+				return nil
+			}
+			continue
+		}
 		txn, err := asm.feed(ev)
 		if err != nil {
 			return err
@@ -361,9 +379,7 @@ func (c *Capture) syncerConfig() replication.BinlogSyncerConfig {
 		RowsEventDecodeFunc: c.decodeRows,
 		DiscardGTIDSet:      true,
 	}
-	if c.cfg.Heartbeat > 0 {
-		cfg.HeartbeatPeriod = c.cfg.Heartbeat
-	}
+	cfg.HeartbeatPeriod = c.heartbeatPeriod()
 	return cfg
 }
 

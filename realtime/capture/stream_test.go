@@ -309,3 +309,47 @@ func testStreamBackpressure(t *testing.T, srv *stack.MariaDBServer) {
 		t.Errorf("%d reconnects while the consumer was slow", n)
 	}
 }
+
+// TestStreamIdleTicks: on a source that commits nothing, the stream still
+// moves: at the replication heartbeats it sends ticks, empty Txns after the
+// last transaction (same commit, Row counting up) stamped with the current
+// time, about one per Tick; the next transaction sorts after them. A server
+// of its own: other tests' writes would keep the stream busy.
+func TestStreamIdleTicks(t *testing.T) {
+	s := newSource(t, func(c *Config) { c.Tick = 500 * time.Millisecond })
+	s.exec(t, "CREATE TABLE shop.t (id BIGINT PRIMARY KEY, v INT)", "INSERT INTO shop.t VALUES (1, 1)")
+	end := s.pos(t)
+	st := startStream(t, s.c, end)
+	var ticks []*formats.Txn
+	deadline := time.After(3 * time.Second)
+collect:
+	for {
+		select {
+		case txn := <-st.out:
+			if !txn.IsTick() {
+				t.Fatalf("idle source: got %+v, want ticks only", txn.Pos)
+			}
+			ticks = append(ticks, txn)
+		case <-deadline:
+			break collect
+		}
+	}
+	if len(ticks) < 3 || len(ticks) > 8 {
+		t.Fatalf("%d ticks in 3s at a 500ms tick, want 3 to 8", len(ticks))
+	}
+	prev := end
+	for _, tk := range ticks {
+		if tk.Pos.Commit() != end.Commit() || !prev.Less(tk.Pos) {
+			t.Fatalf("tick at %s after %s: want the idle commit %s with a larger Row", tk.Pos, prev, end)
+		}
+		if d := time.Since(tk.CommitTime); d < -time.Second || d > 5*time.Second {
+			t.Errorf("tick stamped %s, %s from now", tk.CommitTime, d)
+		}
+		prev = tk.Pos
+	}
+	s.exec(t, "INSERT INTO shop.t VALUES (2, 2)")
+	next := st.next(t, 10*time.Second)
+	if !prev.Less(next.Pos) || next.Pos.Row != 0 {
+		t.Fatalf("transaction after the ticks at %s, last tick %s", next.Pos, prev)
+	}
+}

@@ -146,7 +146,7 @@ func (s *Store) loadKnown(ctx context.Context, v *formats.View, k *Known) error 
 	}
 	n, err := s.rdb.HLen(ctx, keys.speed()).Result()
 	if err != nil {
-		return fmt.Errorf("reading the running total of view %s: %w", v.Name, err)
+		return fmt.Errorf("reading the running total of view %s: %w", v.Name, classify(err))
 	}
 	if n > int64(k.max) {
 		k.loaded = true
@@ -154,7 +154,7 @@ func (s *Store) loadKnown(ctx context.Context, v *formats.View, k *Known) error 
 	}
 	all, err := s.rdb.HGetAll(ctx, keys.speed()).Result()
 	if err != nil {
-		return fmt.Errorf("reading the running total of view %s: %w", v.Name, err)
+		return fmt.Errorf("reading the running total of view %s: %w", v.Name, classify(err))
 	}
 	clear(k.vals[inTotal])
 	for f, enc := range all {

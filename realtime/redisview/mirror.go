@@ -275,7 +275,7 @@ func (s *Store) applyMirrorTx(ctx context.Context, b MirrorApply) error {
 	apply := func(tx *redis.Tx) error {
 		m, err := tx.HMGet(ctx, k.meta(), "ckpt", "layout").Result()
 		if err != nil {
-			return err
+			return classify(err)
 		}
 		ck, ok := m[0].(string)
 		if !ok {
@@ -303,7 +303,7 @@ func (s *Store) applyMirrorTx(ctx context.Context, b MirrorApply) error {
 			}
 			return nil
 		})
-		return err
+		return classify(err)
 	}
 	// A retry only follows a write to the meta key between the read and
 	// EXEC; the checks then see that write, so a few attempts suffice
@@ -311,7 +311,7 @@ func (s *Store) applyMirrorTx(ctx context.Context, b MirrorApply) error {
 	for attempt := 1; ; attempt++ {
 		err := s.rdb.Watch(ctx, apply, k.meta())
 		if !errors.Is(err, redis.TxFailedErr) || attempt == 5 {
-			return err
+			return classify(err)
 		}
 	}
 }
@@ -440,7 +440,7 @@ func (s *Store) hscan(ctx context.Context, key string, fn func(field, value stri
 	for {
 		kv, next, err := s.rdb.HScan(ctx, key, cursor, "", 1000).Result()
 		if err != nil {
-			return err
+			return classify(err)
 		}
 		for i := 0; i+1 < len(kv); i += 2 {
 			if err := fn(kv[i], kv[i+1]); err != nil {

@@ -200,12 +200,12 @@ func (s *Store) loadEncoded(ctx context.Context, view string, gen uint64, fields
 	}
 	dst := key(k, gen)
 	if err := s.rdb.Del(ctx, dst).Err(); err != nil {
-		return fmt.Errorf("loading generation %d of view %s: %w", gen, view, err)
+		return fmt.Errorf("loading generation %d of view %s: %w", gen, view, classify(err))
 	}
 	// Register the generation before writing it, so that a load that dies
 	// halfway leaves a hash a later publish knows to delete.
 	if err := s.rdb.ZAdd(ctx, k.gens(), redisZ(gen)).Err(); err != nil {
-		return fmt.Errorf("loading generation %d of view %s: %w", gen, view, err)
+		return fmt.Errorf("loading generation %d of view %s: %w", gen, view, classify(err))
 	}
 	const chunksPerPipe = 16
 	pipe := s.rdb.Pipeline()
@@ -224,7 +224,7 @@ func (s *Store) loadEncoded(ctx context.Context, view string, gen uint64, fields
 		}
 		queued = 0
 		_, err := pipe.Exec(ctx)
-		return err
+		return classify(err)
 	}
 	for f, st := range fields {
 		chunk = append(chunk, f, st)

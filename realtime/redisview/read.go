@@ -74,11 +74,12 @@ return m
 
 // readScripts are the scripts of the reporting read side.
 type readScripts struct {
-	readMirrors *redis.Script
+	readMirrors   *redis.Script
+	mirrorOverlay *redis.Script // list.go
 }
 
 func newReadScripts() readScripts {
-	return readScripts{readMirrors: redis.NewScript(luaReadMirrors)}
+	return readScripts{readMirrors: redis.NewScript(luaReadMirrors), mirrorOverlay: redis.NewScript(luaMirrorOverlay)}
 }
 
 // MirrorReads is the answer of ReadMirrors: the rows of many keys and the

@@ -164,7 +164,7 @@ func (s *Store) Meta(ctx context.Context, view string) (Meta, error) {
 	}
 	vals, err := s.rdb.HMGet(ctx, k.meta(), "ckpt", "seg", "gen", "cut", "cut_seg", "cut_time", "layout", "ckpt_time").Result()
 	if err != nil {
-		return Meta{}, fmt.Errorf("reading meta of view %s: %w", view, err)
+		return Meta{}, fmt.Errorf("reading meta of view %s: %w", view, classify(err))
 	}
 	strs := make([]any, len(vals))
 	for i, v := range vals {
@@ -249,7 +249,7 @@ func (s *Store) Reset(ctx context.Context, view string) error {
 	// Delete meta first: from then on writers and readers get
 	// ErrStateMissing instead of a half-deleted view.
 	if err := s.rdb.Del(ctx, k.meta()).Err(); err != nil {
-		return fmt.Errorf("resetting view %s: %w", view, err)
+		return fmt.Errorf("resetting view %s: %w", view, classify(err))
 	}
 	var del []string
 	for _, set := range []struct {
@@ -258,7 +258,7 @@ func (s *Store) Reset(ctx context.Context, view string) error {
 	}{{k.segs(), k.seg}, {k.gens(), k.batch}, {k.gens(), k.mirrorBatch}} {
 		ids, err := s.rdb.ZRange(ctx, set.key, 0, -1).Result()
 		if err != nil {
-			return fmt.Errorf("resetting view %s: %w", view, err)
+			return fmt.Errorf("resetting view %s: %w", view, classify(err))
 		}
 		for _, id := range ids {
 			n, err := strconv.ParseUint(id, 10, 64)
@@ -276,7 +276,7 @@ func (s *Store) Reset(ctx context.Context, view string) error {
 		pipe.Del(ctx, key)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("resetting view %s: %w", view, err)
+		return fmt.Errorf("resetting view %s: %w", view, classify(err))
 	}
 	return nil
 }
@@ -285,7 +285,7 @@ func (s *Store) Reset(ctx context.Context, view string) error {
 func scriptError(view string, from formats.Position, err error) error {
 	var rerr redis.Error
 	if !errors.As(err, &rerr) {
-		return err
+		return classify(err)
 	}
 	msg := rerr.Error()
 	code, rest, _ := strings.Cut(msg, " ")
@@ -303,12 +303,13 @@ func scriptError(view string, from formats.Position, err error) error {
 	case "TMSTALE":
 		return fmt.Errorf("view %s: %w: %s", view, ErrStaleGeneration, rest)
 	}
-	return err
+	return classify(err)
 }
 
 // runScript runs one script, loading it when Redis does not have it cached.
 func (s *Store) runScript(ctx context.Context, sc *redis.Script, key string, args ...any) (any, error) {
-	return sc.Run(ctx, s.rdb, []string{key}, args...).Result()
+	v, err := sc.Run(ctx, s.rdb, []string{key}, args...).Result()
+	return v, classify(err)
 }
 
 // scriptCall is one script invocation of a pipelined group.
@@ -346,7 +347,7 @@ func (s *Store) runPipelined(ctx context.Context, calls []scriptCall) []error {
 				sc := calls[i].script
 				if !loaded[sc] {
 					if lerr := sc.Load(ctx, s.rdb).Err(); lerr != nil {
-						errs[i] = fmt.Errorf("loading script: %w", lerr)
+						errs[i] = fmt.Errorf("loading script: %w", classify(lerr))
 						continue
 					}
 					loaded[sc] = true
@@ -354,7 +355,7 @@ func (s *Store) runPipelined(ctx context.Context, calls []scriptCall) []error {
 				again = append(again, i)
 				continue
 			}
-			errs[i] = err
+			errs[i] = classify(err)
 			if err == nil && calls[i].reply != nil {
 				calls[i].reply(cmds[j].Val())
 			}
