@@ -95,7 +95,10 @@ func TestRunRefusesPrerequisites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if before.Less(at) {
+	// A tick (Row > 0 at the last commit's offset: capture/tick.go) may
+	// follow the last transaction before the partial change; it is not
+	// past it. The commit's binlog coordinates are what must not move on.
+	if before.Less(at.Commit()) {
 		t.Fatalf("the mirror's checkpoint %s moved past the partial change (binlog at %s before it)", at, before)
 	}
 }
