@@ -75,5 +75,14 @@ type Txn struct {
 	// CommitTime is the source's commit timestamp (second precision, as the
 	// binlog event header carries it).
 	CommitTime time.Time
-	Events     []Event
+	// Stamp is the best-known time of the commit, for the lag: CommitTime
+	// unless the capture knew better (see Clock). Segments are cut on
+	// CommitTime, never on Stamp, so every sink cuts them alike.
+	Stamp Stamp
+	// Behind reports that the capture held more of the binlog than this
+	// transaction when it delivered it (a backlog is being read): a
+	// consumer may gather more before it writes, where it would otherwise
+	// hurry for the lag's sake.
+	Behind bool
+	Events []Event
 }

@@ -191,7 +191,7 @@ func (s *Server) serveAnswer(w http.ResponseWriter, r *http.Request, c *cachedAn
 	if notModified(r, c.etag) {
 		s.metrics.notMod.Inc()
 		setHeaders(h, c.notModHdr)
-		if lag, ok := c.ans.fresh.lag(now); ok {
+		if lag, _, ok := c.ans.fresh.lag(now); ok {
 			h["X-Tidemark-Lag-Ms"] = []string{strconv.FormatInt(lag.Milliseconds(), 10)}
 		}
 		w.WriteHeader(http.StatusNotModified)
@@ -211,7 +211,7 @@ func (s *Server) serveAnswer(w http.ResponseWriter, r *http.Request, c *cachedAn
 	var nb [48]byte
 	b := strconv.AppendInt(nb[:0], int64(len(c.body)+len(tail)), 10)
 	n := len(b)
-	lag, lagOK := c.ans.fresh.lag(now)
+	lag, _, lagOK := c.ans.fresh.lag(now)
 	if lagOK {
 		b = strconv.AppendInt(b, lag.Milliseconds(), 10)
 	}

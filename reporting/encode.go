@@ -245,26 +245,35 @@ func appendFreshnessHead(b []byte, f Freshness) []byte {
 	return append(b, `,"lag_ms":`...)
 }
 
-// appendLag renders f's lag as of now in milliseconds, null when unknown.
+// appendLag renders f's lag as of now in milliseconds and the clock it was
+// measured on (`<ms>,"lag_source":"receive"`), both null when unknown.
 func appendLag(b []byte, f Freshness, now time.Time) []byte {
-	if lag, ok := f.lag(now); ok {
-		return strconv.AppendInt(b, lag.Milliseconds(), 10)
+	lag, clock, ok := f.lag(now)
+	if !ok {
+		return append(b, `null,"lag_source":null`...)
 	}
-	return append(b, "null"...)
+	b = strconv.AppendInt(b, lag.Milliseconds(), 10)
+	b = append(b, `,"lag_source":"`...)
+	b = append(b, clock.String()...)
+	return append(b, '"')
 }
 
 // lag is how far behind the source the answer is: now minus the commit time
 // of the last applied transaction (the cut's, if the speed layer applied
-// nothing after it). Unknown when that time is.
-func (f Freshness) lag(now time.Time) (time.Duration, bool) {
-	t := f.SpeedTime
+// nothing after it), and the clock that time was read from. Unknown when
+// that time is.
+func (f Freshness) lag(now time.Time) (time.Duration, formats.Clock, bool) {
+	t, c := f.SpeedTime, f.SpeedClock
 	if t.IsZero() && (f.SpeedPosition.IsZero() || f.SpeedPosition.Compare(f.Cut) <= 0) {
-		t = f.CutTime
+		t, c = f.CutTime, formats.ClockCommitSeconds
 	}
 	if t.IsZero() {
-		return 0, false
+		return 0, formats.ClockUnknown, false
 	}
-	return max(now.Sub(t), 0), true
+	if c == formats.ClockUnknown {
+		c = formats.ClockCommitSeconds
+	}
+	return max(now.Sub(t), 0), c, true
 }
 
 func appendPosition(b []byte, p formats.Position) []byte {
@@ -287,7 +296,7 @@ func appendTime(b []byte, t time.Time) []byte {
 // answers carry it too.
 func setFreshnessHeaders(h http.Header, f Freshness, now time.Time) {
 	setHeaders(h, freshnessHeaders(f))
-	if lag, ok := f.lag(now); ok {
+	if lag, _, ok := f.lag(now); ok {
 		h.Set("X-Tidemark-Lag-Ms", strconv.FormatInt(lag.Milliseconds(), 10))
 	}
 }
@@ -319,6 +328,9 @@ func freshnessHeaders(f Freshness) []header {
 	}
 	if !f.SpeedPosition.IsZero() {
 		hs = append(hs, newHeader("X-Tidemark-Speed-Position", f.SpeedPosition.String()))
+	}
+	if _, clock, ok := f.lag(time.Time{}); ok { // the clock does not change with now
+		hs = append(hs, newHeader("X-Tidemark-Lag-Source", clock.String()))
 	}
 	return hs
 }

@@ -122,8 +122,10 @@ func (s *Server) openAPI() obj {
 					"cut":            obj{"type": "string", "nullable": true, "description": "Binlog position file:offset:row[@gtid] of the generation's cut."},
 					"cut_time":       obj{"type": "string", "format": "date-time", "nullable": true},
 					"speed_position": obj{"type": "string", "nullable": true, "description": "The speed layer's checkpoint."},
-					"lag_ms":         obj{"type": "integer", "nullable": true, "description": "Now minus the source commit time of the last applied transaction."},
-					"mirrors":        obj{"type": "object", "description": "Joined mirrors' freshness, by name.", "additionalProperties": obj{"type": "object"}},
+					"lag_ms":         obj{"type": "integer", "nullable": true, "description": "Now minus the source commit time of the last applied transaction, as precisely as lag_source says."},
+					"lag_source": obj{"type": "string", "nullable": true, "enum": []string{"heartbeat_us", "commit_time_us", "receive", "commit_time_s"},
+						"description": "How that commit time was measured: the heartbeat row's microseconds, MySQL 8's immediate_commit_timestamp, the receive time while caught up (replication delay), or the binlog's whole seconds (over-states lag_ms by up to 1 s)."},
+					"mirrors": obj{"type": "object", "description": "Joined mirrors' freshness, by name.", "additionalProperties": obj{"type": "object"}},
 				}},
 				"Answer": obj{"type": "object", "properties": obj{
 					"view":      str,

@@ -80,6 +80,10 @@ func TestViewAnswerShape(t *testing.T) {
 	if lag, _ := fr["lag_ms"].(json.Number).Int64(); lag < 1500 || lag > 60000 {
 		t.Errorf("lag_ms %v, want ~1500", fr["lag_ms"])
 	}
+	// The fixture's time has no clock: a binlog commit second.
+	if fr["lag_source"] != "commit_time_s" || r.hdr.Get("X-Tidemark-Lag-Source") != "commit_time_s" {
+		t.Errorf("lag_source %v, header %q, want commit_time_s", fr["lag_source"], r.hdr.Get("X-Tidemark-Lag-Source"))
+	}
 	if _, err := time.Parse(time.RFC3339Nano, fr["cut_time"].(string)); err != nil {
 		t.Errorf("cut_time: %v", err)
 	}

@@ -57,10 +57,13 @@ type Freshness struct {
 	// has applied nothing after the cut.
 	SpeedPosition formats.Position
 	// SpeedTime is the source commit time of the transaction at
-	// SpeedPosition (zero if unknown). lag_ms is now - SpeedTime (now -
-	// CutTime when the speed layer is not past the cut; null when the time
-	// is unknown); with a heartbeat table it stays small on an idle source.
-	SpeedTime time.Time
+	// SpeedPosition (zero if unknown), as precisely as the speed layer
+	// knew it; SpeedClock says how it was measured (lag_source). lag_ms is
+	// now - SpeedTime (now - CutTime, a commit second, when the speed
+	// layer is not past the cut; null when the time is unknown); with a
+	// heartbeat table it stays small on an idle source.
+	SpeedTime  time.Time
+	SpeedClock formats.Clock
 }
 
 // Group is one group of an aggregate view: its key and merged state.

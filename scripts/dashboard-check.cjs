@@ -40,6 +40,7 @@ async function readPage(page) {
       speed: document.getElementById("freshness").dataset.speedPosition,
       shownGeneration: document.getElementById("f-generation").textContent,
       lag: document.getElementById("f-lag").textContent,
+      lagSource: document.getElementById("f-lagsrc").dataset.source || "",
       chartQuery: svg.dataset.query,
       measure: svg.dataset.measure,
       bars: [...svg.querySelectorAll("rect.bar")].map((r) => [r.dataset.x, r.dataset.y]),
@@ -68,6 +69,7 @@ async function compare(shown) {
     });
   });
   if (shown.shownGeneration !== String(ans.freshness.generation)) diffs.push(`generation shown ${shown.shownGeneration}, API ${ans.freshness.generation}`);
+  if (shown.lagSource !== (ans.freshness.lag_source || "")) diffs.push(`lag source shown ${shown.lagSource}, API ${ans.freshness.lag_source}`);
   if (shown.chartQuery) {
     const chart = await api(shown.chartQuery);
     if ((chart.freshness.speed_position || "") !== shown.speed) return null;
@@ -93,7 +95,7 @@ async function check(page, label) {
       continue;
     }
     if (diffs.length) throw new Error(`${label}: page and API differ:\n  ${diffs.slice(0, 20).join("\n  ")}`);
-    console.log(`ok   ${label}: ${shown.cells.length} rows, ${shown.bars.length} chart points, generation ${shown.generation}, lag ${shown.lag}, ${shown.query}`);
+    console.log(`ok   ${label}: ${shown.cells.length} rows, ${shown.bars.length} chart points, generation ${shown.generation}, lag ${shown.lag} (${shown.lagSource}), ${shown.query}`);
     return shown;
   }
   throw new Error(`${label}: the API kept moving ahead of the page`);

@@ -57,7 +57,7 @@ func (a *app) startSpeed(gctx context.Context, g *errgroup.Group, st lake.Store,
 			role.streamed.Store(false)
 			sg, ctx := errgroup.WithContext(ctx)
 			if s.cfg.Heartbeat != "" {
-				sg.Go(func() error { return heartbeat(ctx, s, log.With("source", s.cfg.Name)) })
+				sg.Go(func() error { return s.cap.Heartbeat(ctx, s.cfg.HeartbeatInterval) })
 			}
 			var arch realtime.Archive
 			if archive {

@@ -69,10 +69,14 @@ func newApp(cfg *config.Config, log *slog.Logger, metrics capture.Metrics) (*app
 			id, _ := formats.ParseTableID(t) // validated with the config
 			tables = append(tables, id)
 		}
+		var hb formats.TableID
+		if sc.Heartbeat != "" {
+			hb, _ = formats.ParseTableID(sc.Heartbeat) // validated with the config
+		}
 		c, err := capture.New(capture.Config{
 			Flavor: sc.Flavor, Host: sc.Host, Port: sc.Port, User: sc.User, Password: string(sc.Password), Columns: columnPolicy(sc.Columns),
 			ServerID: sc.ServerID, Databases: sc.Databases, Tables: tables,
-			Logger: log.With("source", sc.Name), Metrics: metrics,
+			Logger: log.With("source", sc.Name), Metrics: metrics, HeartbeatTable: hb,
 		})
 		if err != nil {
 			a.Close()

@@ -14,22 +14,33 @@ import (
 	"time"
 )
 
+// catchUpStats are one catch-up run's figures the summary compares.
+type catchUpStats struct {
+	rate                  float64 // row changes/s
+	hwm                   int64   // peak RSS
+	tidemarkCPU, redisCPU float64 // CPU seconds per row change
+}
+
 // catchUp starts tidemark on the backlog and measures how fast it applies
-// it; run counts from 1, and run 1 alone is profiled with perf (which costs
-// a little CPU). It returns the still running process.
-func (b *bench) catchUp(ctx context.Context, bl *backlog, run int, rep *report) (*tidemark, error) {
+// it, reporting under section sec; with profile the run is profiled with
+// perf (which costs a little CPU). It returns the still running process.
+func (b *bench) catchUp(ctx context.Context, bl *backlog, sec string, profile bool, rep *report) (*tidemark, catchUpStats, error) {
 	mariaPid, redisPid := pidFromFile(b.o.mariaPidFile), pidFromFile(b.o.redisPidFile)
-	sec := fmt.Sprintf("catch-up %d", run)
+	var stats catchUpStats
 	start := time.Now()
-	p, err := b.startTidemark(fmt.Sprintf("catchup-%d", run))
+	p, err := b.startTidemark(strings.ReplaceAll(sec, " ", "-"))
 	if err != nil {
-		return nil, err
+		return nil, stats, err
 	}
 	cpu := newCPUMeter([]string{"tidemark", "mariadbd", "redis-server"}, []int{p.pid(), mariaPid, redisPid})
 	rss := sampleRSS(p.pid(), 50*time.Millisecond)
 	var perfs []*perfRecording
-	if run == 1 {
-		perfs = []*perfRecording{b.startPerf("tidemark", p.pid()), b.startPerf("redis-server", redisPid)}
+	if profile {
+		pre := "perf-"
+		if !strings.HasPrefix(sec, "catch-up") {
+			pre += strings.ReplaceAll(sec, " ", "-") + "-"
+		}
+		perfs = []*perfRecording{b.startPerfTo("tidemark", pre+"tidemark.data", p.pid()), b.startPerfTo("redis-server", pre+"redis-server.data", redisPid)}
 	}
 	var firstMove time.Duration
 	var peakHeap float64
@@ -44,7 +55,7 @@ func (b *bench) catchUp(ctx context.Context, bl *backlog, run int, rep *report) 
 		ps, err := b.checkpoints(ctx)
 		if err != nil {
 			p.kill()
-			return nil, err
+			return nil, stats, err
 		}
 		m, _ := minCheckpoint(ps)
 		if firstMove == 0 {
@@ -58,15 +69,15 @@ func (b *bench) catchUp(ctx context.Context, bl *backlog, run int, rep *report) 
 			break
 		}
 		if err := p.alive(); err != nil {
-			return nil, err
+			return nil, stats, err
 		}
 		if time.Since(start) > 10*time.Minute {
 			p.kill()
-			return nil, fmt.Errorf("not caught up after 10 minutes (checkpoint %s, target %s; log %s)", m, bl.end, p.logPath)
+			return nil, stats, fmt.Errorf("not caught up after 10 minutes (checkpoint %s, target %s; log %s)", m, bl.end, p.logPath)
 		}
 		if err := sleep(ctx, 10*time.Millisecond); err != nil {
 			p.kill()
-			return nil, err
+			return nil, stats, err
 		}
 	}
 	took := time.Since(start)
@@ -91,15 +102,14 @@ func (b *bench) catchUp(ctx context.Context, bl *backlog, run int, rep *report) 
 	_, hwm, err := procStatus(p.pid())
 	if err != nil {
 		p.kill()
-		return nil, err
+		return nil, stats, err
 	}
 	rate := float64(bl.rows) / took.Seconds()
-	rep.catchUp = append(rep.catchUp, rate)
+	stats.rate, stats.hwm = rate, hwm
 	rep.add(sec, "row changes/s, process start → every checkpoint at the end", fmtRate(rate), "≥ 250,000",
 		fmt.Sprintf("%s row changes in %s", fmtInt(bl.rows), fmtDur(took)))
 	rep.add(sec, "  start → first checkpoint move", fmtDur(firstMove), "", "connect, bind, first batch")
 	rep.add(sec, "peak RSS of tidemark (VmHWM)", fmtMiB(hwm), "≤ 256 MiB", fmt.Sprintf("max of %d VmRSS samples: %s", samples, fmtMiB(peakSampled)))
-	rep.peakRSS = max(rep.peakRSS, hwm)
 	for i, name := range cpu.names {
 		if cpu.pids[i] == 0 {
 			continue
@@ -107,8 +117,7 @@ func (b *bench) catchUp(ctx context.Context, bl *backlog, run int, rep *report) 
 		rep.add(sec, "CPU "+name, fmt.Sprintf("%.2f cores", cpu.cores(i)),
 			"", fmt.Sprintf("%.1f s CPU; %.1f µs per row change", cpu.used[i].Seconds(), 1e6*cpu.used[i].Seconds()/float64(bl.rows)))
 	}
-	rep.tidemarkCPU = append(rep.tidemarkCPU, cpu.used[0].Seconds()/float64(bl.rows))
-	rep.redisCPU = append(rep.redisCPU, cpu.used[2].Seconds()/float64(bl.rows))
+	stats.tidemarkCPU, stats.redisCPU = cpu.used[0].Seconds()/float64(bl.rows), cpu.used[2].Seconds()/float64(bl.rows)
 	if mc := cpu.machineCores(); mc > 0 {
 		rep.add(sec, "CPU whole machine (all processes)", fmt.Sprintf("%.2f of %d cores", mc, numCPU()), "", "the rest is other work on the shared machine")
 	}
@@ -130,7 +139,7 @@ func (b *bench) catchUp(ctx context.Context, bl *backlog, run int, rep *report) 
 		progress("note: scraping metrics: %v", err)
 	}
 	rep.rows = append(rep.rows, profiles...)
-	return p, nil
+	return p, stats, nil
 }
 
 // scrape reads tidemark's /metrics into name → value (unlabelled series,

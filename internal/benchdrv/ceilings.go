@@ -93,18 +93,33 @@ func (b *bench) syncerConfig(serverID uint32) replication.BinlogSyncerConfig {
 // rawDecode reads (start, end] with go-mysql alone and counts row changes
 // (an UPDATE's before and after images are one change).
 func (b *bench) rawDecode(ctx context.Context, bl *backlog) (float64, error) {
+	rate, _, err := b.rawDecodeTo(ctx, bl)
+	return rate, err
+}
+
+// rawDecodeTo is rawDecode, and when bl.rows is 0 (a writer that cannot
+// count its row changes: sysbench) it decodes up to bl.end and returns the
+// row changes it found.
+func (b *bench) rawDecodeTo(ctx context.Context, bl *backlog) (float64, int64, error) {
 	syncer := replication.NewBinlogSyncer(b.syncerConfig(4344))
 	defer syncer.Close()
 	start := time.Now()
 	st, err := syncer.StartSync(gomysql.Position{Name: bl.start.File, Pos: bl.start.Offset})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	var rows int64
+	file := bl.start.File
 	for {
 		ev, err := st.GetEvent(ctx)
 		if err != nil {
-			return 0, err
+			return 0, 0, err
+		}
+		if r, ok := ev.Event.(*replication.RotateEvent); ok {
+			file = string(r.NextLogName)
+		}
+		if bl.rows == 0 && file == bl.end.File && ev.Header.LogPos >= bl.end.Offset {
+			return float64(rows) / time.Since(start).Seconds(), rows, nil
 		}
 		if re, ok := ev.Event.(*replication.RowsEvent); ok {
 			switch ev.Header.EventType {
@@ -114,12 +129,12 @@ func (b *bench) rawDecode(ctx context.Context, bl *backlog) (float64, error) {
 				rows += int64(len(re.Rows))
 			}
 		}
-		if rows >= bl.rows {
+		if bl.rows > 0 && rows >= bl.rows {
 			took := time.Since(start)
 			if rows != bl.rows {
-				return 0, fmt.Errorf("decoded %d rows, the writer committed %d", rows, bl.rows)
+				return 0, 0, fmt.Errorf("decoded %d rows, the writer committed %d", rows, bl.rows)
 			}
-			return float64(rows) / took.Seconds(), nil
+			return float64(rows) / took.Seconds(), rows, nil
 		}
 	}
 }

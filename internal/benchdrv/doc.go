@@ -12,6 +12,11 @@
 //     writer applies 2,000 row changes/s; latency p50/p99/max measured from
 //     each request's due time, and the process's peak RSS. -api-only stops
 //     after it; -api-seconds 0 skips it.
+//     OLTP (oltpphase.go): on its own database, a sysbench oltp_write_only
+//     backlog of 4-row transactions (-oltp-txns, default 250,000; 0 skips
+//     it) written with Tidemark stopped, go-mysql's decode of it, and
+//     -oltp-runs catch-ups of `tidemark run` (odd ones of -oltp-compare's
+//     binary, if set), then `tidemark verify`. -oltp-only stops after it.
 //  1. Bootstrap: the shop schema with a small seed, then `tidemark run`
 //     until every view has a checkpoint in Redis; SIGTERM.
 //  2. Backlog: with Tidemark stopped, a writer commits large transactions

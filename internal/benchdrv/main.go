@@ -40,6 +40,11 @@ type options struct {
 	apiSeconds            float64 // per query of the API phase; 0 skips it
 	apiRate, apiWriteRate int     // requests/s, row changes/s
 	apiOnly               bool    // run the API phase alone
+
+	oltpTxns, oltpTables, oltpTableSize int // sysbench backlog; 0 txns skips the phase
+	oltpThreads, oltpRuns               int
+	oltpOnly                            bool // run the OLTP phase alone
+	oltpCompare                         string
 }
 
 func main() {
@@ -68,10 +73,18 @@ func main() {
 	flag.IntVar(&o.apiRate, "api-rate", 2000, "open-loop requests per second of the API phase")
 	flag.IntVar(&o.apiWriteRate, "api-write-rate", 2000, "row changes per second applied during the API phase")
 	flag.BoolVar(&o.apiOnly, "api-only", false, "run only the API phase")
+	flag.IntVar(&o.oltpTxns, "oltp-txns", 250000, "sysbench oltp_write_only `transactions` of the OLTP phase's backlog (oltpphase.go); 0 skips the phase")
+	flag.IntVar(&o.oltpTables, "oltp-tables", 4, "sysbench tables of the OLTP phase")
+	flag.IntVar(&o.oltpTableSize, "oltp-table-size", 200000, "rows per sysbench table")
+	flag.IntVar(&o.oltpThreads, "oltp-threads", 8, "sysbench connections writing the OLTP backlog")
+	flag.IntVar(&o.oltpRuns, "oltp-runs", 2, "catch-up `runs` over the OLTP backlog")
+	flag.BoolVar(&o.oltpOnly, "oltp-only", false, "run only the OLTP phase")
+	flag.StringVar(&o.oltpCompare, "oltp-compare", "", "another tidemark `binary` for the odd OLTP catch-up runs (a before/after comparison on one backlog)")
 	flag.Parse()
 	if o.catchUpRuns < 1 {
 		o.catchUpRuns = 1
 	}
+	o.oltpRuns = max(o.oltpRuns, 1)
 	if o.mariaPort == 0 || o.redisPort == 0 {
 		fmt.Fprintln(os.Stderr, "benchdrv: -maria-port and -redis-port are required (scripts/bench.sh starts the servers)")
 		os.Exit(2)
@@ -105,11 +118,21 @@ func run(ctx context.Context, o options, rep *report) error {
 	}
 	defer b.close()
 	rep.machine(b)
-	// The API phase runs first, on its own database, views and process.
-	if err := b.apiPhase(ctx, rep); err != nil {
-		return fmt.Errorf("measuring the API: %w", err)
+	// The API phase runs first, on its own database, views and process,
+	// then the OLTP phase, likewise.
+	if !o.oltpOnly {
+		if err := b.apiPhase(ctx, rep); err != nil {
+			return fmt.Errorf("measuring the API: %w", err)
+		}
+		if o.apiOnly {
+			return nil
+		}
 	}
-	if o.apiOnly {
+	if err := b.oltpPhase(ctx, rep); err != nil {
+		return fmt.Errorf("measuring the OLTP catch-up: %w", err)
+	}
+	if o.oltpOnly {
+		rep.summary()
 		return nil
 	}
 
@@ -145,10 +168,15 @@ func run(ctx context.Context, o options, rep *report) error {
 			}
 		}
 		progress("catch-up %d/%d: tidemark run until every checkpoint reaches %s", run, o.catchUpRuns, bl.end)
-		if p, err = b.catchUp(ctx, bl, run, rep); err != nil {
+		var st catchUpStats
+		if p, st, err = b.catchUp(ctx, bl, fmt.Sprintf("catch-up %d", run), run == 1, rep); err != nil {
 			return fmt.Errorf("measuring catch-up: %w", err)
 		}
 		defer p.kill()
+		rep.catchUp = append(rep.catchUp, st.rate)
+		rep.peakRSS = max(rep.peakRSS, st.hwm)
+		rep.tidemarkCPU = append(rep.tidemarkCPU, st.tidemarkCPU)
+		rep.redisCPU = append(rep.redisCPU, st.redisCPU)
 	}
 	if o.verify != "none" {
 		progress("verify: tidemark verify (%s)", o.verify)

@@ -26,13 +26,18 @@ type perfRecording struct {
 // startPerf attaches perf to pid, sampling at 499 Hz, if perf is installed
 // and profiling was asked for; nil otherwise.
 func (b *bench) startPerf(name string, pid int) *perfRecording {
+	return b.startPerfTo(name, "perf-"+name+".data", pid)
+}
+
+// startPerfTo is startPerf writing to file (in the work dir).
+func (b *bench) startPerfTo(name, file string, pid int) *perfRecording {
 	if !b.o.perf || pid == 0 {
 		return nil
 	}
 	if _, err := exec.LookPath("perf"); err != nil {
 		return nil
 	}
-	r := &perfRecording{name: name, out: filepath.Join(b.o.dir, "perf-"+name+".data"), done: make(chan error, 1)}
+	r := &perfRecording{name: name, out: filepath.Join(b.o.dir, file), done: make(chan error, 1)}
 	r.cmd = exec.Command("perf", "record", "-F", "499", "-p", fmt.Sprint(pid), "-o", r.out)
 	var errb bytes.Buffer
 	r.cmd.Stdout, r.cmd.Stderr = &errb, &errb

@@ -23,6 +23,10 @@ type report struct {
 	luaHSetCPU                  float64   // Redis CPU seconds per row of the Lua HSET loop
 	lagP50, lagP99              time.Duration
 	luaHSet                     float64
+	oltp                        []catchUpStats // the OLTP phase's catch-up runs
+	oltpCeil                    float64        // go-mysql's decode of its backlog, rows/s
+	oltpCeilCPU                 float64        // its CPU seconds per row change
+	oltpCompare                 []catchUpStats // runs of -oltp-compare's binary
 }
 
 type row struct{ section, metric, value, target, note string }
@@ -75,6 +79,7 @@ func (r *report) machine(b *bench) {
 // the closest estimate of what Tidemark itself costs. Peak RSS is the
 // largest of all runs.
 func (r *report) summary() {
+	r.oltpSummary()
 	if len(r.catchUp) == 0 {
 		return
 	}
@@ -120,6 +125,48 @@ func (r *report) summary() {
 	if r.lagP50 != 0 {
 		r.add("summary", "target lag p50 ≤ 1 ms", pass(r.lagP50 <= time.Millisecond), "", fmtMs(r.lagP50))
 		r.add("summary", "target lag p99 ≤ 5 ms", pass(r.lagP99 <= 5*time.Millisecond), "", fmtMs(r.lagP99))
+	}
+}
+
+// oltpSummary compares the OLTP phase's best run with its target and
+// ceiling.
+func (r *report) oltpSummary() {
+	if len(r.oltp) == 0 {
+		return
+	}
+	var rates []string
+	best, tm, rc, hwm := 0.0, 0.0, 0.0, int64(0)
+	for i, s := range r.oltp {
+		rates = append(rates, fmtRate(s.rate))
+		best, hwm = max(best, s.rate), max(hwm, s.hwm)
+		if i == 0 || s.tidemarkCPU < tm {
+			tm = s.tidemarkCPU
+		}
+		if i == 0 || s.redisCPU < rc {
+			rc = s.redisCPU
+		}
+	}
+	pass := "NOT met"
+	if best >= 250000 {
+		pass = "met"
+	}
+	r.add("summary", "target OLTP catch-up (4-row transactions) ≥ 250,000 row changes/s", pass, "", "runs: "+strings.Join(rates, ", "))
+	if r.oltpCeil > 0 {
+		r.add("summary", "OLTP catch-up (best run) vs go-mysql decode of its backlog", fmt.Sprintf("%.0f%%", 100*best/r.oltpCeil), "", fmtRate(r.oltpCeil)+" rows/s")
+	}
+	r.add("summary", "OLTP CPU per row change: tidemark / Redis / go-mysql decode alone", fmt.Sprintf("%.1f / %.1f / %.1f µs", 1e6*tm, 1e6*rc, 1e6*r.oltpCeilCPU), "",
+		fmt.Sprintf("lowest of the runs; peak RSS %s (target ≤ 256 MiB)", fmtMiB(hwm)))
+	if len(r.oltpCompare) > 0 {
+		var cs []string
+		for _, s := range r.oltpCompare {
+			cs = append(cs, fmt.Sprintf("%s (%.1f / %.1f µs)", fmtRate(s.rate), 1e6*s.tidemarkCPU, 1e6*s.redisCPU))
+		}
+		var ts []string
+		for _, s := range r.oltp {
+			ts = append(ts, fmt.Sprintf("%s (%.1f / %.1f µs)", fmtRate(s.rate), 1e6*s.tidemarkCPU, 1e6*s.redisCPU))
+		}
+		r.add("summary", "OLTP runs: -bin vs -oltp-compare, row changes/s (tidemark / Redis CPU per row change)", strings.Join(ts, ", "), "",
+			"-oltp-compare: "+strings.Join(cs, ", ")+"; alternated on the same backlog")
 	}
 }
 

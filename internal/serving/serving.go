@@ -65,7 +65,7 @@ func (s *Store) Meta(ctx context.Context, view string) (reporting.Freshness, err
 	if err != nil {
 		return reporting.Freshness{}, notReady(err)
 	}
-	return reporting.Freshness{Generation: m.Generation, Cut: m.Cut, CutTime: m.CutTime, SpeedPosition: m.Checkpoint, SpeedTime: m.CheckpointTime}, nil
+	return reporting.Freshness{Generation: m.Generation, Cut: m.Cut, CutTime: m.CutTime, SpeedPosition: m.Checkpoint, SpeedTime: m.CheckpointTime, SpeedClock: m.CheckpointClock}, nil
 }
 
 // ReadAgg implements reporting.ViewStore. A group whose state did not
@@ -80,7 +80,7 @@ func (s *Store) ReadAgg(ctx context.Context, view string) (reporting.AggSnapshot
 	if err != nil {
 		return reporting.AggSnapshot{}, notReady(err)
 	}
-	out := reporting.AggSnapshot{Freshness: reporting.Freshness{Generation: snap.Generation, Cut: snap.Cut, CutTime: snap.CutTime, SpeedPosition: snap.Checkpoint, SpeedTime: snap.CheckpointTime}}
+	out := reporting.AggSnapshot{Freshness: reporting.Freshness{Generation: snap.Generation, Cut: snap.Cut, CutTime: snap.CutTime, SpeedPosition: snap.Checkpoint, SpeedTime: snap.CheckpointTime, SpeedClock: snap.CheckpointClock}}
 	out.Groups = make([]reporting.Group, 0, len(snap.Groups))
 	for k, g := range snap.Groups {
 		out.Groups = append(out.Groups, reporting.Group{Key: k, Agg: g})
@@ -110,7 +110,7 @@ func (s *Store) ReadMirror(ctx context.Context, view string, pks []formats.Row) 
 		return reporting.MirrorRows{}, notReady(err)
 	}
 	out := reporting.MirrorRows{
-		Freshness: reporting.Freshness{Generation: r.Generation, Cut: r.Cut, CutTime: r.CutTime, SpeedPosition: r.Checkpoint, SpeedTime: r.CheckpointTime},
+		Freshness: reporting.Freshness{Generation: r.Generation, Cut: r.Cut, CutTime: r.CutTime, SpeedPosition: r.Checkpoint, SpeedTime: r.CheckpointTime, SpeedClock: r.CheckpointClock},
 		Rows:      make([]formats.Row, len(pks)),
 	}
 	cols := bv.Columns()

@@ -34,7 +34,8 @@ type Metrics interface {
 	// aggregates deferred from earlier batches is not reported.
 	BatchApplied(txns, events int, took time.Duration)
 	// Lag reports now minus the commit time of the last transaction
-	// applied to every view: the furthest-behind view's checkpoint.
+	// applied to every view (its formats.Txn.Stamp, precise to a second at
+	// worst): the furthest-behind view's checkpoint.
 	Lag(d time.Duration)
 	// KnownFields reports, for the aggregate batches just applied with
 	// the view's redisview.Known (those of an applier that keeps up), how
@@ -75,6 +76,14 @@ type Config struct {
 	Taken func(*formats.Txn)
 	// Now returns the current time, for the lag; nil means time.Now.
 	Now func() time.Time
+	// GatherWait is how long a batch may wait for more transactions,
+	// with nothing in flight, while the capture reports that it is
+	// reading a backlog (formats.Txn.Behind): many small transactions
+	// then go out in one script call instead of one each, which costs
+	// Redis and the applier per call, not per row change. A transaction
+	// of a caught-up capture goes out at once, as does a full batch.
+	// 0 means 10ms; negative means never wait.
+	GatherWait time.Duration
 }
 
 // Applier applies committed transactions to the views in Redis, exactly
@@ -93,8 +102,11 @@ type Applier struct {
 type batchStats struct {
 	txns, events int
 	last         formats.Position // the last transaction's commit
-	lastCommit   time.Time
 	counts       map[tableOp]int
+	// behind: the last transaction came from a capture reading a
+	// backlog; first is when the batch's first transaction was taken.
+	behind bool
+	first  time.Time
 }
 
 type tableOp struct {
@@ -121,6 +133,9 @@ func New(store Store, in <-chan *formats.Txn, cfg Config) (*Applier, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.GatherWait == 0 {
+		cfg.GatherWait = 10 * time.Millisecond
 	}
 	if len(cfg.Views) == 0 {
 		return nil, errors.New("no views to apply")
@@ -196,11 +211,28 @@ func (a *Applier) Run(ctx context.Context) error {
 	}
 	stopping := ctx.Done()
 	stopped, closed := false, false
+	// gather fires when a batch held back for more transactions (see
+	// Config.GatherWait) is due.
+	gather := time.NewTimer(time.Hour)
+	gather.Stop()
+	defer gather.Stop()
+	var gathering <-chan time.Time
 	for {
 		if fl == nil && (a.next.txns > 0 || a.deferred()) {
-			fl = a.send(wctx)
+			if due, hold := a.holdBack(stopped || closed); hold {
+				if gathering == nil {
+					gather.Reset(due)
+					gathering = gather.C
+				}
+			} else {
+				if gathering != nil {
+					gather.Stop()
+					gathering = nil
+				}
+				fl = a.send(wctx)
+			}
 		}
-		if fl == nil && (stopped || closed) {
+		if fl == nil && a.next.txns == 0 && (stopped || closed) {
 			return nil
 		}
 		recv := a.in
@@ -212,6 +244,9 @@ func (a *Applier) Run(ctx context.Context) error {
 			answered = fl.done
 		}
 		select {
+		case <-gathering:
+			gathering = nil
+			a.next.behind = false // due: the next round sends it
 		case <-stopping:
 			stopped, stopping = true, nil
 		case errs := <-answered:
@@ -252,6 +287,18 @@ func (a *Applier) Run(ctx context.Context) error {
 	}
 }
 
+// holdBack reports whether the next batch should wait for more
+// transactions (see Config.GatherWait), and for how long; never when
+// ending.
+func (a *Applier) holdBack(ending bool) (time.Duration, bool) {
+	n := &a.next
+	if ending || !n.behind || a.cfg.GatherWait < 0 || a.full() {
+		return 0, false
+	}
+	due := a.cfg.GatherWait - time.Since(n.first)
+	return due, due > 0
+}
+
 // deferred reports whether some view has folded transactions that no
 // batch has carried yet (an aggregate deferred while behind).
 func (a *Applier) deferred() bool {
@@ -274,11 +321,15 @@ func (a *Applier) take(t *formats.Txn) error {
 	if a.cfg.Taken != nil {
 		a.cfg.Taken(t)
 	}
+	stamp := t.Stamp
+	if stamp.IsZero() {
+		stamp = formats.Stamp{Time: t.CommitTime, Clock: formats.ClockCommitSeconds}
+	}
 	for _, vs := range a.views {
 		vs.active = vs.tail.Less(t.Pos)
 		if vs.active {
 			vs.tailSeg = redisview.SegmentOf(vs.tailSeg, t.CommitTime, a.cfg.SegmentWidth)
-			vs.tail, vs.tailTime = t.Pos, t.CommitTime
+			vs.tail, vs.tailTime, vs.tailClock = t.Pos, stamp.Time, stamp.Clock
 			vs.advance = true
 		}
 	}
@@ -294,9 +345,12 @@ func (a *Applier) take(t *formats.Txn) error {
 		}
 	}
 	n := &a.next
+	if n.txns == 0 {
+		n.first = time.Now()
+	}
 	n.txns++
 	n.events += len(t.Events)
-	n.last, n.lastCommit = t.Pos, t.CommitTime
+	n.last, n.behind = t.Pos, t.Behind
 	if a.cfg.Metrics != nil {
 		if n.counts == nil {
 			n.counts = map[tableOp]int{}

@@ -770,3 +770,60 @@ func TestDeferWhileBehind(t *testing.T) {
 		}
 	}
 }
+
+// TestGatherWhileBehind: transactions that trickle in from a capture
+// reading a backlog (Txn.Behind) are gathered into a few script calls of
+// up to GatherWait; the same transactions from a caught-up capture go out
+// one call each. Both leave every view exact.
+func TestGatherWhileBehind(t *testing.T) {
+	rdb := stack.Redis(t).Client(t)
+	for _, behind := range []bool{true, false} {
+		s := redisview.New(rdb, redisview.Options{Prefix: fmt.Sprintf("g%v:", behind)})
+		w := newWorkload(t, 23)
+		for range 20 {
+			w.txn()
+		}
+		bootstrap(t, s, w, testViews(t), width)
+		c := &countingStore{Store: s, views: map[string]int{}}
+		in := make(chan *formats.Txn)
+		views := testViews(t)
+		a, err := New(c, in, Config{Views: views, SegmentWidth: width, GatherWait: 40 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- a.Run(context.Background()) }()
+		const n = 120
+		for range n {
+			tx := w.txn()
+			tx.Behind = behind
+			in <- tx
+			time.Sleep(time.Millisecond) // a capture slower than the applier
+		}
+		close(in)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		c.mu.Lock()
+		calls := c.calls
+		c.mu.Unlock()
+		t.Logf("behind=%v: %d transactions in %d calls", behind, n, calls)
+		// n ms of arrivals in windows of 40 ms; generous for a slow machine.
+		if behind && calls > n/4 {
+			t.Errorf("behind: %d calls for %d transactions, want them gathered (about %d)", calls, n, n/40+1)
+		}
+		if !behind && calls < n/2 {
+			t.Errorf("caught up: %d calls for %d transactions, want about one each", calls, n)
+		}
+		checkViews(t, s, w, views)
+		for _, v := range views {
+			m, err := s.Meta(context.Background(), v.Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Checkpoint != w.pos() {
+				t.Errorf("view %s at %s, want %s", v.Name, m.Checkpoint, w.pos())
+			}
+		}
+	}
+}

@@ -16,7 +16,12 @@
 // out. With nothing in flight, a transaction goes out at once, with
 // whatever else is already queued: alone when there is no backlog (low
 // lag), many transactions per Redis round trip under load, with the Go
-// work of one batch overlapping Redis's work on the other. The next batch
+// work of one batch overlapping Redis's work on the other. While the
+// capture reports that it is reading a backlog (formats.Txn.Behind) and
+// the capture, not Redis, is the slower side, nothing would be in flight
+// to gather behind: a batch then waits up to Config.GatherWait (10ms) for
+// more, so a backlog of small transactions goes out hundreds per script
+// call instead of a few (Redis and the applier pay per call). The next batch
 // is bounded (Config.MaxBatchEvents, Config.MaxBatchTxns): once full, the
 // applier stops taking transactions until the one in flight is answered.
 // Memory is therefore two batches of pre-aggregated deltas and encoded

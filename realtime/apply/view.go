@@ -27,15 +27,17 @@ type viewState struct {
 	// As stored in Redis (after the last applied batch).
 	ckpt        formats.Position
 	seg         uint64
-	ckptTime    time.Time // commit time of ckpt; zero when unknown
+	ckptTime    time.Time // commit time of ckpt (Txn.Stamp); zero when unknown
 	fingerprint string    // of the stored state
 
 	// tail is the last transaction folded for the view (in flight or in
-	// the next batch), tailSeg its segment and tailTime its commit time;
-	// they start at the stored checkpoint.
-	tail     formats.Position
-	tailSeg  uint64
-	tailTime time.Time
+	// the next batch), tailSeg its segment and tailTime its commit time
+	// (its Txn.Stamp, of clock tailClock); they start at the stored
+	// checkpoint.
+	tail      formats.Position
+	tailSeg   uint64
+	tailTime  time.Time
+	tailClock formats.Clock
 
 	// The next batch: the transactions after from up to tail.
 	from    formats.Position
@@ -69,7 +71,7 @@ type viewState struct {
 // batch.
 func (vs *viewState) start(m redisview.Meta) {
 	vs.ckpt, vs.seg, vs.ckptTime, vs.fingerprint = m.Checkpoint, m.Segment, m.CheckpointTime, m.Fingerprint
-	vs.tail, vs.tailSeg, vs.tailTime = m.Checkpoint, m.Segment, m.CheckpointTime
+	vs.tail, vs.tailSeg, vs.tailTime, vs.tailClock = m.Checkpoint, m.Segment, m.CheckpointTime, m.CheckpointClock
 	vs.from, vs.advance, vs.skipped = m.Checkpoint, false, 0
 	vs.segs, vs.changes = nil, nil
 	clear(vs.rows)
@@ -233,7 +235,7 @@ func (vs *viewState) addMirror(bd binding, t *formats.Txn, ev *formats.Event) er
 // sums it computed would be too, and the time per group matters less
 // than the time per batch then.
 func (vs *viewState) aggApply(behind bool) redisview.AggApply {
-	g := redisview.AggApply{View: vs.view, From: vs.from, To: vs.tail, ToTime: vs.tailTime, ToSeg: vs.tailSeg, Deltas: vs.segs}
+	g := redisview.AggApply{View: vs.view, From: vs.from, To: vs.tail, ToTime: vs.tailTime, ToClock: vs.tailClock, ToSeg: vs.tailSeg, Deltas: vs.segs}
 	if !behind {
 		g.Known = vs.known
 	}
@@ -245,5 +247,5 @@ func (vs *viewState) mirrorApply() redisview.MirrorApply {
 	if fp == "" {
 		fp = vs.fingerprint // nothing bound yet: a checkpoint-only batch
 	}
-	return redisview.MirrorApply{View: vs.view.Name, Layout: fp, From: vs.from, To: vs.tail, ToTime: vs.tailTime, Rows: vs.changes}
+	return redisview.MirrorApply{View: vs.view.Name, Layout: fp, From: vs.from, To: vs.tail, ToTime: vs.tailTime, ToClock: vs.tailClock, Rows: vs.changes}
 }

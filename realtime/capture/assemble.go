@@ -41,6 +41,21 @@ type assembler struct {
 	// capacity, as transactions of one stream tend to be alike, so that a
 	// large one is not grown by doubling (twice its size in garbage).
 	sizeHint int
+	// heartbeat is the heartbeat table (zero: none); beat is the time the
+	// open group's heartbeat row holds, commitUS MySQL 8's
+	// immediate_commit_timestamp of its GTID event: both stamp the Txn
+	// more precisely than the event header's whole seconds.
+	heartbeat formats.TableID
+	beat      time.Time
+	commitUS  uint64
+	// lazyMeta: go-mysql leaves the table maps' optional metadata
+	// undecoded (see Capture.session); raw is the raw event being fed (nil
+	// inside a transaction payload), fde the stream's last format
+	// description event and fdeRaw its raw event.
+	lazyMeta bool
+	raw      []byte
+	fde      *replication.FormatDescriptionEvent
+	fdeRaw   []byte
 }
 
 // maxSizeHint bounds assembler.sizeHint, and so what a small transaction
@@ -52,8 +67,8 @@ type savepoint struct {
 	n    int
 }
 
-func newAssembler(log *slog.Logger, tables *tableCache, file string) *assembler {
-	return &assembler{log: log, tables: tables, file: file}
+func newAssembler(log *slog.Logger, tables *tableCache, file string, heartbeat formats.TableID) *assembler {
+	return &assembler{log: log, tables: tables, file: file, heartbeat: heartbeat}
 }
 
 // at names the position of the event with header h, for error messages.
@@ -64,7 +79,45 @@ func (a *assembler) at(h *replication.EventHeader) string {
 // feed handles one event. It returns the transaction the event commits, if
 // any; the Txn has no Events when the group touched no captured table.
 func (a *assembler) feed(ev *replication.BinlogEvent) (*formats.Txn, error) {
+	a.raw = ev.RawData
+	defer func() { a.raw = nil }()
 	return a.feedEvent(ev.Header, ev.Event, ev.Header.LogPos)
+}
+
+// tableMap records a table map event whose optional metadata go-mysql
+// left undecoded: its body (the event without header and checksum) is
+// compared with the last one of its table id, and only a different one is
+// parsed again in full, by a parser of its own (a new one each time: a
+// parser keeps every table map it parsed).
+func (a *assembler) tableMap(h *replication.EventHeader, tm *replication.TableMapEvent) error {
+	if a.raw == nil || a.fde == nil {
+		return fatal(fmt.Errorf("binlog at %s: a table map without its raw event or a format description before it", a.at(h)))
+	}
+	body := a.raw[replication.EventHeaderSize:]
+	if a.fde.ChecksumAlgorithm == replication.BINLOG_CHECKSUM_ALG_CRC32 {
+		body = body[:len(body)-replication.BinlogChecksumLength]
+	}
+	raw := a.raw
+	full := func() (*replication.TableMapEvent, error) {
+		p := replication.NewBinlogParser()
+		p.SetFlavor(FlavorMariaDB)
+		if _, err := p.Parse(a.fdeRaw); err != nil {
+			return nil, fmt.Errorf("parsing the format description: %w", err)
+		}
+		ev, err := p.Parse(raw)
+		if err != nil {
+			return nil, err
+		}
+		full, ok := ev.Event.(*replication.TableMapEvent)
+		if !ok {
+			return nil, fmt.Errorf("parsed a %T, not a table map", ev.Event)
+		}
+		return full, nil
+	}
+	if err := a.tables.observeRaw(tm, body, full); err != nil {
+		return fatal(fmt.Errorf("reading table map at %s: %w", a.at(h), err))
+	}
+	return nil
 }
 
 // feedEvent handles event e with header h; end is the end offset of the
@@ -74,6 +127,16 @@ func (a *assembler) feedEvent(h *replication.EventHeader, e replication.Event, e
 	switch e := e.(type) {
 	case *replication.RotateEvent:
 		a.file = string(e.NextLogName)
+	case *replication.FormatDescriptionEvent:
+		if a.lazyMeta && a.raw != nil {
+			a.fde, a.fdeRaw = e, a.raw
+		}
+	case *replication.TableMapEvent:
+		if a.lazyMeta {
+			if err := a.tableMap(h, e); err != nil {
+				return nil, err
+			}
+		}
 	case *replication.MariadbGTIDEvent:
 		if err := a.begin(h); err != nil {
 			return nil, err
@@ -84,14 +147,17 @@ func (a *assembler) feedEvent(h *replication.EventHeader, e replication.Event, e
 		if err := a.begin(h); err != nil {
 			return nil, err
 		}
-		a.gtid = mysqlGTID(e)
+		a.gtid, a.commitUS = mysqlGTID(e), e.ImmediateCommitTimestamp
 	case *replication.GtidTaggedLogEvent:
 		if err := a.begin(h); err != nil {
 			return nil, err
 		}
-		a.gtid = mysqlGTID(&e.GTIDEvent)
+		a.gtid, a.commitUS = mysqlGTID(&e.GTIDEvent), e.ImmediateCommitTimestamp
 	case *replication.RowsEvent:
 		a.open = true
+		if err := decodePending(e); err != nil {
+			return nil, fatal(fmt.Errorf("decoding binlog %s event ending at offset %d of %s: %w", h.EventType, h.LogPos, a.file, err))
+		}
 		if err := a.rows(h, e); err != nil {
 			return nil, err
 		}
@@ -142,6 +208,7 @@ func (a *assembler) begin(h *replication.EventHeader) error {
 
 func (a *assembler) reset() {
 	a.gtid, a.open, a.events, a.savepoints = "", false, nil, nil
+	a.beat, a.commitUS = time.Time{}, 0
 }
 
 func mysqlGTID(e *replication.GTIDEvent) string {
@@ -162,6 +229,14 @@ func mysqlGTID(e *replication.GTIDEvent) string {
 func (a *assembler) commit(h *replication.EventHeader, end uint32) *formats.Txn {
 	pos := formats.Position{File: a.file, Offset: end, GTID: a.gtid}
 	txn := &formats.Txn{Pos: pos, CommitTime: time.Unix(int64(h.Timestamp), 0).UTC(), Events: a.events}
+	switch {
+	case !a.beat.IsZero():
+		txn.Stamp = formats.Stamp{Time: a.beat, Clock: formats.ClockHeartbeat}
+	case a.commitUS > 0:
+		txn.Stamp = formats.Stamp{Time: time.UnixMicro(int64(a.commitUS)).UTC(), Clock: formats.ClockCommitMicros}
+	default:
+		txn.Stamp = formats.Stamp{Time: txn.CommitTime, Clock: formats.ClockCommitSeconds}
+	}
 	if n := len(a.events); n > 0 {
 		a.sizeHint = min(n, maxSizeHint)
 	}
@@ -283,6 +358,9 @@ func (a *assembler) rows(h *replication.EventHeader, e *replication.RowsEvent) e
 			ErrPrerequisite, ErrPartialRowImage, a.at(h), img, ent.table))
 	}
 	s := ent.schema
+	if s.Table == a.heartbeat {
+		a.readBeat(s, e)
+	}
 	if a.events == nil && a.sizeHint > 0 {
 		a.events = make([]formats.Event, 0, max(a.sizeHint, len(e.Rows)))
 	}
@@ -328,6 +406,32 @@ func (a *assembler) rows(h *replication.EventHeader, e *replication.RowsEvent) e
 		ent.proj.events(a.events[len(a.events)-rowChanges(e):])
 	}
 	return nil
+}
+
+// readBeat notes the time the heartbeat table's last row image in e holds
+// (its "at" column, written with UTC_TIMESTAMP(6)); a column without a
+// fraction is no better than the commit's second and is ignored.
+func (a *assembler) readBeat(s *formats.TableSchema, e *replication.RowsEvent) {
+	col := -1
+	for i, c := range s.Columns {
+		if c.Name == "at" && (c.Type.Kind == formats.KindDateTime || c.Type.Kind == formats.KindTimestamp) && c.Type.FSP > 0 {
+			col = i
+		}
+	}
+	if col < 0 || len(e.Rows) == 0 || e.Type() == replication.EnumRowsEventTypeDelete {
+		return
+	}
+	// Read before convert replaces the values in place: the raw value is
+	// the "YYYY-MM-DD HH:MM:SS.ffffff" string go-mysql (and datetime.go)
+	// render.
+	raw := e.Rows[len(e.Rows)-1]
+	if col >= len(raw) {
+		return
+	}
+	v, err := formats.FromBinlog(s.Columns[col].Type, raw[col])
+	if t, ok := v.(time.Time); err == nil && ok {
+		a.beat = t
+	}
 }
 
 // convert turns go-mysql's decoded values into the canonical Go values of

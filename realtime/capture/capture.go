@@ -76,6 +76,10 @@ type Config struct {
 	// read-ahead is memory outside any row-change bound of the consumer.
 	// Zero: 128.
 	EventBuffer int
+	// HeartbeatTable is the source's heartbeat table (zero: none), written
+	// by Heartbeat and captured like any table: the transactions that
+	// write it are stamped with its microsecond time (formats.ClockHeartbeat).
+	HeartbeatTable formats.TableID
 }
 
 // Metrics receives the capture's counters. Implementations must be safe for

@@ -12,7 +12,7 @@ import (
 
 func TestUnloggedDelete(t *testing.T) {
 	a := newAssembler(nil, newTableCache(newCaptureSet([]string{"shop"},
-		[]formats.TableID{{DB: "crm", Table: "people"}})), "f")
+		[]formats.TableID{{DB: "crm", Table: "people"}})), "f", formats.TableID{})
 	tid := func(db, t string) formats.TableID { return formats.TableID{DB: db, Table: t} }
 	cases := []struct {
 		schema, q          string

@@ -62,6 +62,16 @@
 // converted by formats.FromBinlog on the binlog path and formats.FromText on
 // the snapshot path, so both give identical Go values.
 //
+// # Times
+//
+// Txn.CommitTime is the binlog event header's commit time, whole seconds:
+// segments are cut on it. Txn.Stamp is the best time known for the lag
+// (formats.Clock): a heartbeat row's DATETIME(6) (Config.HeartbeatTable,
+// written by Heartbeat), else MySQL 8's immediate_commit_timestamp, else,
+// when the capture is caught up (go-mysql has decoded no rows event past
+// the commit and the commit second is under 2 s old), the time the commit
+// was received, else the commit second.
+//
 // # Failures
 //
 // A broken replication connection (server restart, KILL of the dump thread,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
@@ -127,13 +128,34 @@ func (c *Capture) session(ctx context.Context, st *streamState, put func(context
 	if err != nil {
 		return err
 	}
-	syncer := replication.NewBinlogSyncer(c.syncerConfig())
+	// decoded counts the rows events go-mysql's reader has decoded,
+	// consumed those this goroutine has taken: equal after a commit, the
+	// capture holds nothing the source sent after it (see stamp).
+	var decoded atomic.Int64
+	var consumed int64
+	scfg := c.syncerConfig()
+	scfg.RowsEventDecodeFunc = func(e *replication.RowsEvent, data []byte) error {
+		decoded.Add(1)
+		return c.decodeRows(e, data)
+	}
+	lazyMeta := c.cfg.Flavor == FlavorMariaDB
+	if lazyMeta {
+		// The table maps' optional metadata (column names, charsets,
+		// ENUM/SET members, primary key) is decoded by the capture, and
+		// only when a table map's bytes differ from the last ones of its
+		// table id (tableCache.observeRaw), not by go-mysql's reader for
+		// every statement. MariaDB only: MySQL's compressed transaction
+		// payloads carry table maps without a raw event to parse again.
+		scfg.TableMapOptionalMetaDecodeFunc = func([]byte) error { return nil }
+	}
+	syncer := replication.NewBinlogSyncer(scfg)
 	defer syncer.Close()
 	streamer, err := syncer.StartSync(gomysql.Position{Name: st.resume.File, Pos: st.resume.Offset})
 	if err != nil {
 		return fmt.Errorf("starting replication at %s: %w", st.resume, err)
 	}
-	asm := newAssembler(c.log, newTableCache(c.captured), st.resume.File)
+	asm := newAssembler(c.log, newTableCache(c.captured), st.resume.File, c.cfg.HeartbeatTable)
+	asm.lazyMeta = lazyMeta
 
 	var pending *formats.Txn // newest empty Txn not sent yet
 	// lastEvent is when the connection last proved alive; time spent
@@ -181,7 +203,9 @@ func (c *Capture) session(ctx context.Context, st *streamState, put func(context
 			}
 			return err
 		}
-		lastEvent = time.Now()
+		got := time.Now()
+		lastEvent = got
+		consumed += rowsEvents(ev.Event)
 		if !st.progressed && st.reconnect && c.cfg.Metrics != nil {
 			// The server accepted the position: the session is re-established.
 			c.cfg.Metrics.Reconnected()
@@ -209,6 +233,8 @@ func (c *Capture) session(ctx context.Context, st *streamState, put func(context
 		if txn == nil {
 			continue
 		}
+		txn.Behind = behind(txn, got, decoded.Load() == consumed)
+		stamp(txn, got)
 		if len(txn.Events) > 0 || time.Since(st.lastEmpty) >= c.cfg.IdleTxnInterval {
 			pending = nil
 			if !deliver(txn) {
@@ -219,6 +245,43 @@ func (c *Capture) session(ctx context.Context, st *streamState, put func(context
 		pending = txn
 		st.resume = txn.Pos // nothing captured in it: safe to resume after it
 	}
+}
+
+// behind reports whether the capture, receiving txn's commit at got, is
+// reading a backlog: go-mysql has decoded rows events beyond it (not
+// drained), or its commit second is 2 s or more before got (a backlog read
+// as fast as it is decoded drains between events; the margin allows a
+// second of difference between the two hosts' clocks).
+func behind(txn *formats.Txn, got time.Time, drained bool) bool {
+	return !drained || got.Sub(txn.CommitTime) >= 2*time.Second
+}
+
+// stamp stamps a transaction whose best time is the binlog's commit second
+// with the time it was received instead, got, when the capture was caught
+// up then (see behind): the receive time is then later than the commit by
+// the replication delay only. While behind, the commit second stays: its
+// resolution is a second.
+func stamp(txn *formats.Txn, got time.Time) {
+	if txn.Stamp.Clock != formats.ClockCommitSeconds || txn.Behind {
+		return
+	}
+	txn.Stamp = formats.Stamp{Time: got, Clock: formats.ClockReceived}
+}
+
+// rowsEvents is how many rows events e is or holds (a MySQL transaction
+// payload holds its transaction's).
+func rowsEvents(e replication.Event) int64 {
+	switch e := e.(type) {
+	case *replication.RowsEvent:
+		return 1
+	case *replication.TransactionPayloadEvent:
+		var n int64
+		for _, inner := range e.Events {
+			n += rowsEvents(inner.Event)
+		}
+		return n
+	}
+	return 0
 }
 
 // send delivers txn by put and advances the resume position; false when
@@ -320,8 +383,11 @@ func (c *Capture) syncerConfig() replication.BinlogSyncerConfig {
 	return cfg
 }
 
-// decodeRows decodes the rows of captured tables only: the rows of other
-// tables are never looked at. It runs on go-mysql's reader goroutine; its
+// decodeRows decodes a rows event's header on go-mysql's reader goroutine
+// and leaves the rows of captured tables to decodePending, on Stream's
+// goroutine: the reader goroutine, which also reads the packets and
+// decodes every other event, is the one a stream of small transactions
+// keeps busiest, and the rows of other tables are never looked at. Its
 // errors reach Stream as a *replication.EventError.
 func (c *Capture) decodeRows(e *replication.RowsEvent, data []byte) error {
 	pos, err := e.DecodeHeader(data)
@@ -331,13 +397,40 @@ func (c *Capture) decodeRows(e *replication.RowsEvent, data []byte) error {
 	if !c.captured.has(string(e.Table.Schema), string(e.Table.Table)) {
 		return nil
 	}
+	// data is the event's own (go-mysql reads each packet into a new
+	// slice, which the event keeps as RawData), so it stays valid.
+	e.Rows = [][]any{{pendingRows{pos: pos, data: data}}}
+	return nil
+}
+
+// pendingRows stands in a RowsEvent's Rows, between decodeRows and
+// decodePending, for the rows still to decode: the body data and where
+// its rows begin.
+type pendingRows struct {
+	pos  int
+	data []byte
+}
+
+// decodePending decodes the rows decodeRows left in e, if any.
+func decodePending(e *replication.RowsEvent) error {
+	if len(e.Rows) != 1 || len(e.Rows[0]) != 1 {
+		return nil
+	}
+	p, ok := e.Rows[0][0].(pendingRows)
+	if !ok {
+		return nil
+	}
+	e.Rows = nil
+	return decodeRowsData(e, p.pos, p.data)
+}
+
+// decodeRowsData decodes the rows of e's body data from pos.
+func decodeRowsData(e *replication.RowsEvent, pos int, data []byte) error {
 	// The rows are decoded against a table map of our own, changed for
 	// speed; the shared one is not touched, and the event keeps it. Ours
 	// holds only the fields go-mysql's row decoding reads (v1.16: the
-	// column types and metadata), copied field by field: Stream's
-	// goroutine fills lazily cached fields of the shared one (ENUM and
-	// SET values) while this one decodes, so the struct is not copied
-	// whole.
+	// column types and metadata), copied field by field (the shared one
+	// caches ENUM and SET values lazily: the struct is not copied whole).
 	//
 	// go-mysql rebuilds a map of the table's unsigned columns from the
 	// signedness bitmap for every row image it decodes (a tenth of the
@@ -353,7 +446,7 @@ func (c *Capture) decodeRows(e *replication.RowsEvent, data []byte) error {
 	}
 	dtCols := rawDatetime2(&fast)
 	e.Table = &fast
-	err = e.DecodeData(pos, data)
+	err := e.DecodeData(pos, data)
 	e.Table = table
 	if err == nil && dtCols != nil {
 		if err = datetime2Strings(e.Rows, dtCols, table.ColumnMeta); err != nil {

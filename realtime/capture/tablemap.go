@@ -20,6 +20,10 @@ type tableEntry struct {
 	// proj is the column policy's projection of schema (rows decode with
 	// schema, then leave as rows of proj.out); nil when it changes nothing.
 	proj *projection
+	// body is the raw table map the entry was built from, when it came
+	// through observeRaw (tm's optional metadata is then not decoded, so
+	// only tm itself, by pointer, may use the entry).
+	body []byte
 }
 
 // maxCachedTables bounds the table cache of one replication session.
@@ -43,7 +47,15 @@ func newTableCache(captured captureSet) *tableCache {
 // observe records a table map event and returns the entry rows events of
 // its table id will use.
 func (c *tableCache) observe(tm *replication.TableMapEvent) (*tableEntry, error) {
-	if e, ok := c.byID[tm.TableID]; ok && (e.tm == tm || sameTableMap(e.tm, tm)) {
+	if e, ok := c.byID[tm.TableID]; ok && e.tm == tm {
+		return e, nil
+	}
+	if e, ok := c.byID[tm.TableID]; ok && e.body != nil {
+		// Undecoded maps cannot be compared: rows whose table map never
+		// went through observeRaw would decode with a guessed schema.
+		return nil, fmt.Errorf("rows of table id %d (%s.%s) with a table map the capture did not see", tm.TableID, tm.Schema, tm.Table)
+	}
+	if e, ok := c.byID[tm.TableID]; ok && sameTableMap(e.tm, tm) {
 		e.tm = tm
 		return e, nil
 	}
@@ -70,6 +82,32 @@ func (c *tableCache) observe(tm *replication.TableMapEvent) (*tableEntry, error)
 	}
 	c.byID[tm.TableID] = e
 	return e, nil
+}
+
+// observeRaw records a table map event tm whose optional metadata go-mysql
+// did not decode, body being its raw event body: the entry of its table id
+// is kept when it was built from the same bytes (the same definition), and
+// rebuilt from full(), tm decoded in full, otherwise. Rows events of tm
+// then find the entry by tm's pointer (observe).
+func (c *tableCache) observeRaw(tm *replication.TableMapEvent, body []byte, full func() (*replication.TableMapEvent, error)) error {
+	if e, ok := c.byID[tm.TableID]; ok && e.body != nil && bytes.Equal(e.body, body) {
+		e.tm = tm
+		return nil
+	}
+	ftm, err := full()
+	if err != nil {
+		return err
+	}
+	if ftm.TableID != tm.TableID {
+		return fmt.Errorf("table map parsed again names table id %d, not %d", ftm.TableID, tm.TableID)
+	}
+	delete(c.byID, tm.TableID)
+	e, err := c.observe(ftm)
+	if err != nil {
+		return err
+	}
+	e.tm, e.body = tm, body
+	return nil
 }
 
 // sameTableMap reports whether two table map events describe the same

@@ -25,7 +25,10 @@ func (st *streamState) tick() *formats.Txn {
 	pos := st.resume
 	pos.Row++
 	st.lastTick = time.Now()
-	return &formats.Txn{Pos: pos, CommitTime: st.lastTick.UTC().Truncate(time.Second)}
+	// Its Stamp is the heartbeat's receipt, to the microsecond: the source
+	// had sent everything then (the lag is now minus that moment).
+	return &formats.Txn{Pos: pos, CommitTime: st.lastTick.UTC().Truncate(time.Second),
+		Stamp: formats.Stamp{Time: st.lastTick.UTC(), Clock: formats.ClockReceived}}
 }
 
 // idle reports whether no event group is open.

@@ -28,7 +28,10 @@ type AggApply struct {
 	// ToTime is the commit time of To (stored as the checkpoint's time, for
 	// lag); zero leaves the stored time as it is.
 	ToTime time.Time
-	Deltas []SegDelta
+	// ToClock is how ToTime was measured (ClockUnknown:
+	// formats.ClockCommitSeconds); stored with it, for the lag's precision.
+	ToClock formats.Clock
+	Deltas  []SegDelta
 	// Known, if set, is what the caller knows of the view's stored states;
 	// the call uses it and updates it (see Known). A batch with more than
 	// 512 groups in a segment is applied without it.
@@ -106,7 +109,7 @@ func (s *Store) ApplyAll(ctx context.Context, aggs []AggApply, mirrors []MirrorA
 
 // encodeApply turns an aggregate batch into the scripts' terms.
 func (s *Store) encodeApply(ctx context.Context, b AggApply) encodedApply {
-	e := encodedApply{view: b.View.Name, from: b.From, to: b.To, toSeg: b.ToSeg, toTime: b.ToTime}
+	e := encodedApply{view: b.View.Name, from: b.From, to: b.To, toSeg: b.ToSeg, toTime: formats.Stamp{Time: b.ToTime, Clock: b.ToClock}}
 	if b.View.AggLayout() != "" {
 		// An unbound view can only move its checkpoint (it has no deltas);
 		// the script skips the fingerprint check then.
@@ -158,7 +161,9 @@ type AggSnapshot struct {
 	// Groups holds the merged state of every group whose count is > 0.
 	Groups formats.Delta
 	// CheckpointTime is the commit time of Checkpoint; zero when unknown.
-	CheckpointTime time.Time
+	// CheckpointClock says how it was measured.
+	CheckpointTime  time.Time
+	CheckpointClock formats.Clock
 }
 
 // ReadAgg returns the view's answer: the published generation's batch
@@ -191,13 +196,14 @@ func (enc *encodedSnapshot) snapshot(view *formats.View, fp string) (AggSnapshot
 		return AggSnapshot{}, fmt.Errorf("reading view %s: %w: state was written for %s, view is %s", view.Name, ErrLayoutMismatch, enc.meta.Fingerprint, fp)
 	}
 	return AggSnapshot{
-		Generation:     enc.meta.Generation,
-		Cut:            enc.meta.Cut,
-		CutTime:        enc.meta.CutTime,
-		Checkpoint:     enc.meta.Checkpoint,
-		CheckpointTime: enc.meta.CheckpointTime,
-		Segment:        enc.meta.Segment,
-		Groups:         make(formats.Delta, len(enc.groups)),
+		Generation:      enc.meta.Generation,
+		Cut:             enc.meta.Cut,
+		CutTime:         enc.meta.CutTime,
+		Checkpoint:      enc.meta.Checkpoint,
+		CheckpointTime:  enc.meta.CheckpointTime,
+		CheckpointClock: enc.meta.CheckpointClock,
+		Segment:         enc.meta.Segment,
+		Groups:          make(formats.Delta, len(enc.groups)),
 	}, nil
 }
 

@@ -15,6 +15,9 @@
 //	                        cut       its cut (a position); cut_seg, its segment;
 //	                        cut_time  its commit time (RFC 3339)
 //	                        layout    the view fingerprint (Fingerprint)
+//	                        ckpt_time ckpt's commit time, for the lag: a
+//	                                  formats.Stamp ("<RFC 3339> receive";
+//	                                  the time alone is a commit second)
 //	tm:{v}:s:<seg>   hash   group key → the segment's delta state
 //	tm:{v}:segs      zset   ids of the live segments
 //	tm:{v}:speed     hash   group key → Σ of the live segments (the running total)

@@ -62,7 +62,9 @@ type MirrorApply struct {
 	From, To formats.Position
 	// ToTime is the commit time of To; zero leaves the stored time as is.
 	ToTime time.Time
-	Rows   []MirrorChange
+	// ToClock is how ToTime was measured (see AggApply.ToClock).
+	ToClock formats.Clock
+	Rows    []MirrorChange
 }
 
 // overlayValue is the stored form of a speed-layer row: the JSON array
@@ -228,7 +230,7 @@ func (s *Store) applyMirrorCall(b MirrorApply) (scriptCall, error) {
 			return scriptCall{}, err
 		}
 	}
-	args = append(args, formatTime(b.ToTime)) // ckpt_time: the script reads the last argument
+	args = append(args, formats.Stamp{Time: b.ToTime, Clock: b.ToClock}.String()) // ckpt_time: the script reads the last argument
 	return scriptCall{script: s.scripts.applyMirror, keys: []string{k.meta()}, args: args}, nil
 }
 
@@ -266,7 +268,7 @@ func (s *Store) applyMirrorTx(ctx context.Context, b MirrorApply) error {
 	}
 	ckpt := []any{"HSET", k.meta(), "ckpt", b.To.String()}
 	if !b.ToTime.IsZero() {
-		ckpt = append(ckpt, "ckpt_time", formatTime(b.ToTime))
+		ckpt = append(ckpt, "ckpt_time", formats.Stamp{Time: b.ToTime, Clock: b.ToClock}.String())
 	}
 	cmds = append(cmds, ckpt)
 
@@ -324,7 +326,9 @@ type MirrorRead struct {
 	CutTime    time.Time
 	Checkpoint formats.Position
 	// CheckpointTime is the commit time of Checkpoint; zero when unknown.
-	CheckpointTime time.Time
+	// CheckpointClock says how it was measured.
+	CheckpointTime  time.Time
+	CheckpointClock formats.Clock
 }
 
 // ReadMirror returns the current row of key pk: the speed layer's version
@@ -348,7 +352,7 @@ func (s *Store) ReadMirror(ctx context.Context, view, pk string) (MirrorRead, er
 	if err != nil {
 		return MirrorRead{}, fmt.Errorf("reading mirror %s key %s: %w", view, pk, err)
 	}
-	out := MirrorRead{Generation: meta.Generation, Cut: meta.Cut, CutTime: meta.CutTime, Checkpoint: meta.Checkpoint, CheckpointTime: meta.CheckpointTime}
+	out := MirrorRead{Generation: meta.Generation, Cut: meta.Cut, CutTime: meta.CutTime, Checkpoint: meta.Checkpoint, CheckpointTime: meta.CheckpointTime, CheckpointClock: meta.CheckpointClock}
 	if o, ok := reply[4].(string); ok {
 		ver, vals, err := parseOverlay(o)
 		if err != nil {

@@ -27,7 +27,7 @@ type encodedApply struct {
 	layout   string
 	from, to formats.Position
 	toSeg    uint64
-	toTime   time.Time
+	toTime   formats.Stamp
 	segs     []encodedSeg
 	// cas, when set, makes each segment's fields entries of six: field,
 	// state, then per hash (segment, running total) the value expected
@@ -60,7 +60,7 @@ func (s *Store) applyAggCall(a encodedApply) (scriptCall, error) {
 			args = append(args, f)
 		}
 	}
-	args = append(args, formatTime(a.toTime)) // ckpt_time: the script reads the last argument
+	args = append(args, a.toTime.String()) // ckpt_time: the script reads the last argument
 	c := scriptCall{script: s.scripts.applyAgg, keys: []string{k.meta()}, args: args}
 	if a.cas != nil {
 		c.reply = func(v any) { a.cas.learn(a.segs, v) }
@@ -255,13 +255,4 @@ func (s *Store) publishAggEncoded(ctx context.Context, view, layout string, gen 
 		return fmt.Errorf("publishing generation %d of view %s at %s: %w", gen, view, cut, scriptError(view, formats.Position{}, err))
 	}
 	return nil
-}
-
-// formatTime renders a commit time as stored in meta (RFC 3339, UTC); the
-// zero time is "" (unknown).
-func formatTime(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.UTC().Format(time.RFC3339Nano)
 }

@@ -90,11 +90,12 @@ type MirrorReads struct {
 	Rows  []MirrorRow
 	Found []bool
 	// Freshness of every row.
-	Generation     uint64
-	Cut            formats.Position
-	CutTime        time.Time
-	Checkpoint     formats.Position
-	CheckpointTime time.Time
+	Generation      uint64
+	Cut             formats.Position
+	CutTime         time.Time
+	Checkpoint      formats.Position
+	CheckpointTime  time.Time
+	CheckpointClock formats.Clock
 }
 
 // ReadMirrors returns the current rows of the keys pks (as ReadMirror does
@@ -133,7 +134,7 @@ func (s *Store) ReadMirrors(ctx context.Context, view string, pks []string) (Mir
 	out := MirrorReads{
 		Rows: make([]MirrorRow, len(pks)), Found: make([]bool, len(pks)),
 		Generation: meta.Generation, Cut: meta.Cut, CutTime: meta.CutTime,
-		Checkpoint: meta.Checkpoint, CheckpointTime: meta.CheckpointTime,
+		Checkpoint: meta.Checkpoint, CheckpointTime: meta.CheckpointTime, CheckpointClock: meta.CheckpointClock,
 	}
 	for i, r := range rows {
 		str, ok := r.(string)

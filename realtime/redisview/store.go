@@ -150,8 +150,10 @@ type Meta struct {
 	Fingerprint string
 	// CheckpointTime is the source commit time of the transaction at
 	// Checkpoint (the cut time when a publish moved the checkpoint); zero
-	// when unknown.
-	CheckpointTime time.Time
+	// when unknown. CheckpointClock says how it was measured (see
+	// formats.Clock): ckpt_time holds both (formats.Stamp's stored form).
+	CheckpointTime  time.Time
+	CheckpointClock formats.Clock
 }
 
 // Meta returns the view's bookkeeping, or ErrStateMissing.
@@ -227,9 +229,11 @@ func parseMeta(f []any) (Meta, error) {
 	}
 	m.Fingerprint, _ = str(6)
 	if v, ok := str(7); ok && v != "" {
-		if m.CheckpointTime, err = time.Parse(time.RFC3339Nano, v); err != nil {
+		st, err := formats.ParseStamp(v)
+		if err != nil {
 			return Meta{}, fmt.Errorf("checkpoint time: %w", err)
 		}
+		m.CheckpointTime, m.CheckpointClock = st.Time, st.Clock
 	}
 	return m, nil
 }

@@ -191,6 +191,13 @@ async function refresh() {
   }
 }
 
+const LAG_SOURCES = {
+  heartbeat_us: ["heartbeat, µs", "measured from the heartbeat row's microsecond time"],
+  commit_time_us: ["commit, µs", "measured from MySQL's microsecond commit timestamp"],
+  receive: ["received", "caught up: measured from when Tidemark received the commit"],
+  commit_time_s: ["commit second, ±1 s", "behind: the binlog stamps commits in whole seconds, so this over-states the lag by up to 1 s"],
+};
+
 function renderFreshness(f) {
   const box = $("freshness");
   box.dataset.generation = String(f.generation);
@@ -205,6 +212,12 @@ function renderFreshness(f) {
     lag.className = "v " + (f.lag_ms < 10000 ? "ok" : f.lag_ms < 60000 ? "warn" : "bad");
   }
   lag.dataset.ms = String(f.lag_ms);
+  // How lag_ms was measured (docs/api.md): its precision, said beside it.
+  const src = $("f-lagsrc");
+  const how = LAG_SOURCES[f.lag_source];
+  src.textContent = how ? how[0] : "";
+  src.title = how ? how[1] : "";
+  src.dataset.source = f.lag_source || "";
   showPosition($("f-speed"), f.speed_position, f.lag_ms === null || f.lag_ms === undefined ? null : new Date(Date.now() - f.lag_ms));
   showPosition($("f-cut"), f.cut, f.cut_time ? new Date(f.cut_time) : null);
   $("f-cuttime").textContent = f.cut_time ? new Date(f.cut_time).toLocaleString() : "–";
