@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/tidemark/tidemark/batch"
+	"github.com/tidemark/tidemark/batch/lake"
 	"github.com/tidemark/tidemark/batch/warehouse"
 	"github.com/tidemark/tidemark/formats"
 	"github.com/tidemark/tidemark/internal/serving"
@@ -257,4 +258,45 @@ func sumViewRows(g *batch.Generation) int64 {
 func rebuildErr(t *testing.T, ctx context.Context, p *pipeline) (*batch.Generation, error) {
 	t.Helper()
 	return batch.Rebuild(ctx, p.store, nil, p.opts)
+}
+
+// TestDropGeneration: the engine's retry of a generation replaces what a
+// failed attempt prepared (another attempt may have other rows), and a
+// generation the target already holds is refused, its tables kept.
+func TestDropGeneration(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts PostgreSQL")
+	}
+	ctx := context.Background()
+	pg := stack.Postgres(t)
+	store, _ := lake.OpenDir(t.TempDir())
+	cols, rows := allTypes(t)
+	l := openLoader(t, pg, store, "tidemark")
+	attempt := func(n int) *warehouse.Generation {
+		tbl := writeTable(t, store, "shop.alltypes", cols, []int{0}, rows[:n], fmt.Sprintf("tables/shop/alltypes/gen=1/attempt%d", n))
+		return &warehouse.Generation{Number: 1, Cut: "binlog.000001:4", Tables: []warehouse.Table{tbl}}
+	}
+	if _, err := l.Prepare(ctx, attempt(2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.DropGeneration(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if names, err := l.GenTables(ctx); err != nil || len(names) != 0 {
+		t.Fatalf("after DropGeneration(1): %v %v, want no per-generation table", names, err)
+	}
+	g := attempt(len(rows))
+	if p, err := l.Prepare(ctx, g); err != nil || p.Reused || p.Rows != int64(len(rows)) {
+		t.Fatalf("Prepare of the retry: %+v %v, want all %d rows copied", p, err, len(rows))
+	}
+	if _, err := l.Swap(ctx, g, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.DropGeneration(ctx, 1); !errors.Is(err, warehouse.ErrStale) {
+		t.Fatalf("DropGeneration of the loaded generation: %v, want ErrStale", err)
+	}
+	var n int
+	if err := pg.Conn(t).QueryRow(ctx, "SELECT count(*) FROM tidemark.shop_alltypes").Scan(&n); err != nil || n != len(rows) {
+		t.Fatalf("the loaded generation after a refused drop: %d rows, %v", n, err)
+	}
 }
