@@ -99,6 +99,11 @@ type Options struct {
 	// Publisher, when not nil, receives the view results after the
 	// generation manifest is written.
 	Publisher Publisher
+	// ViewEngine, when not nil, computes the aggregate views instead of the
+	// local columnar engine, over the generation's tables it prepares
+	// before the manifest is written (viewengine.go). Its failure fails
+	// the rebuild (ErrViewEngine): nothing is written or published.
+	ViewEngine ViewEngine
 	// Logger receives progress and lifecycle events; nil discards.
 	Logger *slog.Logger
 	// ProgressEvery is the interval of progress lines. 0 means 5s.
@@ -289,6 +294,11 @@ func Rebuild(ctx context.Context, store lake.Store, src Source, o Options) (*Gen
 	}
 	if gen.Histories, err = hist.finish(ctx); err != nil {
 		return nil, fmt.Errorf("rebuilding generation %d: %w", g, err)
+	}
+	if o.ViewEngine != nil {
+		if err := engineViews(ctx, store, gen, o, bound, deltas, log); err != nil {
+			return nil, fmt.Errorf("rebuilding generation %d: %w", g, err)
+		}
 	}
 	for _, v := range o.Views {
 		bv := bound[v.Name]
@@ -704,8 +714,10 @@ func writeTable(ctx context.Context, store lake.Store, g uint64, t Table, bt *ba
 		}
 		bound[v.Name] = bv
 		if !v.Mirror {
-			aggs = append(aggs, bv)
 			deltas[v.Name] = formats.Delta{}
+			if o.ViewEngine == nil { // else the engine computes it, after the tables are written
+				aggs = append(aggs, bv)
+			}
 		}
 	}
 	// The views are computed column-wise over exactly the record batches

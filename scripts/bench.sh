@@ -15,7 +15,9 @@
 #                 iteration count that finishes well within a minute; output in micro.txt
 #   BENCH_WAREHOUSE=1 also run the PostgreSQL warehouse load benchmark (its own throwaway
 #                 PostgreSQL): a generation of BENCH_WAREHOUSE_ROWS rows (default 10000000)
-#                 from Parquet to swapped in, beside a bare COPY ceiling; output in warehouse.txt
+#                 from Parquet to swapped in, beside a bare COPY ceiling; output in warehouse.txt;
+#                 then one view computed by the local engine and pushed down to PostgreSQL
+#                 on that table (batch.engine), each beside its ceiling; view-pushdown.txt
 source "$(dirname "$0")/lib.sh"
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -88,4 +90,8 @@ if [ "${BENCH_WAREHOUSE:-}" = 1 ]; then
 	TIDEMARK_BENCH_WAREHOUSE_ROWS=${BENCH_WAREHOUSE_ROWS:-10000000} \
 		go test -run '^$' -bench BenchmarkLoadGeneration -benchtime 1x -count 1 -timeout 60m \
 		./batch/warehouse/postgres 2>&1 | tee "$out/warehouse.txt"
+	echo "bench: view pushdown (local engine vs PostgreSQL), ${BENCH_WAREHOUSE_ROWS:-10000000} rows" >&2
+	TIDEMARK_BENCH_WAREHOUSE_ROWS=${BENCH_WAREHOUSE_ROWS:-10000000} \
+		go test -run '^$' -bench BenchmarkViewPushdown -benchtime 1x -count 1 -timeout 60m \
+		./batch/warehouse/postgres 2>&1 | tee "$out/view-pushdown.txt"
 fi

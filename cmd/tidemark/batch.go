@@ -100,10 +100,15 @@ func (j *rebuildJob) rebuild(ctx context.Context) (*batch.Generation, error) {
 	if j.wrap != nil {
 		pub = j.wrap(pub)
 	}
+	engine, release, err := j.a.viewEngine(j.st)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	return batch.Rebuild(ctx, j.st, serving.BatchSource{C: j.s.cap}, batch.Options{
 		SourceName: j.s.cfg.Name, Tables: tables, Views: views, FromSource: j.fromSource,
 		FirstGeneration: first, SealedCut: true, Codec: codec, Keep: j.a.cfg.Batch.Retention,
-		Publisher: pub, Logger: j.log,
+		Publisher: pub, Logger: j.log, ViewEngine: engine,
 	})
 }
 

@@ -137,6 +137,11 @@ type Batch struct {
 	// History lists captured tables (db.table, each with a primary key)
 	// that also get an SCD2 history table in the lake (docs/lake.md).
 	History []string `yaml:"history"`
+	// Engine computes the aggregate views of each generation: local (the
+	// columnar engine, default), postgres or redshift (pushed down to the
+	// warehouse target EngineTarget names; see engine.go).
+	Engine       string `yaml:"engine"`
+	EngineTarget string `yaml:"engine_target"`
 }
 
 // Metrics is the Prometheus endpoint; empty Listen disables it.
@@ -158,7 +163,7 @@ func Default() Config {
 		Lake:    Lake{Root: "file://./lake"},
 		API:     reporting.Config{Listen: "127.0.0.1:8080"},
 		Speed:   Speed{SegmentSeconds: 10, MaxBatchEvents: 50000, ShutdownTimeout: 30 * time.Second, MemoryLimitMiB: 200},
-		Batch:   Batch{Retention: 3, Compression: "snappy"},
+		Batch:   Batch{Retention: 3, Compression: "snappy", Engine: EngineLocal},
 		Athena:  defaultAthena(),
 		Metrics: Metrics{Listen: "127.0.0.1:9464"},
 		Log:     Log{Level: "info", Format: "text"},
@@ -326,6 +331,7 @@ func (c *Config) Validate() error {
 	}
 	c.Athena.validate(&c.Lake, add)
 	c.validateWarehouse(add)
+	c.validateEngine(add)
 	c.validateJobs(add)
 	for i, h := range c.Batch.History {
 		p := fmt.Sprintf("batch.history[%d]", i)

@@ -235,6 +235,23 @@ func checkComputedViews(t *testing.T, l *Loader, cols []formats.Column, rows []f
 		if n != len(got) || n == 0 {
 			t.Errorf("view %s: %d groups computed in the warehouse, %d locally", spec.Name, len(got), n)
 		}
+		// The aggregate states batch.engine redshift publishes.
+		states, err := l.ComputeViewState(context.Background(), b, g)
+		if err != nil {
+			t.Fatalf("view %s states: %v", spec.Name, err)
+		}
+		for k, a := range d {
+			want, ok := b.Result(k, a)
+			if !ok {
+				continue
+			}
+			if got, ok := b.Result(k, states[k]); !ok || states[k].Count != a.Count || !b.RowsEqual(got, want) {
+				t.Errorf("view %s group %q: Redshift state SQL %v, local %v", spec.Name, k, got, want)
+			}
+		}
+		if len(states) != n {
+			t.Errorf("view %s: %d group states computed in the warehouse, %d locally", spec.Name, len(states), n)
+		}
 	}
 }
 
