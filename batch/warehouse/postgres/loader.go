@@ -62,6 +62,8 @@ type Options struct {
 	// keyFirst declares the primary key in the CREATE TABLE, so COPY
 	// maintains it row by row (a benchmark variant, not a setting).
 	keyFirst bool
+	// noFreeze leaves FREEZE out of the COPY (a benchmark variant).
+	noFreeze bool
 	// Trace, when set, is called with the duration of each phase of a load
 	// (the Phase* constants), per table ("" for the swap's phases).
 	Trace func(table, phase string, d time.Duration)
@@ -496,7 +498,11 @@ func (l *Loader) copyRows(ctx context.Context, pc *pgconn.PgConn, t *warehouse.T
 	for i, c := range t.Columns {
 		cols[i] = ident(c.Name)
 	}
-	tag, err := pc.CopyFrom(ctx, src, "COPY "+qname+" ("+strings.Join(cols, ", ")+") FROM STDIN WITH (FORMAT binary, FREEZE)")
+	with := "FORMAT binary, FREEZE"
+	if l.o.noFreeze {
+		with = "FORMAT binary"
+	}
+	tag, err := pc.CopyFrom(ctx, src, "COPY "+qname+" ("+strings.Join(cols, ", ")+") FROM STDIN WITH ("+with+")")
 	cancel()
 	for range src.full { // let the encoder finish
 	}
