@@ -65,7 +65,8 @@ type Options struct {
 	// noFreeze leaves FREEZE out of the COPY (a benchmark variant).
 	noFreeze bool
 	// Trace, when set, is called with the duration of each phase of a load
-	// (the Phase* constants), per table ("" for the swap's phases).
+	// (the Phase* constants), per table ("" for the swap's phases); tables
+	// loading at once call it concurrently.
 	Trace func(table, phase string, d time.Duration)
 }
 
