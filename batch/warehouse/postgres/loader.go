@@ -55,6 +55,38 @@ type Options struct {
 	// Hook, when set, is called at each hook point (tests kill the process
 	// there).
 	Hook func(point string)
+	// MaintenanceWorkers is the max_parallel_maintenance_workers of the
+	// primary key builds; 0 keeps the server's setting (PostgreSQL's
+	// default 2), -1 builds without workers.
+	MaintenanceWorkers int
+	// keyFirst declares the primary key in the CREATE TABLE, so COPY
+	// maintains it row by row (a benchmark variant, not a setting).
+	keyFirst bool
+	// noFreeze leaves FREEZE out of the COPY (a benchmark variant).
+	noFreeze bool
+	// Trace, when set, is called with the duration of each phase of a load
+	// (the Phase* constants), per table ("" for the swap's phases); tables
+	// loading at once call it concurrently.
+	Trace func(table, phase string, d time.Duration)
+}
+
+// Phases of a load, as Options.Trace reports them.
+const (
+	PhaseCreate  = "create"  // CREATE TABLE of the per-generation table
+	PhaseCopy    = "copy"    // Parquet decoded, encoded and streamed by binary COPY (overlapped)
+	PhaseKey     = "key"     // the primary key (or history index) build
+	PhaseCommit  = "commit"  // the load transaction's COMMIT
+	PhaseSwap    = "swap"    // the swap transaction, until its COMMIT returned: readable
+	PhaseAnalyze = "analyze" // ANALYZE of the new tables, after the swap
+)
+
+// phase starts timing a phase; the returned func reports it.
+func (l *Loader) phase(table, name string) func() {
+	if l.o.Trace == nil {
+		return func() {}
+	}
+	start := time.Now()
+	return func() { l.o.Trace(table, name, time.Since(start)) }
 }
 
 // errConcurrentLoad: another loader filled the table meanwhile.
@@ -329,6 +361,10 @@ func (l *Loader) loadTable(ctx context.Context, c *pgxpool.Conn, t *warehouse.Ta
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
 	qname := ident(l.gen, name)
+	done := l.phase(t.Name, PhaseCreate)
+	if l.o.keyFirst && len(t.PK) > 0 && t.Kind != warehouse.KindHistory {
+		defs += ", PRIMARY KEY (" + strings.Join(keyCols(t), ", ") + ")"
+	}
 	if _, err := tx.Exec(ctx, "CREATE TABLE "+qname+" ("+defs+")"); err != nil {
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) && pe.Code == "42P07" {
@@ -338,7 +374,10 @@ func (l *Loader) loadTable(ctx context.Context, c *pgxpool.Conn, t *warehouse.Ta
 		}
 		return 0, classify(err)
 	}
+	done()
+	done = l.phase(t.Name, PhaseCopy)
 	n, err := l.copyRows(ctx, tx.Conn().PgConn(), t, qname, enc)
+	done()
 	if err != nil {
 		return 0, err
 	}
@@ -348,23 +387,38 @@ func (l *Loader) loadTable(ctx context.Context, c *pgxpool.Conn, t *warehouse.Ta
 	if _, err := tx.Exec(ctx, "SET LOCAL maintenance_work_mem = "+quoteLiteral(l.o.MaintenanceWorkMem)); err != nil {
 		return 0, fmt.Errorf("maintenance_work_mem %q: %w", l.o.MaintenanceWorkMem, classify(err))
 	}
-	if len(t.PK) > 0 {
-		cols := make([]string, len(t.PK))
-		for i, k := range t.PK {
-			cols[i] = ident(t.Columns[k].Name)
+	if w := l.o.MaintenanceWorkers; w != 0 {
+		if _, err := tx.Exec(ctx, fmt.Sprintf("SET LOCAL max_parallel_maintenance_workers = %d", max(w, 0))); err != nil {
+			return 0, fmt.Errorf("max_parallel_maintenance_workers %d: %w", w, classify(err))
 		}
+	}
+	if len(t.PK) > 0 && !(l.o.keyFirst && t.Kind != warehouse.KindHistory) {
+		cols := keyCols(t)
 		q := "ALTER TABLE " + qname + " ADD PRIMARY KEY (" + strings.Join(cols, ", ") + ")"
 		if t.Kind == warehouse.KindHistory { // versions of a key: ordered, not unique by contract
 			q = "CREATE INDEX ON " + qname + " (" + strings.Join(cols, ", ") + ")"
 		}
+		done := l.phase(t.Name, PhaseKey)
 		if _, err := tx.Exec(ctx, q); err != nil {
 			return 0, fmt.Errorf("building the key: %w", classify(err))
 		}
+		done()
 	}
+	done = l.phase(t.Name, PhaseCommit)
 	if err := tx.Commit(ctx); err != nil {
 		return 0, classify(err)
 	}
+	done()
 	return n, nil
+}
+
+// keyCols are t's key columns, quoted.
+func keyCols(t *warehouse.Table) []string {
+	cols := make([]string, len(t.PK))
+	for i, k := range t.PK {
+		cols[i] = ident(t.Columns[k].Name)
+	}
+	return cols
 }
 
 // copyRows streams t's Parquet rows into qname with binary COPY, in three
@@ -445,7 +499,11 @@ func (l *Loader) copyRows(ctx context.Context, pc *pgconn.PgConn, t *warehouse.T
 	for i, c := range t.Columns {
 		cols[i] = ident(c.Name)
 	}
-	tag, err := pc.CopyFrom(ctx, src, "COPY "+qname+" ("+strings.Join(cols, ", ")+") FROM STDIN WITH (FORMAT binary, FREEZE)")
+	with := "FORMAT binary, FREEZE"
+	if l.o.noFreeze {
+		with = "FORMAT binary"
+	}
+	tag, err := pc.CopyFrom(ctx, src, "COPY "+qname+" ("+strings.Join(cols, ", ")+") FROM STDIN WITH ("+with+")")
 	cancel()
 	for range src.full { // let the encoder finish
 	}
@@ -529,6 +587,7 @@ func (l *Loader) Swap(ctx context.Context, g *warehouse.Generation, fence uint64
 	if err := l.ensureSchema(ctx, c); err != nil {
 		return false, err
 	}
+	swapped := l.phase("", PhaseSwap)
 	tx, err := c.Begin(ctx)
 	if err != nil {
 		return false, classify(err)
@@ -595,7 +654,9 @@ func (l *Loader) Swap(ctx context.Context, g *warehouse.Generation, fence uint64
 	if err := tx.Commit(ctx); err != nil {
 		return false, fmt.Errorf("committing the swap of generation %d: %w", g.Number, classify(err))
 	}
+	swapped()
 	l.o.Hook(HookAfterSwap)
+	defer l.phase("", PhaseAnalyze)()
 	// Planner statistics for the new tables, once readers already have
 	// them: not on the path to readable, and autovacuum would do it later.
 	for i := range g.Tables {
