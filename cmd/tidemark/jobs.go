@@ -126,11 +126,13 @@ func (o *orchestrator) rebuild(ctx context.Context, j config.Job, r *scheduler.R
 		o.wh.Published(g.Generation)
 		gen, ct := g.Generation, g.CutTime
 		res.Generation, res.Cut, res.CutTime = &gen, g.Cut, &ct
+		ns := fmt.Sprintf("mysql://%s:%d", s.cfg.Host, s.cfg.Port)
 		for _, t := range g.Tables {
 			res.Rows += t.Rows
 			for _, f := range t.Files {
 				res.Bytes += f.Bytes
 			}
+			res.Inputs = append(res.Inputs, scheduler.Dataset{Namespace: ns, Name: t.Table, Rows: t.Rows})
 		}
 	}
 	return res, nil
