@@ -55,6 +55,14 @@ type TableSnapshot struct {
 	// generation rolled another one forward (a new table, or DDL the
 	// rebuild could not carry it across): "source at <position>".
 	Base string `json:"base,omitempty"`
+	// Cut and CutSegment are set on a table carried forward by a subset
+	// rebuild (Options.Only): the position it is exact at, older than the
+	// generation's cut. CarriedFrom is the generation that wrote its files
+	// (Prefix is that generation's folder); it means something only with
+	// Cut set (generation 0 is a valid value).
+	Cut         string `json:"cut,omitempty"`
+	CutSegment  uint64 `json:"cut_segment,omitempty"`
+	CarriedFrom uint64 `json:"carried_from,omitempty"`
 }
 
 // ColumnSpec is a column in a manifest: its type in MySQL's spelling.
@@ -102,6 +110,11 @@ type ViewSnapshot struct {
 	Prefix  string          `json:"prefix"` // views/<view>/gen=<g>
 	Files   []snapshot.File `json:"files"`
 	Groups  int64           `json:"groups"`
+	// Cut and CarriedFrom are set on a view carried forward by a subset
+	// rebuild (its table was not rebuilt): the position it is exact at and
+	// the generation that computed it.
+	Cut         string `json:"cut,omitempty"`
+	CarriedFrom uint64 `json:"carried_from,omitempty"`
 }
 
 const generationVersion = 1

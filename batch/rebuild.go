@@ -70,6 +70,10 @@ type Options struct {
 	// FromSource re-extracts the tables from the source instead of rolling
 	// the previous generation forward. The first generation always does.
 	FromSource bool
+	// Only, when not empty, rebuilds just these of Tables (extracted or
+	// rolled forward); the others are carried from the previous generation
+	// by reference, with the views reading them (subset.go).
+	Only []formats.TableID
 	// SealedCut makes every cut a sealed segment boundary, also the first
 	// generation's: an extract then waits for the archive to seal a segment
 	// past it. Set it when the serving store already holds speed segments
@@ -196,6 +200,10 @@ func Rebuild(ctx context.Context, store lake.Store, src Source, o Options) (*Gen
 	if prev != nil {
 		g = prev.Generation + 1
 	}
+	o, carried, err := splitSubset(prev, o)
+	if err != nil {
+		return nil, err
+	}
 	log = log.With("generation", g)
 	if !o.FromSource {
 		if o.FromSource, err = gapAfterCut(ctx, store, src, prev, o, log); err != nil {
@@ -312,6 +320,7 @@ func Rebuild(ctx context.Context, store lake.Store, src Source, o Options) (*Gen
 		log.Info("ViewComputed", "event", "ViewComputed", "view", v.Name, "groups", vs.Groups)
 		gen.Views = append(gen.Views, *vs)
 	}
+	carried.addTo(gen)
 	gen.CreatedAt = time.Now().UTC()
 	gen.Seconds = time.Since(start).Seconds()
 	if err := putJSON(ctx, store, generationKey(g), gen); err != nil {
@@ -447,7 +456,14 @@ func baseFromGeneration(prev *Generation, o Options, reextract map[formats.Table
 		if err != nil {
 			return nil, err
 		}
-		bt := &baseTable{schema: s, rows: ts.Rows, pos: pos, desc: desc}
+		tpos, tseg, err := ts.exactAt(prev)
+		if err != nil {
+			return nil, err
+		}
+		if tpos.Compare(b.pos) < 0 { // carried forward: replay from its own position
+			b.pos, b.afterSeg = tpos, min(b.afterSeg, tseg)
+		}
+		bt := &baseTable{schema: s, rows: ts.Rows, pos: tpos, desc: desc}
 		for _, f := range ts.Files {
 			bt.files = append(bt.files, f.Key)
 		}
@@ -899,9 +915,14 @@ func retire(ctx context.Context, store lake.Store, g uint64, o Options, log *slo
 	if err != nil {
 		return err
 	}
+	retired := func(n uint64) bool { return n+uint64(o.Keep) <= g }
+	refs, err := referencedPrefixes(ctx, store, gens, retired)
+	if err != nil {
+		return err
+	}
 	var errs []error
 	for _, old := range gens {
-		if old+uint64(o.Keep) > g {
+		if !retired(old) {
 			continue
 		}
 		gen, err := ReadGeneration(ctx, store, old)
@@ -909,15 +930,22 @@ func retire(ctx context.Context, store lake.Store, g uint64, o Options, log *slo
 			errs = append(errs, err)
 			continue
 		}
+		// A folder a kept generation still names (a table carried
+		// forward by a subset rebuild) stays.
 		var prefixes []string
+		add := func(prefix string) {
+			if !refs[prefix+"/"] {
+				prefixes = append(prefixes, prefix+"/")
+			}
+		}
 		for _, t := range gen.Tables {
-			prefixes = append(prefixes, t.Prefix+"/")
+			add(t.Prefix)
 		}
 		for _, v := range gen.Views {
-			prefixes = append(prefixes, v.Prefix+"/")
+			add(v.Prefix)
 		}
 		for _, h := range gen.Histories {
-			prefixes = append(prefixes, h.Prefix+"/")
+			add(h.Prefix)
 		}
 		n, err := deleteUnder(ctx, store, prefixes...)
 		if err == nil {
@@ -951,6 +979,10 @@ func sweep(ctx context.Context, store lake.Store, g uint64, o Options, log *slog
 	for _, n := range gens {
 		published[n] = true
 	}
+	refs, err := referencedPrefixes(ctx, store, gens, func(uint64) bool { return false })
+	if err != nil {
+		return err
+	}
 	var keys []string
 	for _, top := range []struct {
 		prefix string
@@ -966,7 +998,8 @@ func sweep(ctx context.Context, store lake.Store, g uint64, o Options, log *slog
 				continue
 			}
 			n, err := strconv.ParseUint(strings.TrimPrefix(parts[top.depth], "gen="), 10, 64)
-			if err != nil || !strings.HasPrefix(parts[top.depth], "gen=") || n >= oldest || published[n] {
+			if err != nil || !strings.HasPrefix(parts[top.depth], "gen=") || n >= oldest || published[n] ||
+				refs[strings.Join(parts[:top.depth+1], "/")+"/"] {
 				continue
 			}
 			keys = append(keys, ob.Key)

@@ -25,6 +25,9 @@ type Event struct {
 	// view, a warehouse target.
 	Subject string `json:"subject,omitempty"`
 	Error   string `json:"error,omitempty"`
+	// Inputs are the datasets the run read, with their row counts
+	// (RunSucceeded of a rebuild: its source tables).
+	Inputs []Dataset `json:"inputs,omitempty"`
 
 	// logged: the event came from a log record (EventLogger), which is
 	// its log line already.

@@ -77,6 +77,18 @@ type Result struct {
 	Bytes      int64
 	// Mismatches counts the differences a verify job found.
 	Mismatches int64
+	// Inputs are the datasets the run read (a rebuild's source tables),
+	// reported as OpenLineage inputs.
+	Inputs []Dataset
+}
+
+// Dataset is a dataset a run read or wrote, in OpenLineage's naming:
+// Namespace is where it lives (mysql://host:port), Name what it is there
+// (db.table). Rows is its row count in the run's result.
+type Dataset struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	Rows      int64  `json:"rows"`
 }
 
 // Overlap policies: what a tick does while the job's previous run still
@@ -630,6 +642,7 @@ func (s *Scheduler) execute(ctx context.Context, e *entry, l *lease, base Record
 		end := s.o.Clock.Now().UTC()
 		rec.End = &end
 		rec.Generation, rec.Cut, rec.CutTime, rec.Rows, rec.Bytes = res.Generation, res.Cut, res.CutTime, res.Rows, res.Bytes
+		rec.Inputs = res.Inputs
 		cause := context.Cause(ctx)
 		switch {
 		case err == nil:
@@ -686,7 +699,7 @@ func (s *Scheduler) execute(ctx context.Context, e *entry, l *lease, base Record
 	case Succeeded:
 		s.o.Metrics.success(name, float64(final.End.Unix()))
 		s.o.Events.Emit(wctx, Event{Name: "RunSucceeded", Time: *final.End, Job: name, Run: final.Run, Attempt: final.Attempt,
-			Generation: final.Generation, Cut: final.Cut, Counts: map[string]int64{"rows": final.Rows, "bytes": final.Bytes}})
+			Generation: final.Generation, Cut: final.Cut, Counts: map[string]int64{"rows": final.Rows, "bytes": final.Bytes}, Inputs: final.Inputs})
 		s.triggerDependents(wctx, e, final)
 	case Failed:
 		s.o.Metrics.failure(name)

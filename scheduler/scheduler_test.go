@@ -180,7 +180,7 @@ func TestRetriesTransientThenSuccess(t *testing.T) {
 			return Result{}, fmt.Errorf("reading the lake: connection reset")
 		}
 		g := uint64(7)
-		return Result{Generation: &g, Cut: "binlog.000001:42", Rows: 10}, nil
+		return Result{Generation: &g, Cut: "binlog.000001:42", Rows: 10, Inputs: []Dataset{{Namespace: "mysql://h:3306", Name: "shop.orders", Rows: 10}}}, nil
 	})
 	s := f.sched(t, "a", map[string]Spec{"j": {Retries: Retries{Max: 3, InitialBackoff: 2 * time.Second, MaxBackoff: 5 * time.Second}}}, map[string]Job{"j": job})
 	ctx := context.Background()
@@ -193,8 +193,13 @@ func TestRetriesTransientThenSuccess(t *testing.T) {
 	s.runs.Wait()
 	wantOutcomes(t, s.Control(), "j", "retried@1", "retried@2", "succeeded@3")
 	h, _ := s.Control().History(ctx, "j", 1)
-	if h[0].Generation == nil || *h[0].Generation != 7 || h[0].Rows != 10 || h[0].Fence == 0 {
+	if h[0].Generation == nil || *h[0].Generation != 7 || h[0].Rows != 10 || h[0].Fence == 0 || len(h[0].Inputs) != 1 {
 		t.Errorf("final record: %+v", h[0])
+	}
+	for _, e := range f.ev.events {
+		if e.Name == "RunSucceeded" && (len(e.Inputs) != 1 || e.Inputs[0].Name != "shop.orders" || e.Inputs[0].Rows != 10) {
+			t.Errorf("RunSucceeded inputs: %+v", e.Inputs)
+		}
 	}
 	if n := f.ev.names(); fmt.Sprint(n) != "[RunStarted RetryError RunStarted RetryError RunStarted RunSucceeded]" {
 		t.Errorf("events: %v", n)

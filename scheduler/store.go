@@ -46,6 +46,7 @@ type Record struct {
 	CutTime    *time.Time `json:"cut_time,omitempty"`
 	Rows       int64      `json:"rows,omitempty"`
 	Bytes      int64      `json:"bytes,omitempty"`
+	Inputs     []Dataset  `json:"inputs,omitempty"`
 	Error      string     `json:"error,omitempty"`
 	// Count > 1 folds that many consecutive missed ticks into one record
 	// (Scheduled is the first of them).

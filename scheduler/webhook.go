@@ -186,8 +186,10 @@ func olState(name string) string {
 	return ""
 }
 
-// openLineage is the OpenLineage RunEvent of e: the job's run, and as
-// output the generation it produced with a facet of its cut and counts.
+// openLineage is the OpenLineage RunEvent of e: the job's run, as inputs
+// the datasets it read (a rebuild's source tables) with their row counts
+// (the standard inputStatistics facet), and as output the generation it
+// produced with a facet of its cut and counts.
 func openLineage(e Event) map[string]any {
 	sum := sha1.Sum([]byte(e.Job + "/" + e.Run))
 	sum[6] = sum[6]&0x0f | 0x50 // a name-based (v5) UUID of job/run
@@ -211,6 +213,20 @@ func openLineage(e Event) map[string]any {
 				"generation": *e.Generation, "cut": e.Cut, "counts": e.Counts,
 			}},
 		}}
+	}
+	if len(e.Inputs) > 0 {
+		in := make([]any, 0, len(e.Inputs))
+		for _, d := range e.Inputs {
+			in = append(in, map[string]any{
+				"namespace": d.Namespace, "name": d.Name,
+				"inputFacets": map[string]any{"inputStatistics": map[string]any{
+					"_producer":  "https://github.com/tidemark/tidemark",
+					"_schemaURL": "https://openlineage.io/spec/facets/1-0-0/InputStatisticsInputDatasetFacet.json",
+					"rowCount":   d.Rows,
+				}},
+			})
+		}
+		ev["inputs"] = in
 	}
 	if e.Error != "" {
 		ev["run"].(map[string]any)["facets"] = map[string]any{"errorMessage": map[string]any{

@@ -78,3 +78,35 @@ func TestOpenLineageEvent(t *testing.T) {
 		t.Error("no outputs facet")
 	}
 }
+
+// TestOpenLineageInputs: a run's source tables are the event's inputs,
+// each with its row count in the inputStatistics facet.
+func TestOpenLineageInputs(t *testing.T) {
+	g := uint64(4)
+	ev := openLineage(Event{Name: "RunSucceeded", Job: "nightly", Run: "r2", Time: time.Unix(0, 0), Generation: &g,
+		Inputs: []Dataset{{Namespace: "mysql://db:3306", Name: "shop.orders", Rows: 120}, {Namespace: "mysql://db:3306", Name: "shop.items", Rows: 7}}})
+	body, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Inputs []struct {
+			Namespace, Name string
+			InputFacets     struct {
+				InputStatistics struct {
+					RowCount int64 `json:"rowCount"`
+				} `json:"inputStatistics"`
+			} `json:"inputFacets"`
+		} `json:"inputs"`
+	}
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Inputs) != 2 || got.Inputs[0].Name != "shop.orders" || got.Inputs[0].Namespace != "mysql://db:3306" ||
+		got.Inputs[0].InputFacets.InputStatistics.RowCount != 120 || got.Inputs[1].InputFacets.InputStatistics.RowCount != 7 {
+		t.Errorf("inputs %s", body)
+	}
+	if ev := openLineage(Event{Name: "RunStarted", Job: "nightly", Run: "r2"}); ev["inputs"] != nil {
+		t.Errorf("inputs without datasets: %v", ev["inputs"])
+	}
+}

@@ -55,7 +55,10 @@ type rebuildJob struct {
 	st         lake.Store
 	s          *source
 	fromSource bool
-	log        *slog.Logger
+	// only, when not empty, rebuilds just these tables (a job's tables:);
+	// the others are carried forward from the previous generation.
+	only []formats.TableID
+	log  *slog.Logger
 	// wrap, when set, wraps the serving publisher (the orchestrator's
 	// fence).
 	wrap func(batch.Publisher) batch.Publisher
@@ -106,7 +109,7 @@ func (j *rebuildJob) rebuild(ctx context.Context) (*batch.Generation, error) {
 	}
 	defer release()
 	return batch.Rebuild(ctx, j.st, serving.BatchSource{C: j.s.cap}, batch.Options{
-		SourceName: j.s.cfg.Name, Tables: tables, Views: views, FromSource: j.fromSource,
+		SourceName: j.s.cfg.Name, Tables: tables, Views: views, FromSource: j.fromSource, Only: j.only,
 		FirstGeneration: first, SealedCut: true, Codec: codec, Keep: j.a.cfg.Batch.Retention,
 		Publisher: pub, Logger: j.log, ViewEngine: engine,
 	})

@@ -21,6 +21,7 @@ import (
 	"github.com/tidemark/tidemark/batch/athena"
 	"github.com/tidemark/tidemark/batch/lake"
 	"github.com/tidemark/tidemark/batch/warehouse"
+	"github.com/tidemark/tidemark/formats"
 	"github.com/tidemark/tidemark/internal/config"
 	"github.com/tidemark/tidemark/internal/serving"
 	"github.com/tidemark/tidemark/realtime"
@@ -115,9 +116,13 @@ func (o *orchestrator) sources(j config.Job) []*source {
 func (o *orchestrator) rebuild(ctx context.Context, j config.Job, r *scheduler.Run, log *slog.Logger) (scheduler.Result, error) {
 	var res scheduler.Result
 	for _, s := range o.sources(j) {
+		only, skip := jobTables(j, s)
+		if skip {
+			continue // none of the job's tables is this source's
+		}
 		fenced := serving.NewFenced(r.Fence)
-		rj := &rebuildJob{a: o.a, st: fenced.Store(o.st), s: s, fromSource: j.Kind == "extract", log: log.With("source", s.cfg.Name),
-			wrap: fenced.Publisher}
+		rj := &rebuildJob{a: o.a, st: fenced.Store(o.st), s: s, fromSource: j.Kind == "extract", only: only,
+			log: log.With("source", s.cfg.Name), wrap: fenced.Publisher}
 		g, err := rj.rebuild(ctx)
 		if err != nil {
 			return res, fmt.Errorf("rebuilding source %s: %w", s.cfg.Name, err)
@@ -126,14 +131,31 @@ func (o *orchestrator) rebuild(ctx context.Context, j config.Job, r *scheduler.R
 		o.wh.Published(g.Generation)
 		gen, ct := g.Generation, g.CutTime
 		res.Generation, res.Cut, res.CutTime = &gen, g.Cut, &ct
+		ns := fmt.Sprintf("mysql://%s:%d", s.cfg.Host, s.cfg.Port)
 		for _, t := range g.Tables {
 			res.Rows += t.Rows
 			for _, f := range t.Files {
 				res.Bytes += f.Bytes
 			}
+			res.Inputs = append(res.Inputs, scheduler.Dataset{Namespace: ns, Name: t.Table, Rows: t.Rows})
 		}
 	}
 	return res, nil
+}
+
+// jobTables are the tables of j's tables: that source s rebuilds (views'
+// tables and history tables); skip when j names tables and none is s's.
+func jobTables(j config.Job, s *source) (only []formats.TableID, skip bool) {
+	for _, tb := range j.Tables {
+		id, err := formats.ParseTableID(tb) // validated with the config
+		if err != nil {
+			continue
+		}
+		if slices.ContainsFunc(s.views, func(v *formats.View) bool { return v.From == id }) || slices.Contains(s.history, id) {
+			only = append(only, id)
+		}
+	}
+	return only, len(j.Tables) > 0 && len(only) == 0
 }
 
 // verify compares the job's views with the source; differences fail the

@@ -23,6 +23,11 @@ type Job struct {
 	Source string `yaml:"source"`
 	// Views (verify) are the views compared; empty means all.
 	Views []string `yaml:"views"`
+	// Tables (rebuild, extract) restricts the job to these tables (db.table,
+	// each one the batch rebuilds: a view's from or a batch.history
+	// table); the others are carried forward from the previous generation.
+	// Empty means all.
+	Tables []string `yaml:"tables"`
 	// Target (load) names the warehouse target to load.
 	Target string `yaml:"target"`
 	// Schedule is a cron expression (optional seconds field) or a
@@ -186,6 +191,30 @@ func (c *Config) validateJobs(add func(path, format string, args ...any)) {
 			}
 			if !slices.ContainsFunc(c.Views, func(s formats.ViewSpec) bool { return s.Name == v }) {
 				add(fmt.Sprintf("%s.views[%d]", p, k), "%q: no view of that name", v)
+			}
+		}
+		for k, tb := range j.Tables {
+			tp := fmt.Sprintf("%s.tables[%d]", p, k)
+			if j.Kind != "rebuild" && j.Kind != "extract" {
+				add(tp, "only rebuild and extract jobs take tables")
+				break
+			}
+			id, err := formats.ParseTableID(tb)
+			if err != nil {
+				add(tp, "%q: want db.table", tb)
+				continue
+			}
+			if slices.Contains(j.Tables[:k], tb) {
+				add(tp, "%q is listed twice", tb)
+			}
+			if !slices.ContainsFunc(c.Views, func(v formats.ViewSpec) bool { return v.From == tb }) && !slices.Contains(c.Batch.History, tb) {
+				add(tp, "%q is not a table the batch rebuilds (no view reads it and batch.history does not list it)", tb)
+				continue
+			}
+			if j.Source != "" && !slices.ContainsFunc(c.Sources, func(s Source) bool {
+				return s.Name == j.Source && (slices.Contains(s.Databases, id.DB) || slices.Contains(s.Tables, tb))
+			}) {
+				add(tp, "%q is not captured by source %q", tb, j.Source)
 			}
 		}
 		if j.Kind == "load" && j.Target == "" {

@@ -6,6 +6,18 @@ import (
 	"time"
 )
 
+// TestJobTables: a rebuild job of a subset of tables, also set by env.
+func TestJobTables(t *testing.T) {
+	c, err := Parse([]byte(good+"jobs:\n  - {name: part, kind: rebuild, schedule: \"@hourly\", source: shop, tables: [shop.orders]}\n"),
+		[]string{"TIDEMARK_JOBS_0_TABLES=shop.orders,shop.customers"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Jobs[0].Tables; len(got) != 2 || got[0] != "shop.orders" || got[1] != "shop.customers" {
+		t.Errorf("tables %v", got)
+	}
+}
+
 func TestJobsGood(t *testing.T) {
 	c, err := Parse([]byte(good+`
 batch:
@@ -62,6 +74,10 @@ func TestJobsBad(t *testing.T) {
 		{"orchestrator: {capture_lease_ttl: 1s}\n", "orchestrator.capture_lease_ttl"},
 		{"events: {webhook: \"ftp://x\", webhook_secret: s}\n", "events.webhook: \"ftp://x\""},
 		{"jobs:\n  - {name: a, kind: rebuild, schedule: \"@hourly\", views: [revenue_by_day]}\n", "jobs[0].views[0]: only verify jobs"},
+		{"jobs:\n  - {name: a, kind: rebuild, schedule: \"@hourly\", tables: [shop.nope]}\n", "jobs[0].tables[0]: \"shop.nope\" is not a table the batch rebuilds"},
+		{"jobs:\n  - {name: a, kind: rebuild, schedule: \"@hourly\", tables: [orders]}\n", "jobs[0].tables[0]: \"orders\": want db.table"},
+		{"jobs:\n  - {name: a, kind: verify, schedule: \"@hourly\", tables: [shop.orders]}\n", "jobs[0].tables[0]: only rebuild and extract"},
+		{"jobs:\n  - {name: a, kind: rebuild, schedule: \"@hourly\", tables: [shop.orders, shop.orders]}\n", "jobs[0].tables[1]: \"shop.orders\" is listed twice"},
 	} {
 		_, err := Parse([]byte(good+tc.yaml), nil)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -31,9 +31,35 @@ func (s BatchSource) Schemas(ctx context.Context, tables []formats.TableID) (map
 // Publisher publishes batch generations into the Redis view store
 // (batch.Publisher): aggregate results as they are, mirror rows keyed and
 // projected the way the speed layer writes them.
-type Publisher struct{ *redisview.Store }
+//
+// With Fence set (Fenced.Publisher sets it from the run's lease), every
+// load and flip carries the fencing token into the store's own scripts
+// (redisview.FencedStore), which refuse it atomically once a newer token
+// wrote the view.
+type Publisher struct {
+	*redisview.Store
+	Fence *redisview.WriteFence
+}
 
 var _ batch.Publisher = Publisher{}
+
+// writer is the store the loads and flips go through.
+func (p Publisher) writer() *redisview.FencedStore {
+	if p.Fence == nil {
+		return p.Store.Fenced(redisview.WriteFence{})
+	}
+	return p.Store.Fenced(*p.Fence)
+}
+
+// LoadBatch implements batch.Publisher.
+func (p Publisher) LoadBatch(ctx context.Context, view *formats.View, gen uint64, groups iter.Seq2[formats.GroupKey, *formats.Agg]) error {
+	return p.writer().LoadBatch(ctx, view, gen, groups)
+}
+
+// PublishAgg implements batch.Publisher.
+func (p Publisher) PublishAgg(ctx context.Context, view *formats.View, gen uint64, cut formats.Position, cutSeg uint64, cutTime time.Time) error {
+	return p.writer().PublishAgg(ctx, view, gen, cut, cutSeg, cutTime)
+}
 
 // PublishMirrorRows implements batch.Publisher.
 func (p Publisher) PublishMirrorRows(ctx context.Context, bv *formats.BoundView, gen uint64, cut formats.Position,
@@ -51,10 +77,11 @@ func (p Publisher) PublishMirrorRows(ctx context.Context, bv *formats.BoundView,
 			}
 		}
 	}
-	if err := p.LoadMirrorBatch(ctx, name, gen, batchRows); err != nil {
+	w := p.writer()
+	if err := w.LoadMirrorBatch(ctx, name, gen, batchRows); err != nil {
 		return err
 	}
-	return p.PublishMirror(ctx, name, redisview.MirrorFingerprint(bv), gen, cut, cutTime)
+	return w.PublishMirror(ctx, name, redisview.MirrorFingerprint(bv), gen, cut, cutTime)
 }
 
 var _ batch.ColumnDefaultSource = BatchSource{}

@@ -126,4 +126,10 @@
 // A Store is safe for concurrent use. One writer per view is expected; a
 // second one is fenced rather than double counting. Reset must not run
 // beside writers of the same view.
+//
+// Batch writers holding a lease write through FencedStore: the view's
+// meta remembers the highest fencing token that loaded or published it,
+// and each load step and flip checks its token in the same script, so a
+// writer whose lease was taken over is refused (ErrStaleToken) once the
+// new holder has written the view.
 package redisview

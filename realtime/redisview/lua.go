@@ -321,6 +321,23 @@ local function addhash(key, kinds, nk, fs, ds, ts, n)
   end
 end
 
+-- fenceguard refuses a batch write whose fencing token is older than the
+-- newest token that wrote the view's batch state (meta field
+-- fence:<scope>), and records a newer one: the store itself remembers the
+-- highest token it saw, so a writer that passed its lease check before
+-- its lease was taken over cannot land once the new holder has written.
+-- No scope (nil or ''): an unfenced write, not checked.
+local function fenceguard(meta, scope, token)
+  if not scope or scope == '' then return nil end
+  local f = 'fence:' .. scope
+  local have = redis.call('HGET', meta, f)
+  if have and tonumber(have) > tonumber(token) then
+    return redis.error_reply('TMTOKEN ' .. scope .. ' token ' .. token .. ' is older than token ' .. have)
+  end
+  if have ~= token then redis.call('HSET', meta, f, token) end
+  return nil
+end
+
 -- publishguard applies the rule shared by the publish scripts to the meta
 -- fields m = {gen, cut, ckpt, layout}: it returns nil to go on, 0 when this
 -- generation is already published at this cut, or an error reply for an
@@ -538,11 +555,14 @@ return m
 // the segments it covers dropped and the running total recomputed from the
 // survivors.
 //
-// ARGV: prefix, gen, cut, cutSeg, cutTime, fingerprint.
+// ARGV: prefix, gen, cut, cutSeg, cutTime, fingerprint, and optionally
+// the fence scope and token (fenceguard).
 const luaPublishAgg = luaPrelude + `
 local meta, p = KEYS[1], ARGV[1]
 local gen, cut, cutseg, cuttime, fp = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local layout = string.match(fp, '^[^#]*')
+local fstop = fenceguard(meta, ARGV[7], ARGV[8])
+if fstop then return fstop end
 local m = redis.call('HMGET', meta, 'gen', 'cut', 'ckpt', 'layout')
 local stop = publishguard(m, gen, cut, fp)
 if stop then return stop end
@@ -703,10 +723,13 @@ return m
 // luaPublishMirror makes generation gen the mirror's batch (a pointer
 // flip; readers ignore overlay rows at or before the new cut from then on).
 //
-// ARGV: prefix, gen, cut, cutTime, layout.
+// ARGV: prefix, gen, cut, cutTime, layout, and optionally the fence scope
+// and token (fenceguard).
 const luaPublishMirror = luaPrelude + `
 local meta, p = KEYS[1], ARGV[1]
 local gen, cut, cuttime, layout = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local fstop = fenceguard(meta, ARGV[6], ARGV[7])
+if fstop then return fstop end
 local m = redis.call('HMGET', meta, 'gen', 'cut', 'ckpt', 'layout')
 local stop = publishguard(m, gen, cut, layout)
 if stop then return stop end
@@ -751,7 +774,32 @@ if v == nil then return '' end
 return v
 `
 
+// luaLoadStart begins a fenced batch load: the fence checked, the
+// generation's hash emptied and registered (see loadEncoded).
+//
+// KEYS: meta, the generation's hash, gens. ARGV: scope, token, gen.
+const luaLoadStart = luaPrelude + `
+local stop = fenceguard(KEYS[1], ARGV[1], ARGV[2])
+if stop then return stop end
+redis.call('DEL', KEYS[2])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[3])
+return 1
+`
+
+// luaLoadChunk writes one chunk of a fenced batch load, the fence checked
+// in the same step.
+//
+// KEYS: meta, the generation's hash. ARGV: scope, token, then field and
+// value pairs.
+const luaLoadChunk = luaPrelude + `
+local stop = fenceguard(KEYS[1], ARGV[1], ARGV[2])
+if stop then return stop end
+if #ARGV > 2 then redis.call('HSET', KEYS[2], unpack(ARGV, 3)) end
+return 1
+`
+
 type scripts struct {
+	loadStart, loadChunk                                *redis.Script
 	applyAgg, readAgg, publishAgg                       *redis.Script
 	applyMirror, readMirror, publishMirror, pruneMirror *redis.Script
 	applyMany                                           *redis.Script
@@ -760,6 +808,8 @@ type scripts struct {
 
 func newScripts() scripts {
 	return scripts{
+		loadStart:     redis.NewScript(luaLoadStart),
+		loadChunk:     redis.NewScript(luaLoadChunk),
 		applyAgg:      redis.NewScript(luaApplyAgg),
 		readAgg:       redis.NewScript(luaReadAgg),
 		publishAgg:    redis.NewScript(luaPublishAgg),

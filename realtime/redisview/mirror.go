@@ -458,6 +458,10 @@ func (s *Store) hscan(ctx context.Context, key string, fn func(field, value stri
 // pipelined chunks; it stays invisible until PublishMirror. A failed load
 // can simply be repeated.
 func (s *Store) LoadMirrorBatch(ctx context.Context, view string, gen uint64, rows iter.Seq2[MirrorBatchRow, error]) error {
+	return s.loadMirrorBatch(ctx, nil, view, gen, rows)
+}
+
+func (s *Store) loadMirrorBatch(ctx context.Context, fence *WriteFence, view string, gen uint64, rows iter.Seq2[MirrorBatchRow, error]) error {
 	var rowErr error
 	fields := func(yield func(string, string) bool) {
 		for r, err := range rows {
@@ -470,7 +474,7 @@ func (s *Store) LoadMirrorBatch(ctx context.Context, view string, gen uint64, ro
 			}
 		}
 	}
-	if err := s.loadEncoded(ctx, view, gen, fields, viewKeys.mirrorBatch); err != nil {
+	if err := s.loadEncodedFenced(ctx, fence, view, gen, fields, viewKeys.mirrorBatch); err != nil {
 		return err
 	}
 	if rowErr != nil {
@@ -488,12 +492,16 @@ func (s *Store) LoadMirrorBatch(ctx context.Context, view string, gen uint64, ro
 // If the view's checkpoint is before cut, it moves to cut. Publishing the
 // published generation again with the same cut is a no-op.
 func (s *Store) PublishMirror(ctx context.Context, view, layout string, gen uint64, cut formats.Position, cutTime time.Time) error {
+	return s.publishMirror(ctx, nil, view, layout, gen, cut, cutTime)
+}
+
+func (s *Store) publishMirror(ctx context.Context, fence *WriteFence, view, layout string, gen uint64, cut formats.Position, cutTime time.Time) error {
 	k, err := s.keys(view)
 	if err != nil {
 		return err
 	}
-	_, err = s.runScript(ctx, s.scripts.publishMirror, k.meta(), k.base, strconv.FormatUint(gen, 10), cut.String(),
-		cutTime.UTC().Format(time.RFC3339Nano), layout)
+	args := append([]any{k.base, strconv.FormatUint(gen, 10), cut.String(), cutTime.UTC().Format(time.RFC3339Nano), layout}, fenceArgs(fence)...)
+	_, err = s.runScript(ctx, s.scripts.publishMirror, k.meta(), args...)
 	if err != nil {
 		return fmt.Errorf("publishing generation %d of mirror %s at %s: %w", gen, view, cut, scriptError(view, formats.Position{}, err))
 	}

@@ -191,6 +191,13 @@ func (s *Store) readAggEncoded(ctx context.Context, view string) (encodedSnapsho
 // readers until the generation is published. An existing hash of the same
 // generation (a failed earlier load) is replaced.
 func (s *Store) loadEncoded(ctx context.Context, view string, gen uint64, fields iter.Seq2[string, string], key func(viewKeys, uint64) string) error {
+	return s.loadEncodedFenced(ctx, nil, view, gen, fields, key)
+}
+
+// loadEncodedFenced is loadEncoded with fence f (nil: unfenced) checked in
+// the load's first step and in each chunk's (FencedStore).
+func (s *Store) loadEncodedFenced(ctx context.Context, f *WriteFence, view string, gen uint64, fields iter.Seq2[string, string],
+	key func(viewKeys, uint64) string) error {
 	k, err := s.keys(view)
 	if err != nil {
 		return err
@@ -199,13 +206,19 @@ func (s *Store) loadEncoded(ctx context.Context, view string, gen uint64, fields
 		return fmt.Errorf("loading generation %d of view %s: %w: generation %d is published", gen, view, ErrStaleGeneration, m.Generation)
 	}
 	dst := key(k, gen)
-	if err := s.rdb.Del(ctx, dst).Err(); err != nil {
-		return fmt.Errorf("loading generation %d of view %s: %w", gen, view, classify(err))
-	}
-	// Register the generation before writing it, so that a load that dies
-	// halfway leaves a hash a later publish knows to delete.
-	if err := s.rdb.ZAdd(ctx, k.gens(), redisZ(gen)).Err(); err != nil {
-		return fmt.Errorf("loading generation %d of view %s: %w", gen, view, classify(err))
+	if f != nil {
+		if err := s.loadStartFenced(ctx, f, k, dst, gen); err != nil {
+			return fmt.Errorf("loading generation %d of view %s: %w", gen, view, err)
+		}
+	} else {
+		if err := s.rdb.Del(ctx, dst).Err(); err != nil {
+			return fmt.Errorf("loading generation %d of view %s: %w", gen, view, classify(err))
+		}
+		// Register the generation before writing it, so that a load that dies
+		// halfway leaves a hash a later publish knows to delete.
+		if err := s.rdb.ZAdd(ctx, k.gens(), redisZ(gen)).Err(); err != nil {
+			return fmt.Errorf("loading generation %d of view %s: %w", gen, view, classify(err))
+		}
 	}
 	const chunksPerPipe = 16
 	pipe := s.rdb.Pipeline()
@@ -213,7 +226,13 @@ func (s *Store) loadEncoded(ctx context.Context, view string, gen uint64, fields
 	queued := 0
 	flushChunk := func() {
 		if len(chunk) > 0 {
-			pipe.HSet(ctx, dst, chunk...)
+			if f != nil {
+				// Eval, not EvalSha: a pipeline cannot load a script
+				// Redis lost halfway; the text is small beside a chunk.
+				s.scripts.loadChunk.Eval(ctx, pipe, []string{k.meta(), dst}, append(fenceArgs(f), chunk...)...)
+			} else {
+				pipe.HSet(ctx, dst, chunk...)
+			}
 			chunk = make([]any, 0, 2*s.chunk)
 			queued++
 		}
@@ -224,6 +243,9 @@ func (s *Store) loadEncoded(ctx context.Context, view string, gen uint64, fields
 		}
 		queued = 0
 		_, err := pipe.Exec(ctx)
+		if err != nil && f != nil {
+			return scriptError(view, formats.Position{}, err)
+		}
 		return classify(err)
 	}
 	for f, st := range fields {
@@ -245,12 +267,18 @@ func (s *Store) loadEncoded(ctx context.Context, view string, gen uint64, fields
 }
 
 func (s *Store) publishAggEncoded(ctx context.Context, view, layout string, gen uint64, cut formats.Position, cutSeg uint64, cutTime time.Time) error {
+	return s.publishAggFenced(ctx, nil, view, layout, gen, cut, cutSeg, cutTime)
+}
+
+func (s *Store) publishAggFenced(ctx context.Context, f *WriteFence, view, layout string, gen uint64, cut formats.Position, cutSeg uint64,
+	cutTime time.Time) error {
 	k, err := s.keys(view)
 	if err != nil {
 		return err
 	}
-	_, err = s.runScript(ctx, s.scripts.publishAgg, k.meta(), k.base, strconv.FormatUint(gen, 10), cut.String(),
-		strconv.FormatUint(cutSeg, 10), cutTime.UTC().Format(time.RFC3339Nano), layout)
+	args := append([]any{k.base, strconv.FormatUint(gen, 10), cut.String(),
+		strconv.FormatUint(cutSeg, 10), cutTime.UTC().Format(time.RFC3339Nano), layout}, fenceArgs(f)...)
+	_, err = s.runScript(ctx, s.scripts.publishAgg, k.meta(), args...)
 	if err != nil {
 		return fmt.Errorf("publishing generation %d of view %s at %s: %w", gen, view, cut, scriptError(view, formats.Position{}, err))
 	}

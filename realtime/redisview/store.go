@@ -302,6 +302,8 @@ func scriptError(view string, from formats.Position, err error) error {
 		return fmt.Errorf("view %s: %w: %s", view, ErrLayoutMismatch, rest)
 	case "TMSTALE":
 		return fmt.Errorf("view %s: %w: %s", view, ErrStaleGeneration, rest)
+	case "TMTOKEN":
+		return tokenError(view, rest)
 	}
 	return classify(err)
 }
