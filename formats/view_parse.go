@@ -607,6 +607,9 @@ func parseGroupBy(s string) (GroupBySpec, error) {
 		if g.Transform != TransformNone {
 			g.Name = g.Column + "_" + g.Transform.String()
 		}
+		if !isOutputName(g.Name) {
+			return g, fmt.Errorf("output name %q (derived from the column) is not letters, digits and _: name it with AS", g.Name)
+		}
 	}
 	return g, nil
 }
@@ -667,6 +670,9 @@ func parseMeasure(s string) (MeasureSpec, error) {
 		m.Name = m.Func.String()
 		if m.Column != "" {
 			m.Name += "_" + m.Column
+		}
+		if !isOutputName(m.Name) {
+			return m, fmt.Errorf("output name %q (derived from the column) is not letters, digits and _: name it with AS", m.Name)
 		}
 	}
 	return m, nil

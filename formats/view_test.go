@@ -125,6 +125,8 @@ func TestParseViewErrors(t *testing.T) {
 
 		// measures
 		{aggView("", nil, "42"), `measures[0]: unexpected "42" at position 1, want a measure: count(), count(col), sum(col) or avg(col)`},
+		{aggView("", nil, "sum($000)"), `measures[0]: output name "sum_$000" (derived from the column) is not letters, digits and _: name it with AS`},
+		{aggView("", []string{"day($d)"}), `group_by[0]: output name "$d_day" (derived from the column) is not letters, digits and _: name it with AS`},
 		{aggView("", nil, "median(amount)"), `measures[0]: unknown measure "median" (want count, sum, avg)`},
 		{aggView("", nil, "count()", "max(amount)"), `measures[1]: unknown measure "max" (want count, sum, avg; min and max cannot be maintained under deletes)`},
 		{aggView("", nil, "sum amount"), `measures[0]: unexpected "amount" at position 5, want "(" after sum`},
