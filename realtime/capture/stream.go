@@ -148,12 +148,22 @@ func (c *Capture) session(ctx context.Context, st *streamState, put func(context
 		// payloads carry table maps without a raw event to parse again.
 		scfg.TableMapOptionalMetaDecodeFunc = func([]byte) error { return nil }
 	}
+	// Events reach this goroutine through q (queue.go), not go-mysql's
+	// channel; the streamer only reports the session's end.
+	qctx, qcancel := context.WithCancel(ctx)
+	q := newEventQueue(c.cfg.EventBuffer, qctx.Done())
+	scfg.SynchronousEventHandler = q
 	syncer := replication.NewBinlogSyncer(scfg)
 	defer syncer.Close()
+	defer qcancel() // before Close: a reader waiting for room stops waiting
 	streamer, err := syncer.StartSync(gomysql.Position{Name: st.resume.File, Pos: st.resume.Offset})
 	if err != nil {
 		return fmt.Errorf("starting replication at %s: %w", st.resume, err)
 	}
+	go func() {
+		_, err := streamer.GetEvent(qctx)
+		q.fail(err)
+	}()
 	asm := newAssembler(c.log, newTableCache(c.captured), st.resume.File, c.cfg.HeartbeatTable)
 	asm.lazyMeta = lazyMeta
 
@@ -161,8 +171,6 @@ func (c *Capture) session(ctx context.Context, st *streamState, put func(context
 	// lastEvent is when the connection last proved alive; time spent
 	// blocked on out does not count as silence.
 	lastEvent := time.Now()
-	w := &waiter{parent: ctx}
-	defer w.stop()
 	deliver := func(txn *formats.Txn) bool {
 		ok := c.send(ctx, st, put, txn)
 		lastEvent = time.Now()
@@ -178,7 +186,7 @@ func (c *Capture) session(ctx context.Context, st *streamState, put func(context
 				deadline = due
 			}
 		}
-		ev, err := w.get(streamer, deadline)
+		ev, err := q.get(ctx, deadline)
 		if errors.Is(err, errWaited) {
 			if pending != nil && time.Since(st.lastEmpty) >= c.cfg.IdleTxnInterval {
 				if !deliver(pending) {
@@ -192,7 +200,7 @@ func (c *Capture) session(ctx context.Context, st *streamState, put func(context
 			}
 			// An expired wait may have won the race against an event that
 			// arrived at the same moment: look once more before giving up.
-			ev, err = w.poll(streamer)
+			ev, err = q.poll(ctx)
 			if errors.Is(err, errWaited) {
 				return errDeadConn
 			}
@@ -311,46 +319,6 @@ func (c *Capture) send(ctx context.Context, st *streamState, put func(context.Co
 }
 
 var errWaited = errors.New("no event within the wait")
-
-// waiter bounds the waits for events without a timer per event: its
-// context is replaced only when it has fired or a nearer deadline is
-// wanted. A wait may so end before the deadline asked for; the caller
-// re-checks what it waits for and waits again.
-type waiter struct {
-	parent   context.Context
-	ctx      context.Context
-	cancel   context.CancelFunc
-	deadline time.Time
-}
-
-// get returns the next event, or errWaited once the wait's deadline has
-// passed; a zero deadline waits until parent is done.
-func (w *waiter) get(s *replication.BinlogStreamer, deadline time.Time) (*replication.BinlogEvent, error) {
-	if deadline.IsZero() {
-		return s.GetEvent(w.parent)
-	}
-	if w.ctx == nil || w.ctx.Err() != nil || deadline.Before(w.deadline) {
-		w.stop()
-		w.ctx, w.cancel = context.WithDeadline(w.parent, deadline)
-		w.deadline = deadline
-	}
-	ev, err := s.GetEvent(w.ctx)
-	if err != nil && w.parent.Err() == nil && w.ctx.Err() != nil {
-		return nil, errWaited
-	}
-	return ev, err
-}
-
-// poll returns an event already received, waiting at most a moment.
-func (w *waiter) poll(s *replication.BinlogStreamer) (*replication.BinlogEvent, error) {
-	return w.get(s, time.Now().Add(50*time.Millisecond))
-}
-
-func (w *waiter) stop() {
-	if w.cancel != nil {
-		w.cancel()
-	}
-}
 
 // syncerConfig is the go-mysql replication client configuration. Retries
 // are Stream's own (go-mysql's resume mid-transaction from the last event,
