@@ -71,8 +71,8 @@ type Config struct {
 	// heartbeat. Zero: 1s. Negative: no ticks.
 	Tick time.Duration
 	// EventBuffer is how many decoded binlog events go-mysql reads ahead of
-	// Stream, beside the batch Stream is working through (so at most twice
-	// this many are in memory; queue.go). A rows event holds up to binlog_row_event_max_size bytes of
+	// Stream: half of them queued, half in the batch Stream is working
+	// through (queue.go). A rows event holds up to binlog_row_event_max_size bytes of
 	// rows (8 KiB by default, often a hundred rows), all decoded, so this
 	// read-ahead is memory outside any row-change bound of the consumer.
 	// Zero: 128.

@@ -151,7 +151,7 @@ func (c *Capture) session(ctx context.Context, st *streamState, put func(context
 	// Events reach this goroutine through q (queue.go), not go-mysql's
 	// channel; the streamer only reports the session's end.
 	qctx, qcancel := context.WithCancel(ctx)
-	q := newEventQueue(c.cfg.EventBuffer, qctx.Done())
+	q := newEventQueue(c.cfg.EventBuffer/2, qctx.Done()) // and as many in the batch taken
 	scfg.SynchronousEventHandler = q
 	syncer := replication.NewBinlogSyncer(scfg)
 	defer syncer.Close()
