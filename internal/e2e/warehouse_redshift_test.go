@@ -63,6 +63,15 @@ func TestBatchLoadsRedshift(t *testing.T) {
 	}
 	p := e.start(t, "--roles", "speed,batch")
 	e.waitBootstrapped(t, "orders_by_customer")
+	// shop.alltypes gets rows before the cut (Seed writes none, and the
+	// concurrent workload may not reach it before the batch cuts).
+	if err := e.workload(79, 3).Run(ctx, 100, 0); err != nil {
+		t.Fatal(err)
+	}
+	var allTypesRows int
+	if err := e.db.QueryRowContext(ctx, "SELECT count(*) FROM shop.alltypes").Scan(&allTypesRows); err != nil || allTypesRows == 0 {
+		t.Fatalf("shop.alltypes holds %d rows before the batch (%v): the test would prove nothing for its types", allTypesRows, err)
+	}
 	wctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- e.workload(78, 2).Run(wctx, 0, 20) }()

@@ -83,6 +83,23 @@ func (s *Server) run(st *statement) {
 			}
 		})
 	}
+	// The byte-limited domains the statements use are created first:
+	// creating one takes a connection of its own (outside any
+	// transaction), and statements each holding their transaction's
+	// connection while waiting for another would exhaust the pool.
+	for i, ss := range st.subs {
+		if isCopy(ss.sql) {
+			continue
+		}
+		_, domains, err := translate(ss.sql, st.batch)
+		if err != nil {
+			continue // runOne reports it at its statement
+		}
+		if err := s.ensureDomains(ctx, domains); err != nil {
+			fail(i, err)
+			return
+		}
+	}
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		fail(0, err)
@@ -144,11 +161,8 @@ func (s *Server) runOne(ctx context.Context, tx pgx.Tx, st *statement, ss *subSt
 		s.set(st, func() { ss.rows = n })
 		return nil
 	}
-	q, domains, err := translate(ss.sql, st.batch)
+	q, _, err := translate(ss.sql, st.batch) // its domains exist (run)
 	if err != nil {
-		return err
-	}
-	if err := s.ensureDomains(ctx, domains); err != nil {
 		return err
 	}
 	rows, err := tx.Query(ctx, q, pgx.QueryExecModeSimpleProtocol)
