@@ -669,11 +669,16 @@ func TestElectorStandbyTakesOver(t *testing.T) {
 	running := make(chan string, 4)
 	lostA := make(chan error, 1)
 	doneA, doneB := make(chan error, 1), make(chan error, 1)
+	// a, once it lost its lease, stays in its work until released: a
+	// paused or partitioned holder. (Returning at once, it would compete
+	// with b for the free lease again, and might win it.)
+	releaseA := make(chan struct{})
 	go func() {
 		doneA <- a.Run(ctx, func(ctx context.Context) error {
 			running <- "a"
 			<-ctx.Done()
 			lostA <- context.Cause(ctx)
+			<-releaseA
 			return context.Cause(ctx)
 		})
 	}()
@@ -688,10 +693,14 @@ func TestElectorStandbyTakesOver(t *testing.T) {
 		t.Fatal("want a active, b standing by")
 	}
 	f.rdb.Del(ctx, jobKeys("tt", "capture:shop").lease) // a's lease expires
-	for !b.Active() {
+	for giveUp := time.Now().Add(time.Minute); !b.Active(); {
+		if time.Now().After(giveUp) {
+			t.Fatal("b did not take over within a minute")
+		}
 		f.clock.Advance(time.Second)
 		time.Sleep(time.Millisecond)
 	}
+	close(releaseA)
 	if got := recv(t, running); got != "b" {
 		t.Fatalf("%s runs after the takeover", got)
 	}
