@@ -933,19 +933,10 @@ func retire(ctx context.Context, store lake.Store, g uint64, o Options, log *slo
 		// A folder a kept generation still names (a table carried
 		// forward by a subset rebuild) stays.
 		var prefixes []string
-		add := func(prefix string) {
-			if !refs[prefix+"/"] {
-				prefixes = append(prefixes, prefix+"/")
+		for _, f := range gen.folders() {
+			if !refs[f] {
+				prefixes = append(prefixes, f)
 			}
-		}
-		for _, t := range gen.Tables {
-			add(t.Prefix)
-		}
-		for _, v := range gen.Views {
-			add(v.Prefix)
-		}
-		for _, h := range gen.Histories {
-			add(h.Prefix)
 		}
 		n, err := deleteUnder(ctx, store, prefixes...)
 		if err == nil {

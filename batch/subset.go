@@ -138,15 +138,25 @@ func referencedPrefixes(ctx context.Context, store lake.Store, gens []uint64, sk
 		if err != nil {
 			return nil, err
 		}
-		for _, t := range gen.Tables {
-			refs[t.Prefix+"/"] = true
-		}
-		for _, h := range gen.Histories {
-			refs[h.Prefix+"/"] = true
-		}
-		for _, v := range gen.Views {
-			refs[v.Prefix+"/"] = true
+		for _, f := range gen.folders() {
+			refs[f] = true
 		}
 	}
 	return refs, nil
+}
+
+// folders are the lake folders gen's manifest names ("<prefix>/"): its
+// tables', views' and histories', carried ones included.
+func (gen *Generation) folders() []string {
+	var out []string
+	for _, t := range gen.Tables {
+		out = append(out, t.Prefix+"/")
+	}
+	for _, v := range gen.Views {
+		out = append(out, v.Prefix+"/")
+	}
+	for _, h := range gen.Histories {
+		out = append(out, h.Prefix+"/")
+	}
+	return out
 }
