@@ -227,11 +227,17 @@ func parseTimeValue(s string, t Type) (time.Duration, error) {
 
 // parseUnixValue parses UNIX_TIMESTAMP's "seconds[.f]"; 0 is the zero
 // TIMESTAMP, as 1970-01-01 00:00:00 UTC is outside TIMESTAMP's range.
+// maxUnixSeconds is 9999-12-31 23:59:59 UTC.
+const maxUnixSeconds = 253402300799
+
 func parseUnixValue(s string, t Type) (time.Time, error) {
 	secPart, frac, _ := strings.Cut(s, ".")
 	sec, err := strconv.ParseInt(secPart, 10, 64)
 	if err != nil || sec < 0 {
 		return time.Time{}, fmt.Errorf("unix time %q: want seconds[.ffffff]", s)
+	}
+	if sec > maxUnixSeconds {
+		return time.Time{}, fmt.Errorf("unix time %q: after 9999-12-31 23:59:59, the last time a datetime can hold", s)
 	}
 	us := 0
 	if frac != "" {
